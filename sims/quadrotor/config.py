@@ -1,0 +1,111 @@
+"""Static settings of the quadrotor environment (the per-env parameters live in params.py)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+from . import params as P
+
+TASKS = ("hover", "reach")
+
+# Task-specific defaults applied on top of the parameter table.
+TASK_RANGES: dict[str, dict[str, tuple[float, float]]] = {
+    "hover": {},
+    # Reach: a setpoint up to 0.5 m away per axis from where the vehicle starts.
+    "reach": {"task.target_radius_m": (0.5, 0.5)},
+}
+TASK_TERMINATION_M = {"hover": 0.6, "reach": 2.0}
+
+
+@dataclass(frozen=True)
+class QuadrotorConfig:
+    """Settings shared by all environments of one vector env.
+
+    Defaults reproduce the hover task of *Learning to Fly in Seconds*: 100 Hz control,
+    5 s episodes, starts within +-0.2 m, tilt <= 90 deg, 1 m/s, 1 rad/s.
+    """
+
+    task: str = "hover"
+    dt: float = 0.01  # s, control period
+    substeps: int = 1  # RK4 steps per control step
+    episode_steps: int = 500  # 5 s at 100 Hz
+    action_history: int = 2  # past actions in the policy view (1..8)
+    motor_dynamics: bool = True
+    rotor_drag: bool = True
+    ground_effect: bool = True
+    sensor_noise: bool = True
+    home_target: tuple[float, float, float] = (0.0, 0.0, 1.0)  # m, world frame
+    termination_position_m: float | None = None  # None: task default (0.6 hover, 2.0 reach)
+    termination_velocity_mps: float = 10.0
+    termination_angvel_rps: float = 35.0
+    reward_scale: float = 0.1
+    reward_constant: float = 1.0
+    termination_penalty: float = 0.0
+    rpm_min: float = P.RPM_MIN
+    rpm_max: float = P.RPM_MAX
+    gravity: float = P.GRAVITY
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        def bad(name: str, why: str) -> None:
+            raise ValueError(f"QuadrotorConfig.{name}: {why}")
+
+        if self.task not in TASKS:
+            bad("task", f"must be one of {TASKS}, got {self.task!r}")
+        if not (math.isfinite(self.dt) and self.dt > 0):
+            bad("dt", f"must be a positive number of seconds, got {self.dt!r}")
+        if int(self.substeps) != self.substeps or self.substeps < 1:
+            bad("substeps", f"must be an integer >= 1, got {self.substeps!r}")
+        if int(self.episode_steps) != self.episode_steps or self.episode_steps < 1:
+            bad("episode_steps", f"must be an integer >= 1, got {self.episode_steps!r}")
+        if int(self.action_history) != self.action_history or not 0 <= self.action_history <= 8:
+            bad("action_history", f"must be an integer in 0..8, got {self.action_history!r}")
+        if len(self.home_target) != 3:
+            bad("home_target", f"must be 3 numbers (x, y, z in m), got {self.home_target!r}")
+        if self.termination_position_m is not None and not self.termination_position_m > 0:
+            bad("termination_position_m", f"must be > 0, got {self.termination_position_m!r}")
+        if not 0 <= self.rpm_min < self.rpm_max:
+            bad("rpm_min/rpm_max", f"need 0 <= rpm_min < rpm_max, got {self.rpm_min}, {self.rpm_max}")
+        for name, rng in self.ranges.items():
+            check_range(name, rng[0], rng[1])
+
+    @property
+    def termination_m(self) -> float:
+        if self.termination_position_m is not None:
+            return float(self.termination_position_m)
+        return TASK_TERMINATION_M[self.task]
+
+    def initial_ranges(self) -> dict[str, tuple[float, float]]:
+        """Parameter table defaults, then task defaults, then this config's overrides."""
+        out = {p.name: p.default for p in P.PARAMS}
+        out.update(TASK_RANGES[self.task])
+        out.update({k: (float(v[0]), float(v[1])) for k, v in self.ranges.items()})
+        return out
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["home_target"] = list(self.home_target)
+        d["ranges"] = {k: list(v) for k, v in self.ranges.items()}
+        return d
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+def check_range(name: str, lo, hi) -> None:
+    """Raise ValueError naming the parameter if [lo, hi] is not inside its hard limits."""
+    import numpy as np
+
+    if name not in P.PARAM_INDEX:
+        raise ValueError(f"unknown parameter {name!r}; known: {', '.join(P.PARAM_INDEX)}")
+    lim_lo, lim_hi = P.PARAMS[P.PARAM_INDEX[name]].limits
+    lo_a = np.asarray(lo, dtype=np.float64)
+    hi_a = np.asarray(hi, dtype=np.float64)
+    if not (np.all(np.isfinite(lo_a)) and np.all(np.isfinite(hi_a))):
+        raise ValueError(f"{name}: range must be finite, got [{lo}, {hi}]")
+    if np.any(lo_a > hi_a):
+        raise ValueError(f"{name}: low must be <= high, got [{lo}, {hi}]")
+    if np.any(lo_a < lim_lo) or np.any(hi_a > lim_hi):
+        raise ValueError(f"{name}: range [{lo}, {hi}] leaves the hard limits [{lim_lo}, {lim_hi}]")

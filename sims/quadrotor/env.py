@@ -1,0 +1,340 @@
+"""Gymnasium environments: a vectorized quadrotor (one kernel call per step) and a single-env view.
+
+Observations are a ``Dict`` with two views:
+
+* ``policy`` — what the robot can estimate on board, with sensor noise:
+  position error to the target (3, m, world), rotation matrix body->world
+  (9, row-major), linear velocity (3, m/s, world), body rates (3, rad/s),
+  the last ``action_history`` commanded actions (4 each, newest first).
+* ``critic`` — the same without noise, plus privileged state: rotor speeds
+  (normalized to [-1, 1]), the episode's disturbance force (in units of the nominal
+  weight) and torque (mN m), the 13 randomization values, the episode time fraction
+  and the privileged assist gain.
+
+Actions are four normalized rotor commands in [-1, 1], mapped linearly to
+[rpm_min, rpm_max]. Auto-reset happens in the same step (gymnasium
+``AutoresetMode.SAME_STEP``): the final observation of a finished episode is in
+``info["final_obs"]`` where ``info["_final_obs"]`` is true.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import gymnasium as gym
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+
+from . import params as P
+from . import physics as K
+from .config import QuadrotorConfig, check_range
+
+BACKENDS = ("cpu", "cuda")
+
+
+def _config_vector(c: QuadrotorConfig) -> np.ndarray:
+    v = np.zeros(K.CFG_DIM, dtype=np.float32)
+    v[K.C_DT] = c.dt
+    v[K.C_SUBSTEPS] = c.substeps
+    v[K.C_RPM_MIN] = c.rpm_min
+    v[K.C_RPM_MAX] = c.rpm_max
+    v[K.C_MOTOR] = c.motor_dynamics
+    v[K.C_DRAG] = c.rotor_drag
+    v[K.C_GROUND] = c.ground_effect
+    v[K.C_NOISE] = c.sensor_noise
+    v[K.C_HOME : K.C_HOME + 3] = c.home_target
+    v[K.C_TERM_POS] = c.termination_m
+    v[K.C_TERM_VEL] = c.termination_velocity_mps
+    v[K.C_TERM_ANGVEL] = c.termination_angvel_rps
+    v[K.C_EP_STEPS] = c.episode_steps
+    v[K.C_R_SCALE] = c.reward_scale
+    v[K.C_R_CONST] = c.reward_constant
+    v[K.C_R_TERM] = c.termination_penalty
+    v[K.C_HIST] = c.action_history
+    v[K.C_LAST_WINDOW] = min(c.episode_steps, max(1, round(1.0 / c.dt)))
+    v[K.C_GRAVITY] = c.gravity
+    return v
+
+
+def seed_streams(seed: int | None, n: int) -> np.ndarray:
+    """Independent per-env SplitMix64 states from one seed (SeedSequence spawns)."""
+    ss = np.random.SeedSequence(seed)
+    return ss.generate_state(n, dtype=np.uint64)
+
+
+class QuadrotorVecEnv(VectorEnv):
+    """``num_envs`` Crazyflie quadrotors stepped by one numba kernel call.
+
+    Per-env parameters (domain randomization, task, reward weights, privileged assist)
+    are drawn uniformly from per-env ranges at every reset; change them at run time
+    with :meth:`set_range`. Returned observation arrays are owned by the env and
+    overwritten by the next call: copy what you keep.
+
+    ``backend="cuda"`` keeps all arrays on the GPU (numba device arrays, usable from
+    torch through ``__cuda_array_interface__``).
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
+
+    def __init__(self, num_envs: int = 1, config: QuadrotorConfig | None = None,
+                 seed: int | None = None, backend: str = "cpu", **config_kwargs):
+        if config is None:
+            config = QuadrotorConfig(**config_kwargs)
+        elif config_kwargs:
+            raise ValueError("pass either config= or config keyword arguments, not both")
+        if int(num_envs) != num_envs or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        self.config = config
+        self.num_envs = n = int(num_envs)
+        self.backend = backend
+        h = config.action_history
+        dp, dc = K.policy_obs_dim(h), K.critic_obs_dim(h)
+        box = lambda d: spaces.Box(-np.inf, np.inf, (d,), np.float32)  # noqa: E731
+        self.single_observation_space = spaces.Dict({"policy": box(dp), "critic": box(dc)})
+        self.single_action_space = spaces.Box(-1.0, 1.0, (4,), np.float32)
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, n)
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, n)
+        self.param_names = [p.name for p in P.PARAMS]
+
+        f32 = np.float32
+        ranges = config.initial_ranges()
+        lo = np.array([[ranges[p][0] for p in self.param_names]] * n, dtype=f32)
+        hi = np.array([[ranges[p][1] for p in self.param_names]] * n, dtype=f32)
+        host = {
+            "state": np.zeros((n, P.STATE_DIM), f32),
+            "hist": np.zeros((n, K.HIST_LEN, 4), f32),
+            "ep": np.zeros((n, P.NUM_PARAMS), f32),
+            "vec": np.zeros((n, P.EPISODE_DIM), f32),
+            "lo": lo,
+            "hi": hi,
+            "rng": seed_streams(seed, n),
+            "steps": np.zeros(n, np.int32),
+            "acc": np.zeros((n, K.ACC_DIM), f32),
+            "cfg": _config_vector(config),
+            "obs_p": np.zeros((n, dp), f32),
+            "obs_c": np.zeros((n, dc), f32),
+            "fin_p": np.zeros((n, dp), f32),
+            "fin_c": np.zeros((n, dc), f32),
+            "reward": np.zeros(n, f32),
+            "flags": np.zeros((n, K.FLAG_DIM), np.uint8),
+            "ep_out": np.zeros((n, K.OUT_DIM), f32),
+            "ep_params": np.zeros((n, P.NUM_PARAMS), f32),
+        }
+        if backend == "cpu":
+            from . import kernels_cpu as kern
+
+            self._a = host
+            self._work = kern.scratch(n)
+            self._actions = np.zeros((n, 4), f32)
+        else:
+            from numba import cuda
+
+            from . import kernels_cuda as kern
+
+            self._a = {k: cuda.to_device(v) for k, v in host.items()}
+            self._actions = cuda.device_array((n, 4), f32)
+        self._k = kern
+        self._needs_reset = True
+
+    # ----------------------------------------------------------------- kernels
+    def _launch(self, name: str, *args):
+        fn = getattr(self._k, name)
+        if self.backend == "cpu":
+            return fn(*args)
+        return fn[self._k.blocks(self.num_envs), self._k.THREADS](*args)
+
+    def _host(self, key: str) -> np.ndarray:
+        a = self._a[key]
+        return a if self.backend == "cpu" else a.copy_to_host()
+
+    def _obs(self):
+        return {"policy": self._a["obs_p"], "critic": self._a["obs_c"]}
+
+    def _reset_mask(self, mask: np.ndarray) -> None:
+        a = self._a
+        m = mask.astype(np.uint8)
+        if self.backend == "cuda":
+            from numba import cuda
+
+            m = cuda.to_device(m)
+        self._launch("reset", m, a["state"], a["hist"], a["ep"], a["vec"], a["lo"], a["hi"],
+                     a["rng"], a["steps"], a["acc"], a["cfg"])
+
+    def _observe(self) -> None:
+        a = self._a
+        self._launch("observe", a["state"], a["hist"], a["ep"], a["vec"], a["rng"], a["steps"],
+                     a["cfg"], a["obs_p"], a["obs_c"])
+
+    # --------------------------------------------------------------- gymnasium
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """Reset all envs, or a subset.
+
+        ``options`` may hold ``reset_mask`` (bool (N,)), or ``state`` ((k, 17): pos,
+        quat wxyz, vel, body rates, RPM) with ``env_ids`` (k indices; all envs if
+        omitted) to start those envs from given states. Episode parameters are drawn
+        as usual; the given state replaces the drawn one.
+        """
+        if seed is not None:
+            streams = seed_streams(seed, self.num_envs)
+            if self.backend == "cpu":
+                self._a["rng"][:] = streams
+            else:
+                self._a["rng"].copy_to_device(streams)
+        options = options or {}
+        unknown = set(options) - {"reset_mask", "state", "env_ids"}
+        if unknown:
+            raise ValueError(f"unknown reset option(s) {sorted(unknown)}; use reset_mask, state, env_ids")
+        mask = np.ones(self.num_envs, bool)
+        if "reset_mask" in options:
+            mask = np.asarray(options["reset_mask"], bool)
+            if mask.shape != (self.num_envs,):
+                raise ValueError(f"reset_mask must have shape ({self.num_envs},), got {mask.shape}")
+        ids = None
+        if "state" in options:
+            ids = np.arange(self.num_envs) if options.get("env_ids") is None else np.asarray(options["env_ids"], np.int64)
+            states = np.asarray(options["state"], np.float32)
+            if states.shape != (len(ids), P.STATE_DIM):
+                raise ValueError(f"state must have shape ({len(ids)}, {P.STATE_DIM}), got {states.shape}")
+            if not np.all(np.isfinite(states)):
+                raise ValueError("state contains non-finite values")
+            mask = np.zeros(self.num_envs, bool)
+            mask[ids] = True
+        self._reset_mask(mask)
+        if ids is not None:
+            state = self._host("state")
+            q = states[:, 3:7]
+            norm = np.linalg.norm(q, axis=1, keepdims=True)
+            if np.any(norm < 1e-6):
+                raise ValueError("state quaternion (columns 3:7) must be non-zero")
+            states = states.copy()
+            states[:, 3:7] = q / norm
+            state[ids] = states
+            if self.backend == "cuda":
+                self._a["state"].copy_to_device(state)
+        self._observe()
+        self._needs_reset = False
+        return self._obs(), {}
+
+    def step(self, actions):
+        """Step all envs with actions (N, 4) in [-1, 1]; see the module docstring."""
+        if self._needs_reset:
+            raise RuntimeError("call reset() before step()")
+        a = self._a
+        if self.backend == "cpu":
+            act = np.asarray(actions, dtype=np.float32)
+            if act.shape != (self.num_envs, 4):
+                raise ValueError(f"actions must have shape ({self.num_envs}, 4), got {act.shape}")
+            if not act.flags.c_contiguous:
+                act = np.ascontiguousarray(act)
+        else:
+            act = actions if hasattr(actions, "__cuda_array_interface__") else self._to_device(actions)
+        self._launch("step", act, a["state"], a["hist"], a["ep"], a["vec"], a["lo"], a["hi"],
+                     a["rng"], a["steps"], a["acc"], a["cfg"], a["obs_p"], a["obs_c"],
+                     a["fin_p"], a["fin_c"], a["reward"], a["flags"], a["ep_out"], a["ep_params"],
+                     *((self._work,) if self.backend == "cpu" else ()))
+        return self._outputs()
+
+    def _to_device(self, actions):
+        act = np.ascontiguousarray(actions, dtype=np.float32)
+        if act.shape != (self.num_envs, 4):
+            raise ValueError(f"actions must have shape ({self.num_envs}, 4), got {act.shape}")
+        self._actions.copy_to_device(act)
+        return self._actions
+
+    def _outputs(self):
+        flags = self._host("flags")
+        term = flags[:, K.F_TERMINATED].view(bool)
+        trunc = flags[:, K.F_TRUNCATED].view(bool)
+        done = term | trunc
+        info: dict = {"nonfinite_resets": int(flags[:, K.F_NONFINITE].sum())}
+        if done.any():
+            ep = self._host("ep_out")
+            info["final_obs"] = {"policy": self._a["fin_p"], "critic": self._a["fin_c"]}
+            info["_final_obs"] = done
+            info["episode"] = {
+                "return": ep[:, K.O_RETURN],
+                "length": ep[:, K.O_LENGTH],
+                "survived": ep[:, K.O_SURVIVED] > 0.5,
+                "position_error_m": ep[:, K.O_POS],
+                "tilt_deg": ep[:, K.O_TILT],
+                "yaw_deg": ep[:, K.O_YAW],
+                "params": self._host("ep_params"),
+            }
+            info["_episode"] = done
+        reward = self._a["reward"]
+        if self.backend == "cuda":
+            reward = reward.copy_to_host()
+        return self._obs(), reward, term.copy(), trunc.copy(), info
+
+    # ----------------------------------------------------- parameters at run time
+    def get_range(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Per-env (low, high) of parameter ``name`` (copies)."""
+        j = self._index(name)
+        return self._host("lo")[:, j].copy(), self._host("hi")[:, j].copy()
+
+    def set_range(self, name: str, low, high, env_ids=None) -> None:
+        """Set per-env sampling range of ``name``; takes effect at each env's next reset."""
+        j = self._index(name)
+        ids = slice(None) if env_ids is None else np.asarray(env_ids, np.int64)
+        lo = self._host("lo")
+        hi = self._host("hi")
+        new_lo = np.broadcast_to(np.asarray(low, np.float32), lo[ids, j].shape)
+        new_hi = np.broadcast_to(np.asarray(high, np.float32), hi[ids, j].shape)
+        check_range(name, new_lo, new_hi)
+        lo[ids, j] = new_lo
+        hi[ids, j] = new_hi
+        if self.backend == "cuda":
+            self._a["lo"].copy_to_device(lo)
+            self._a["hi"].copy_to_device(hi)
+
+    def _index(self, name: str) -> int:
+        if name not in P.PARAM_INDEX:
+            raise KeyError(f"unknown parameter {name!r}; known: {', '.join(self.param_names)}")
+        return P.PARAM_INDEX[name]
+
+    @property
+    def state(self) -> np.ndarray:
+        """True state (N, 17): pos, quat wxyz, vel, body rates, RPM. A view on CPU."""
+        return self._host("state")
+
+    @property
+    def episode_params(self) -> np.ndarray:
+        """Parameter values (N, NUM_PARAMS) of the episodes now running."""
+        return self._host("ep")
+
+    @property
+    def targets(self) -> np.ndarray:
+        """Current target positions (N, 3), world frame."""
+        return self._host("vec")[:, P.E_TARGET : P.E_TARGET + 3]
+
+
+class QuadrotorEnv(gym.Env):
+    """Single quadrotor with the standard gymnasium API (a 1-env ``QuadrotorVecEnv``)."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, config: QuadrotorConfig | None = None, **config_kwargs):
+        self.vec = QuadrotorVecEnv(1, config=config, **config_kwargs)
+        self.observation_space = self.vec.single_observation_space
+        self.action_space = self.vec.single_action_space
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        obs, _ = self.vec.reset(seed=seed, options=options)
+        return {k: v[0].copy() for k, v in obs.items()}, {}
+
+    def step(self, action):
+        act = np.asarray(action, np.float32).reshape(1, 4)
+        obs, rew, term, trunc, info = self.vec.step(act)
+        out = {"nonfinite_resets": info["nonfinite_resets"]}
+        if term[0] or trunc[0]:
+            obs = info["final_obs"]
+            out["episode"] = {k: (v[0].copy() if isinstance(v, np.ndarray) else v)
+                              for k, v in info["episode"].items()}
+        return ({k: v[0].copy() for k, v in obs.items()}, float(rew[0]), bool(term[0]),
+                bool(trunc[0]), out)
+
+    @property
+    def state(self) -> np.ndarray:
+        return self.vec.state[0]
