@@ -101,7 +101,9 @@ def build(jit, jit_inline=None):
     @jit_inline
     def rng_uniform(rng, i):
         """Uniform in [0, 1) with 24 random bits."""
-        return float(rng_next(rng, i) >> _U40) * _INV_2_24
+        # Convert through a signed integer: unsigned 64-bit -> float is a multi-
+        # instruction sequence on x86-64 without AVX-512.
+        return float(np.int64(rng_next(rng, i) >> _U40)) * _INV_2_24
 
     @jit_inline
     def rng_normal(rng, i):
@@ -111,13 +113,8 @@ def build(jit, jit_inline=None):
         are bounded at +-2*sqrt(3) sigma, which is harmless for sensor noise.
         """
         z = rng_next(rng, i)
-        s = (
-            float(z & _MASK16)
-            + float((z >> _U16) & _MASK16)
-            + float((z >> _U32) & _MASK16)
-            + float(z >> _U48)
-        )
-        return ((s + 2.0) * _INV_2_16 - 2.0) * _SQRT3
+        s = (z & _MASK16) + ((z >> _U16) & _MASK16) + ((z >> _U32) & _MASK16) + (z >> _U48)
+        return ((float(np.int64(s)) + 2.0) * _INV_2_16 - 2.0) * _SQRT3
 
     @jit_inline
     def derivative(s, cmd, ep, ext, cfg, out):
