@@ -142,7 +142,10 @@ class QuadrotorVecEnv(VectorEnv):
         fn = getattr(self._k, name)
         if self.backend == "cpu":
             return fn(*args)
-        return fn[self._k.blocks(self.num_envs), self._k.THREADS](*args)
+        # SplitMix64 relies on wrapping uint64 arithmetic; the CUDA simulator runs it
+        # on NumPy scalars, which warn on the (intended) overflow.
+        with np.errstate(over="ignore"):
+            return fn[self._k.blocks(self.num_envs), self._k.THREADS](*args)
 
     def _host(self, key: str) -> np.ndarray:
         a = self._a[key]
