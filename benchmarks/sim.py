@@ -86,6 +86,10 @@ def bare_physics(num_envs: int, backend: str, seconds: float, repeats: int, inne
     return _best_rate(fn, num_envs * inner, seconds, repeats)
 
 
+def _si(rate: float) -> str:
+    return f"{rate / 1e6:8.3f} M" if rate >= 1e6 else f"{rate / 1e3:8.1f} k"
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--envs", default="1,1024,16384", help="comma-separated env counts")
@@ -115,9 +119,9 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         print(f"backend={args.backend} threads={result['threads']} ({result['machine']})")
         for n, r in result["full_transitions_per_s"].items():
-            print(f"  full transitions/s, {n:>6} envs: {r / 1e6:8.3f} M")
+            print(f"  full transitions/s, {n:>6} envs: {_si(r)}")
         for n, r in result["bare_rk4_steps_per_s"].items():
-            print(f"  bare RK4 steps/s,   {n:>6} envs: {r / 1e6:8.3f} M")
+            print(f"  bare RK4 steps/s,   {n:>6} envs: {_si(r)}")
     return result
 
 
