@@ -50,6 +50,38 @@ def test_policy_view_is_noisy_critic_view_prefix():
     np.testing.assert_array_equal(o["policy"], o["critic"][:, :26])
 
 
+def test_critic_privileged_tail_matches_documented_layout_after_steps():
+    """Rotor speeds, disturbance (in weights / mN m), randomization values, time fraction, assist.
+
+    Guards against the kernel writing the tail out of order (a numba parfor bug once
+    wrote it before the step counter advanced)."""
+    n, h = 64, 2
+    env = QuadrotorVecEnv(n, seed=3, sensor_noise=False)
+    env.set_range("randomization.disturbance_force_n", 0.0, 0.02)
+    env.set_range("randomization.disturbance_torque_nm", 0.0, 1e-4)
+    env.reset()
+    a = np.zeros((n, 4), np.float32)
+    for k in range(1, 4):
+        obs, *_ = env.step(a)
+        c = obs["critic"]
+        base = 18 + 4 * h
+        rpm = env.state[:, 13:17]
+        cfg = env.config
+        np.testing.assert_allclose(c[:, base:base + 4],
+                                   2 * (rpm - cfg.rpm_min) / (cfg.rpm_max - cfg.rpm_min) - 1, atol=1e-5)
+        b2 = base + 10
+        e = env.episode_params
+        expect = e[:, :P.NUM_RANDOMIZATION].copy()
+        expect[:, P.P_DIST_F] /= P.MASS * cfg.gravity
+        expect[:, P.P_DIST_T] *= 1e3
+        np.testing.assert_allclose(c[:, b2:b2 + P.NUM_RANDOMIZATION], expect, rtol=1e-5, atol=1e-7)
+        # disturbance vector's magnitude equals the sampled magnitude
+        f = np.linalg.norm(c[:, base + 4:base + 7], axis=1)
+        np.testing.assert_allclose(f, expect[:, P.P_DIST_F], rtol=1e-4, atol=1e-7)
+        np.testing.assert_allclose(c[:, b2 + P.NUM_RANDOMIZATION], k / cfg.episode_steps, rtol=1e-6)
+        np.testing.assert_allclose(c[:, b2 + P.NUM_RANDOMIZATION + 1], e[:, P.P_ASSIST])
+
+
 def test_randomization_ranges_respected_and_latency_integer():
     env = QuadrotorVecEnv(2000, seed=3)
     env.set_range("randomization.mass_scale", 0.8, 1.3)
