@@ -102,6 +102,33 @@ PARAMS: tuple[Param, ...] = (
     Param("privileged.assist_gain", (0.0, 0.0), (0.0, 1.0), "fraction of a PD attitude/position assist wrench added to the policy's"),
 )
 
+# The "real range": how far one real Crazyflie 2.x flight may differ from the nominal
+# model. A deployable policy must survive it (robolearn's randomized evaluation block);
+# curricula widen the training randomization towards it. These are engineering
+# margins, not measurements: mass +-10 % (battery packs and decks/markers change the
+# 27-32 g take-off weight, Bitcraze CF2.1 datasheet); inertia +-15 % (the system
+# identification of Foerster 2015 reports the inertia to roughly this accuracy);
+# thrust coefficient +-15 % (propeller wear, and battery sag from 4.2 V to 3.7 V lowers
+# the thrust at a given command); yaw torque coefficient +-15 %; motor time constants
+# x0.7..1.5; drag x0.5..2; up to one control step (10 ms) of latency (radio/estimator
+# pipeline); sensor noise x0.5..2; a steady force up to 5 % of the weight (draught,
+# tether of a marker cable) and a torque of 1e-5 N m (a bent propeller).
+REAL_WORLD_RANGES: dict[str, tuple[float, float]] = {
+    "randomization.mass_scale": (0.9, 1.1),
+    "randomization.inertia_xx_scale": (0.85, 1.15),
+    "randomization.inertia_yy_scale": (0.85, 1.15),
+    "randomization.inertia_zz_scale": (0.85, 1.15),
+    "randomization.thrust_coeff_scale": (0.85, 1.15),
+    "randomization.torque_coeff_scale": (0.85, 1.15),
+    "randomization.motor_tau_up_scale": (0.7, 1.5),
+    "randomization.motor_tau_down_scale": (0.7, 1.5),
+    "randomization.drag_scale": (0.5, 2.0),
+    "randomization.latency_steps": (0.0, 1.0),
+    "randomization.noise_scale": (0.5, 2.0),
+    "randomization.disturbance_force_n": (0.0, 0.05 * MASS * GRAVITY),
+    "randomization.disturbance_torque_nm": (0.0, 1e-5),
+}
+
 PARAM_INDEX = {p.name: i for i, p in enumerate(PARAMS)}
 NUM_PARAMS = len(PARAMS)
 

@@ -1,0 +1,227 @@
+"""``robolearn`` command line: train, eval, bench.
+
+Mistakes in configs, arguments and input files print one line (``error: ...``) to
+stderr and exit with code 2; bugs still show a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .errors import UserError
+
+EXIT_USAGE = 2
+
+
+class _App(typer.Typer):
+    """Typer app whose usage errors and :class:`UserError` are one line + exit code 2."""
+
+    def __call__(self, *args, **kwargs):
+        from typer._click.exceptions import ClickException, NoArgsIsHelpError  # typer vendors click
+
+        cmd = typer.main.get_command(self)
+        try:
+            rv = cmd.main(*args, standalone_mode=False, **kwargs)
+        except NoArgsIsHelpError as e:
+            print(e.format_message() if hasattr(e, "format_message") else str(e))
+            sys.exit(0)
+        except ClickException as e:
+            msg = " ".join(e.format_message().split())
+            ctx = getattr(e, "ctx", None)
+            where = f"{ctx.command_path}: " if ctx is not None else ""
+            print(f"error: {where}{msg}", file=sys.stderr)
+            sys.exit(EXIT_USAGE)
+        except UserError as e:
+            print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+            sys.exit(EXIT_USAGE)
+        except (typer.Abort, KeyboardInterrupt):
+            print("aborted", file=sys.stderr)
+            sys.exit(130)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+app = _App(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+           help="robolearn: train, evaluate and benchmark small-robot policies.")
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (training speed / quality, simulator throughput).")
+app.add_typer(bench_app, name="bench")
+
+
+def _device(value: Optional[str]) -> Optional[str]:
+    if value is not None and value not in ("cpu", "cuda"):
+        raise UserError(f"--device must be 'cpu' or 'cuda', got {value!r}")
+    return value
+
+
+@app.command()
+def train(
+    config: Optional[Path] = typer.Argument(None, metavar="[CONFIG]", help="YAML config (default: configs/quadrotor_hover.yaml)"),
+    out: Optional[Path] = typer.Option(None, "--out", help="run directory to create"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="overrides the config's seed"),
+    set_: List[str] = typer.Option([], "--set", help="override a config key: --set ppo.lr=3e-4 (repeatable)"),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="continue the run in this directory"),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="show the progress bar"),
+    evaluate: bool = typer.Option(True, "--eval/--no-eval", help="evaluate at the end"),
+):
+    """Train a policy; leaves a run directory (config, metrics, checkpoints, policy.pt, eval.json, plots)."""
+    from .config import DEFAULT_CONFIG, load_config, read_config_file
+    from .logging.run_dir import RunDir
+
+    device = _device(device)
+    overrides = list(set_)
+    if seed is not None:
+        overrides.append(f"seed={seed}")
+    if device is not None:
+        overrides.append(f"device={device}")
+    if not progress:
+        overrides.append("train.progress=false")
+    if resume is not None:
+        if config is not None:
+            raise UserError("give either CONFIG or --resume RUN_DIR (a resumed run uses its own config.yaml)")
+        if out is not None:
+            raise UserError("--out cannot be used with --resume (the run continues in RUN_DIR)")
+        run = RunDir(resume).require()
+        cfg = load_config(None, overrides, base=read_config_file(run.config))
+    else:
+        cfg = load_config(config if config is not None else _default_config(DEFAULT_CONFIG), overrides)
+
+    from rich.console import Console
+
+    from .train import train as run_train
+
+    console = Console(stderr=True)
+    res = run_train(cfg, out=out, resume=resume, console=console, evaluate_at_end=evaluate)
+    if res.interrupted:
+        print(f"interrupted after {res.env_steps} env steps; continue with: robolearn train --resume {res.run_dir}")
+        return 130
+    line = f"run: {res.run_dir}  env steps: {res.env_steps}  train time: {res.train_wall_time_s:.1f} s"
+    if res.eval:
+        e = res.eval
+        line += (f"\neval nominal: survival {e['survival_rate']:.1%}  position error "
+                 f"{_f(e['position_error_m'], '.3f')} m  yaw {_f(e['yaw_deg'], '.2f')} deg")
+        if "randomized" in e:
+            r = e["randomized"]
+            line += (f"\neval randomized: survival {r['survival_rate']:.1%}  position error "
+                     f"{_f(r['position_error_m'], '.3f')} m  yaw {_f(r['yaw_deg'], '.2f')} deg")
+    print(line)
+    return 0
+
+
+def _f(v, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def _default_config(rel: str) -> Path:
+    """The default config: relative to the working directory, else to the repository."""
+    p = Path(rel)
+    if p.exists():
+        return p
+    repo = Path(__file__).resolve().parent.parent / rel
+    return repo if repo.exists() else p
+
+
+@app.command("eval")
+def eval_cmd(
+    run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="a run directory made by robolearn train"),
+    episodes: Optional[int] = typer.Option(None, "--episodes", min=1, help="episodes per block (default: config)"),
+    as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="evaluation seed (default: config)"),
+    save: bool = typer.Option(False, "--save", help="also rewrite RUN_DIR/eval.json and the plots"),
+):
+    """Re-run the fixed-seed evaluation of RUN_DIR/policy.pt."""
+    from .checkpoint import latest_checkpoint, load_checkpoint, safe_load
+    from .config import load_config, read_config_file
+    from .evaluate import evaluate, write_eval
+    from .logging.run_dir import RunDir
+    from .networks import actor_from_export
+
+    run = RunDir(run_dir).require()
+    cfg = load_config(None, [], base=read_config_file(run.config))
+    policy = safe_load(run.policy, "policy file")
+    try:
+        actor = actor_from_export(policy)
+    except ValueError as e:
+        raise UserError(f"corrupt policy file {run.policy}: {e}") from None
+    train_info = {}
+    last = latest_checkpoint(run.checkpoints)
+    if last is not None:
+        ck = load_checkpoint(last)
+        train_info = {"train_wall_time_s": ck.get("train_wall_time_s"), "env_steps": ck.get("env_steps")}
+    import torch
+
+    torch.set_num_threads(cfg.train.torch_threads)
+    result, flight = evaluate(actor, cfg, episodes=episodes, seed=seed, train_info=train_info)
+    if save:
+        write_eval(result, run.eval)
+        if flight is not None and cfg.eval.plots:
+            from .logging.plots import flight_plot
+
+            flight_plot(flight, run.plots / "flight.png")
+    if as_json:
+        print(json.dumps(result, indent=2))
+    else:
+        _print_eval(result)
+    return 0
+
+
+def _print_eval(result: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"evaluation: {result['episodes']} episodes per block, seed {result['seed']}")
+    for c in ("block", "survival", "position error (m)", "tilt (deg)", "yaw (deg)"):
+        t.add_column(c, justify="right")
+    for name in ("nominal", "randomized"):
+        if name in result:
+            b = result[name]
+            t.add_row(name, f"{b['survival_rate']:.1%}", _f(b["position_error_m"], ".4f"),
+                      _f(b["tilt_deg"], ".2f"), _f(b["yaw_deg"], ".2f"))
+    Console().print(t)
+
+
+@bench_app.command("train")
+def bench_train(
+    config: Optional[Path] = typer.Argument(None, metavar="[CONFIG]", help="YAML config (default: configs/quadrotor_hover.yaml)"),
+    seeds: int = typer.Option(5, "--seeds", min=1, help="number of seeds (0..N-1)"),
+    set_: List[str] = typer.Option([], "--set", help="config override (repeatable)"),
+    out: Optional[Path] = typer.Option(None, "--out", help="directory for the runs (default: a temp dir)"),
+    as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
+):
+    """Train the config for several seeds; print a table of time and quality per seed."""
+    from benchmarks.train import main as bench_main
+
+    argv = ["--seeds", str(seeds)] + (["--config", str(config)] if config else [])
+    for s in set_:
+        argv += ["--set", s]
+    if out is not None:
+        argv += ["--out", str(out)]
+    if as_json:
+        argv.append("--json")
+    bench_main(argv)
+    return 0
+
+
+@bench_app.command("sim")
+def bench_sim(
+    envs: str = typer.Option("1,1024,16384", "--envs", help="comma-separated env counts"),
+    seconds: float = typer.Option(3.0, "--seconds"),
+    backend: str = typer.Option("cpu", "--backend"),
+):
+    """Simulator throughput (benchmarks.sim)."""
+    from benchmarks.sim import main as sim_main
+
+    sim_main(["--envs", envs, "--seconds", str(seconds), "--backend", backend])
+    return 0
+
+
+def main() -> None:  # pragma: no cover - console entry point alias
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

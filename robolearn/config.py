@@ -1,0 +1,391 @@
+"""Run configuration: YAML files validated with pydantic (unknown keys are errors).
+
+``load_config(path, overrides)`` reads a YAML file, applies ``--set a.b=value`` overrides
+(values parsed as YAML), validates, and raises :class:`ConfigError` with one line naming
+the offending key and what it accepts. ``dump_config`` writes the fully resolved config.
+"""
+
+from __future__ import annotations
+
+import re
+import typing
+from dataclasses import MISSING, fields
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+
+from .errors import ConfigError
+
+DEFAULT_CONFIG = "configs/quadrotor_hover.yaml"
+Activation = Literal["tanh", "relu", "elu", "silu"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# --------------------------------------------------------------------------- env
+def _sim_model() -> type[BaseModel]:
+    """A pydantic model mirroring ``sims.quadrotor.QuadrotorConfig`` (minus ``ranges``).
+
+    Built from the dataclass so new simulator settings are accepted without edits here.
+    """
+    from sims.quadrotor.config import QuadrotorConfig
+
+    hints = typing.get_type_hints(QuadrotorConfig)
+    spec: dict[str, Any] = {}
+    for f in fields(QuadrotorConfig):
+        if f.name == "ranges":
+            continue
+        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+        spec[f.name] = (hints[f.name], default)
+    spec["task"] = (Literal["hover", "reach"], QuadrotorConfig.task)
+    return create_model("SimConfig", __base__=_Strict, **spec)
+
+
+SimConfig = _sim_model()
+
+
+class EnvConfig(_Strict):
+    name: Literal["quadrotor"] = "quadrotor"
+    num_envs: int = Field(4096, ge=1)
+    sim: SimConfig = Field(default_factory=SimConfig)  # type: ignore[valid-type]
+    # Per-env parameter ranges [low, high] used for training (names: sims.quadrotor.params.PARAMS).
+    ranges: dict[str, tuple[float, float]] = Field(default_factory=dict)
+
+    @field_validator("ranges")
+    @classmethod
+    def _check_ranges(cls, v: dict[str, tuple[float, float]]):
+        from sims.quadrotor.config import check_range
+
+        for name, (lo, hi) in v.items():
+            try:
+                check_range(name, lo, hi)  # ValueError names the parameter and its limits
+            except ValueError as e:
+                raise ValueError(f"@{name}@{e}") from None
+        return v
+
+    @field_validator("sim")
+    @classmethod
+    def _check_sim(cls, v):
+        from sims.quadrotor.config import QuadrotorConfig
+
+        try:
+            QuadrotorConfig(**v.model_dump())
+        except ValueError as e:
+            m = re.match(r"QuadrotorConfig\.([\w/]+): (.*)", str(e))
+            raise ValueError(f"@{m.group(1)}@{m.group(2)}" if m else str(e)) from None
+        return v
+
+
+# ---------------------------------------------------------------------- networks
+class NetworkConfig(_Strict):
+    actor_hidden: list[int] = Field(default_factory=lambda: [32, 32])
+    actor_activation: Activation = "tanh"
+    critic_hidden: list[int] = Field(default_factory=lambda: [128, 128])
+    critic_activation: Activation = "elu"
+    obs_clip: float = Field(10.0, gt=0)
+    # Initial mean action of the actor: "hover" = the throttle that carries the nominal
+    # vehicle, "zero" = the middle of the action range.
+    init_action: Literal["hover", "zero"] = "hover"
+    max_actor_params: int = Field(4096, ge=1)
+
+    @field_validator("actor_hidden", "critic_hidden")
+    @classmethod
+    def _positive(cls, v: list[int]):
+        if not v or any(h < 1 for h in v):
+            raise ValueError("must be a non-empty list of positive layer sizes")
+        return v
+
+
+# ---------------------------------------------------------------------- algorithms
+class PPOConfig(_Strict):
+    rollout_steps: int = Field(16, ge=1)
+    epochs: int = Field(4, ge=1)
+    minibatches: int = Field(4, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    lr_schedule: Literal["fixed", "adaptive"] = "adaptive"  # adaptive: keep KL near target_kl
+    target_kl: float = Field(0.01, gt=0)
+    lr_min: float = Field(1e-5, gt=0)
+    lr_max: float = Field(1e-2, gt=0)
+    gamma: float = Field(0.99, ge=0, le=1)
+    gae_lambda: float = Field(0.95, ge=0, le=1)
+    clip_coef: float = Field(0.2, gt=0)
+    clip_value: bool = False
+    value_clip_coef: float = Field(0.2, gt=0)
+    vf_coef: float = Field(1.0, ge=0)
+    ent_coef: float = Field(0.0, ge=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    init_std: float = Field(0.3, gt=0)
+    normalize_advantages: bool = True
+    normalize_values: bool = True  # critic regresses returns normalized by their running statistics
+
+
+class TD3Config(_Strict):
+    buffer_size: int = Field(1_000_000, ge=1)
+    batch_size: int = Field(256, ge=1)
+    learning_starts: int = Field(10_000, ge=0)
+    gamma: float = Field(0.99, ge=0, le=1)
+    tau: float = Field(0.005, gt=0, le=1)
+    actor_lr: float = Field(1e-3, gt=0)
+    critic_lr: float = Field(1e-3, gt=0)
+    exploration_noise: float = Field(0.1, ge=0)
+    policy_noise: float = Field(0.2, ge=0)
+    noise_clip: float = Field(0.5, ge=0)
+    policy_delay: int = Field(2, ge=1)
+    updates_per_step: float = Field(1.0, gt=0)  # gradient steps per vector-env step
+    max_grad_norm: float = Field(10.0, gt=0)
+
+
+# ---------------------------------------------------------------------- curriculum
+class RewardScheduleConfig(_Strict):
+    """*Learning to Fly in Seconds*: scale reward weights every ``interval_env_steps``."""
+
+    interval_env_steps: int = Field(100_000, ge=1)
+    weights: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: {"reward.action": (1.4, 0.5), "reward.position": (1.2, 40.0)},
+        description="parameter -> (factor, cap)")
+
+
+class LinearScheduleItem(_Strict):
+    param: str
+    start: tuple[float, float]
+    end: tuple[float, float]
+    begin_env_steps: int = Field(0, ge=0)
+    end_env_steps: int = Field(ge=1)
+
+
+class CurriculumConfig(_Strict):
+    teacher: Literal["none", "reward_schedule", "linear"] = "none"
+    reward_schedule: RewardScheduleConfig = Field(default_factory=RewardScheduleConfig)
+    linear: list[LinearScheduleItem] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------------- run
+class TrainConfig(_Strict):
+    total_env_steps: int = Field(2_000_000, ge=1)
+    max_wall_time_s: Optional[float] = Field(None, gt=0)  # stop early when exceeded (None: no limit)
+    torch_threads: int = Field(2, ge=1)
+    checkpoint_every_s: float = Field(5.0, gt=0)  # also at the end; wall-clock cadence
+    keep_checkpoints: int = Field(3, ge=0)  # 0 keeps all
+    progress: bool = True  # rich progress bar
+
+
+class EvalConfig(_Strict):
+    episodes: int = Field(1000, ge=1)
+    episode_steps: int = Field(500, ge=1)
+    seed: int = 1_000_003
+    randomized: bool = True  # also evaluate under domain randomization
+    # Ranges of the randomized block; default (null): the simulator's real-world range
+    # (sims.quadrotor.params.REAL_WORLD_RANGES), whatever the training used.
+    randomized_ranges: Optional[dict[str, tuple[float, float]]] = None
+
+    @field_validator("randomized_ranges")
+    @classmethod
+    def _check_eval_ranges(cls, v):
+        return v if v is None else EnvConfig._check_ranges(v)
+    plots: bool = True
+
+
+class RunConfig(_Strict):
+    algo: Literal["ppo", "td3"] = "ppo"
+    seed: int = 0
+    device: Literal["cpu", "cuda"] = "cpu"
+    out_root: str = "runs"  # run directories go here unless --out is given
+    env: EnvConfig = Field(default_factory=EnvConfig)
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    ppo: PPOConfig = Field(default_factory=PPOConfig)
+    td3: TD3Config = Field(default_factory=TD3Config)
+    curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    def sim_config(self, ranges: dict | None = None, **changes):
+        """The simulator's ``QuadrotorConfig`` for this run (``ranges`` default: env.ranges)."""
+        from sims.quadrotor.config import QuadrotorConfig
+
+        d = self.env.sim.model_dump()
+        d.update(changes)
+        d["home_target"] = tuple(d["home_target"])
+        d["ranges"] = dict(self.env.ranges if ranges is None else ranges)
+        return QuadrotorConfig(**d)
+
+
+# ---------------------------------------------------------------------- YAML I/O
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads ``3e-4`` (no dot) as a float, like YAML 1.2 does."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def parse_yaml(text: str, what: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{what}: invalid YAML{where}: {problem}") from None
+
+
+def read_config_file(path: str | Path) -> dict:
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"config file not found: {p}")
+    if not p.is_file():
+        raise ConfigError(f"config path is not a file: {p}")
+    try:
+        text = p.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read config file {p}: {e}") from None
+    data = parse_yaml(text, str(p))
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: the top level must be a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def apply_override(data: dict, item: str) -> None:
+    """Apply one ``a.b.c=value`` override in place (value parsed as YAML)."""
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set ppo.lr=3e-4")
+    key, _, raw = item.partition("=")
+    key = key.strip()
+    parts = key.split(".")
+    if not key or any(not p for p in parts):
+        raise ConfigError(f"--set {item!r}: bad key {key!r}; use dotted names like ppo.lr")
+    value = parse_yaml(raw, f"--set {key}") if raw.strip() else None
+    node = data
+    # env.ranges keys contain dots themselves: env.ranges.randomization.mass_scale=[0.9,1.1]
+    for i, p in enumerate(parts[:-1]):
+        if parts[:i + 1] == ["env", "ranges"]:
+            node = node.setdefault("ranges", {}) if isinstance(node.get("ranges", {}), dict) else node
+            node[".".join(parts[i + 1:])] = value
+            return
+        nxt = node.get(p)
+        if nxt is None:
+            nxt = node[p] = {}
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"--set {key}: {'.'.join(parts[:i + 1])!r} is not a section")
+        node = nxt
+    node[parts[-1]] = value
+
+
+def _describe_type(ann: Any) -> str:
+    origin = typing.get_origin(ann)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(ann))
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return "a mapping with keys " + ", ".join(ann.model_fields)
+    if isinstance(ann, type):
+        return ann.__name__
+    return str(ann).replace("typing.", "")
+
+
+def _walk(model: type[BaseModel], loc: tuple) -> tuple[type[BaseModel] | None, Any]:
+    """(model owning the last key, annotation of the field) following ``loc``."""
+    cur: Any = model
+    owner = None
+    ann = None
+    for k in loc:
+        if isinstance(cur, type) and issubclass(cur, BaseModel):
+            owner = cur
+            f = cur.model_fields.get(str(k))
+            if f is None:
+                return owner, None
+            ann = cur = f.annotation
+        else:
+            args = [a for a in typing.get_args(cur) if a is not type(None)]
+            origin = typing.get_origin(cur)
+            if origin in (list, tuple) and args:
+                ann = cur = args[0]
+            elif origin is dict and len(args) == 2:
+                ann = cur = args[1]
+            elif len(args) == 1:
+                ann = cur = args[0]
+            else:
+                return owner, ann
+    return owner, ann
+
+
+def format_validation_error(e: ValidationError, model: type[BaseModel] = None) -> str:
+    """One line for the first error: the dotted key, what went wrong and what is allowed."""
+    model = model or RunConfig
+    err = e.errors()[0]
+    loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-")))
+    key = ".".join(str(x) for x in loc) or "<top level>"
+    if err["type"] == "extra_forbidden":
+        owner, _ = _walk(model, loc[:-1]) if len(loc) > 1 else (model, None)
+        if len(loc) > 1:
+            owner_ann = _walk(model, loc[:-1])[1]
+            owner = owner_ann if isinstance(owner_ann, type) and issubclass(owner_ann, BaseModel) else owner
+        allowed = ", ".join(owner.model_fields) if owner else "?"
+        where = "'" + ".".join(str(x) for x in loc[:-1]) + "'" if len(loc) > 1 else "the top level"
+        return f"config: unknown key {key!r}; allowed keys in {where}: {allowed}"
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    if err["type"] == "missing":
+        return f"config: {key!r} is required"
+    _, ann = _walk(model, loc)
+    got = err.get("input")
+    got_s = repr(got)
+    if len(got_s) > 60:
+        got_s = got_s[:57] + "..."
+    expected = f" (expected {_describe_type(ann)})" if ann is not None and "one of" not in msg else ""
+    if err["type"].startswith("literal_error") or err["type"] == "value_error":
+        expected = ""
+    if err["type"] == "value_error":
+        m = re.match(r"@([^@]*)@(.*)", msg, re.S)
+        if m:  # a validator named the sub-key: env.ranges.<param>, env.sim.<field>
+            key, msg = f"{key}.{m.group(1)}", m.group(2)
+        return f"config: {key!r}: {msg}".replace("\n", " ")
+    return f"config: {key!r} = {got_s}: {msg}{expected}".replace("\n", " ")
+
+
+def validate_config(data: dict) -> RunConfig:
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e)) from None
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
+                base: dict | None = None) -> RunConfig:
+    """Read ``path`` (or start from ``base``), apply overrides, validate."""
+    data = dict(base) if base is not None else (read_config_file(path) if path is not None else {})
+    for item in overrides:
+        apply_override(data, item)
+    return validate_config(data)
+
+
+def config_to_dict(cfg: RunConfig) -> dict:
+    d = cfg.model_dump(mode="json")
+    return d
+
+
+def dump_config(cfg: RunConfig) -> str:
+    return yaml.safe_dump(config_to_dict(cfg), sort_keys=False, default_flow_style=None, width=100)
+
+
+def actor_param_count(obs_dim: int, hidden: list[int], act_dim: int) -> int:
+    n, d = 0, obs_dim
+    for h in list(hidden) + [act_dim]:
+        n += d * h + h
+        d = h
+    return n
+
+
+__all__ = [
+    "RunConfig", "EnvConfig", "NetworkConfig", "PPOConfig", "TD3Config", "CurriculumConfig",
+    "TrainConfig", "EvalConfig", "load_config", "validate_config", "dump_config", "read_config_file",
+    "apply_override", "format_validation_error", "DEFAULT_CONFIG",
+]

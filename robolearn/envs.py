@@ -1,0 +1,58 @@
+"""Building simulator instances from a run config."""
+
+from __future__ import annotations
+
+from .config import RunConfig
+from .errors import UserError
+
+
+def backend_for(device: str) -> str:
+    return "cuda" if device == "cuda" else "cpu"
+
+
+def check_device(device: str) -> None:
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError("--device cuda: no CUDA device is available to torch on this machine (use --device cpu)")
+
+
+def make_env(cfg: RunConfig, num_envs: int | None = None, seed: int | None = None,
+             ranges: dict | None = None, backend: str | None = None, **sim_changes):
+    """A ``QuadrotorVecEnv`` for this run (``ranges`` default: the config's training ranges)."""
+    import sims  # noqa: F401 - registers the gymnasium ids
+    from sims.quadrotor import QuadrotorVecEnv
+
+    try:
+        sim_cfg = cfg.sim_config(ranges=ranges, **sim_changes)
+    except ValueError as e:
+        raise UserError(f"simulator config: {e}") from None
+    return QuadrotorVecEnv(num_envs or cfg.env.num_envs, config=sim_cfg,
+                           seed=cfg.seed if seed is None else seed,
+                           backend=backend or backend_for(cfg.device))
+
+
+def hover_action(cfg: RunConfig) -> float:
+    """Normalized rotor command at which the nominal vehicle hovers (the actor's initial mean)."""
+    from sims.quadrotor.params import hover_rpm
+
+    s = cfg.env.sim
+    return 2.0 * (hover_rpm() - s.rpm_min) / (s.rpm_max - s.rpm_min) - 1.0
+
+
+def eval_ranges(cfg: RunConfig, randomized: bool) -> dict:
+    """Parameter ranges of an evaluation block.
+
+    ``nominal``: every parameter at its default (the simulator's task defaults: full
+    initial-state distribution, no randomization, no privileged assist). ``randomized``:
+    the same under ``eval.randomized_ranges``, by default the simulator's real-world
+    range (``sims.quadrotor.params.REAL_WORLD_RANGES``), independent of training.
+    """
+    if not randomized:
+        return {}
+    if cfg.eval.randomized_ranges is not None:
+        return dict(cfg.eval.randomized_ranges)
+    from sims.quadrotor.params import REAL_WORLD_RANGES
+
+    return dict(REAL_WORLD_RANGES)

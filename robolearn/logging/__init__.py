@@ -1,0 +1,5 @@
+"""Run directories, metrics (CSV + TensorBoard) and plots."""
+
+from .run_dir import EpisodeStats, MetricsLogger, RunDir
+
+__all__ = ["RunDir", "MetricsLogger", "EpisodeStats"]

@@ -1,0 +1,234 @@
+"""The run directory contract.
+
+::
+
+    RUN_DIR/
+      config.yaml        fully resolved config (after --set overrides)
+      metrics.csv        one row per logged iteration
+      events.out.tfevents.*   TensorBoard scalars (same values)
+      checkpoints/       ckpt_<iteration>.pt (atomic), see robolearn.checkpoint
+      policy.pt          the deployable actor (robolearn.networks.export_actor)
+      eval.json          robolearn.evaluate
+      plots/             learning curves and a flight plot (PNG)
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..checkpoint import atomic_write_text
+from ..errors import UserError
+
+EPISODE_KEYS = ("return", "length", "survived", "position_error_m", "tilt_deg", "yaw_deg")
+
+
+class RunDir:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    # layout
+    @property
+    def config(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / "metrics.csv"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def policy(self) -> Path:
+        return self.path / "policy.pt"
+
+    @property
+    def eval(self) -> Path:
+        return self.path / "eval.json"
+
+    @property
+    def plots(self) -> Path:
+        return self.path / "plots"
+
+    def create(self) -> "RunDir":
+        """Make a fresh run directory; refuse to overwrite a run that has checkpoints."""
+        if self.path.exists() and not self.path.is_dir():
+            raise UserError(f"run directory {self.path} exists and is not a directory")
+        if self.checkpoints.is_dir() and any(self.checkpoints.iterdir()):
+            raise UserError(f"run directory {self.path} already holds a run; use --resume {self.path} or another --out")
+        for d in (self.path, self.checkpoints, self.plots):
+            d.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def require(self) -> "RunDir":
+        """Check that this is an existing run directory (for --resume / eval)."""
+        if not self.path.is_dir():
+            raise UserError(f"run directory not found: {self.path}")
+        if not self.config.is_file():
+            raise UserError(f"not a run directory (no config.yaml): {self.path}")
+        return self
+
+    def write_config(self, text: str) -> None:
+        atomic_write_text(text, self.config)
+
+
+class MetricsLogger:
+    """Appends rows to metrics.csv and the same scalars to TensorBoard.
+
+    The CSV columns are fixed by the first row (or by the existing header on resume);
+    values for unknown columns are dropped, missing ones left empty.
+    """
+
+    def __init__(self, run: RunDir, tensorboard: bool = True, resume_iteration: int | None = None):
+        self.run = run
+        self.columns: list[str] | None = None
+        if resume_iteration is not None:
+            _truncate_metrics(run.metrics, resume_iteration)
+        if run.metrics.exists() and run.metrics.stat().st_size > 0:
+            with open(run.metrics, newline="") as f:
+                header = next(csv.reader(f), None)
+            self.columns = header or None
+        self._file = None
+        self._writer = None
+        self._tb = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._tb = SummaryWriter(log_dir=str(run.path), flush_secs=5)
+            except Exception:  # noqa: BLE001 - tensorboard missing/broken: CSV still works
+                self._tb = None
+
+    def log(self, row: dict, step: int) -> None:
+        if self.columns is None:
+            self.columns = list(row)
+        if self._file is None:
+            new = not self.run.metrics.exists() or self.run.metrics.stat().st_size == 0
+            self._file = open(self.run.metrics, "a", newline="")
+            self._writer = csv.writer(self._file)
+            if new:
+                self._writer.writerow(self.columns)
+        self._writer.writerow([_fmt(row.get(c)) for c in self.columns])
+        self._file.flush()
+        if self._tb is not None:
+            for k, v in row.items():
+                if isinstance(v, (int, float, np.floating, np.integer)) and math.isfinite(float(v)) and k != "env_steps":
+                    self._tb.add_scalar(k, float(v), step)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self._file = None
+        if self._tb is not None:
+            self._tb.flush()
+            self._tb.close()
+            self._tb = None
+
+
+def _truncate_metrics(path: Path, last_iteration: int) -> None:
+    """Drop rows logged after the checkpoint a run resumes from (they are logged again)
+    and a partial last line left by a killed process; rewritten atomically."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    header, body = rows[0], rows[1:]
+    keep = []
+    for r in body:
+        if len(r) != len(header):
+            continue
+        try:
+            it = int(float(r[0]))
+        except ValueError:
+            continue
+        if it <= last_iteration:
+            keep.append(r)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(keep)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, (float, np.floating)):
+        return "" if not math.isfinite(float(v)) else f"{float(v):.6g}"
+    return str(v)
+
+
+def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
+    """metrics.csv as columns of floats (empty cells are NaN)."""
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return {}
+    header, body = rows[0], rows[1:]
+    out = {}
+    for j, name in enumerate(header):
+        col = []
+        for r in body:
+            try:
+                col.append(float(r[j]) if j < len(r) and r[j] != "" else float("nan"))
+            except ValueError:
+                col.append(float("nan"))
+        out[name] = np.asarray(col, dtype=np.float64)
+    return out
+
+
+class EpisodeStats:
+    """Collects finished episodes between two log points (all numpy, no per-env loops)."""
+
+    def __init__(self, param_names: list[str]):
+        self.param_names = list(param_names)
+        self.clear()
+
+    def clear(self) -> None:
+        self._chunks: list[dict[str, np.ndarray]] = []
+
+    def add(self, episode: dict, mask) -> None:
+        mask = np.asarray(mask, dtype=bool)
+        if not mask.any():
+            return
+        ids = np.nonzero(mask)[0]
+        chunk = {k: np.asarray(episode[k])[ids].astype(np.float64) for k in EPISODE_KEYS if k in episode}
+        chunk["params"] = np.asarray(episode["params"])[ids].astype(np.float64)
+        chunk["env_ids"] = ids
+        self._chunks.append(chunk)
+
+    def __len__(self) -> int:
+        return sum(len(c["env_ids"]) for c in self._chunks)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        if not self._chunks:
+            return {}
+        return {k: np.concatenate([c[k] for c in self._chunks]) for k in self._chunks[0]}
+
+    def summary(self) -> dict[str, float]:
+        a = self.arrays()
+        if not a:
+            return {}
+        surv = a["survived"] > 0.5
+        out = {
+            "episode/count": float(len(surv)),
+            "episode/return": float(a["return"].mean()),
+            "episode/length": float(a["length"].mean()),
+            "episode/survival": float(surv.mean()),
+        }
+        for k in ("position_error_m", "tilt_deg", "yaw_deg"):
+            if k in a:
+                out[f"episode/{k}"] = float(a[k][surv].mean()) if surv.any() else float("nan")
+        return out

@@ -1,0 +1,135 @@
+"""Actor and critic networks, and the deployable actor format (``policy.pt``).
+
+``policy.pt`` is a plain ``dict`` loadable with ``torch.load(weights_only=True)``::
+
+    format        "robolearn.actor/1"
+    obs_dim       int                      act_dim  int
+    hidden_sizes  int64 tensor (L,)        activation  "tanh" | "relu" | "elu" | "silu"
+    obs_mean      float32 (obs_dim,)       obs_std  float32 (obs_dim,)   obs_clip float
+    layers.{i}.weight / layers.{i}.bias    float32, i = 0..L (last one is the output layer)
+    output_activation  "none" | "tanh"     applied to the output layer
+    action_low / action_high               float32 (act_dim,): clip range of the output
+
+The deterministic action is ``clip(out(mlp(clip((obs - mean) / std, -c, c))), low, high)``
+where ``out`` is the output activation.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .normalizer import RunningNorm
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "elu": nn.ELU,
+    "silu": nn.SiLU,
+}
+POLICY_FORMAT = "robolearn.actor/1"
+
+
+def mlp(in_dim: int, hidden: list[int] | tuple[int, ...], out_dim: int, activation: str,
+        out_gain: float = 1.0) -> nn.Sequential:
+    """Linear layers with ``activation`` between them, orthogonal init (CleanRL/SB3 style)."""
+    layers: list[nn.Module] = []
+    d = in_dim
+    for h in hidden:
+        lin = nn.Linear(d, h)
+        nn.init.orthogonal_(lin.weight, math.sqrt(2.0))
+        nn.init.zeros_(lin.bias)
+        layers += [lin, ACTIVATIONS[activation]()]
+        d = h
+    out = nn.Linear(d, out_dim)
+    nn.init.orthogonal_(out.weight, out_gain)
+    nn.init.zeros_(out.bias)
+    layers.append(out)
+    return nn.Sequential(*layers)
+
+
+def linear_layers(net: nn.Sequential) -> list[nn.Linear]:
+    return [m for m in net if isinstance(m, nn.Linear)]
+
+
+class DeterministicActor(nn.Module):
+    """Normalizer + MLP + clip: the network that runs on the robot."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: list[int], activation: str,
+                 obs_clip: float = 10.0, action_low: float = -1.0, action_high: float = 1.0,
+                 output_activation: str = "none"):
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}")
+        if output_activation not in ("none", "tanh"):
+            raise ValueError(f"unknown output activation {output_activation!r}")
+        self.obs_dim, self.act_dim = int(obs_dim), int(act_dim)
+        self.hidden = [int(h) for h in hidden]
+        self.activation = activation
+        self.output_activation = output_activation
+        self.norm = RunningNorm(obs_dim, clip=obs_clip)
+        self.net = mlp(obs_dim, self.hidden, act_dim, activation)
+        self.register_buffer("action_low", torch.full((act_dim,), float(action_low)))
+        self.register_buffer("action_high", torch.full((act_dim,), float(action_high)))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        y = self.net(self.norm(obs))
+        if self.output_activation == "tanh":
+            y = torch.tanh(y)
+        return torch.maximum(torch.minimum(y, self.action_high), self.action_low)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.net.parameters())
+
+
+def export_actor(norm: RunningNorm, net: nn.Sequential, activation: str,
+                 action_low: torch.Tensor | float = -1.0, action_high: torch.Tensor | float = 1.0,
+                 output_activation: str = "none") -> dict:
+    """The ``policy.pt`` dict for a normalizer and an MLP built by :func:`mlp`."""
+    lins = linear_layers(net)
+    act_dim = lins[-1].out_features
+    d: dict = {
+        "format": POLICY_FORMAT,
+        "obs_dim": int(norm.dim),
+        "act_dim": int(act_dim),
+        "hidden_sizes": torch.tensor([l.out_features for l in lins[:-1]], dtype=torch.int64),
+        "activation": activation,
+        "output_activation": output_activation,
+        "obs_mean": norm.mean.detach().float().cpu().clone(),
+        "obs_std": norm.std.detach().cpu().clone(),
+        "obs_clip": float(norm.clip),
+        "action_low": torch.as_tensor(action_low, dtype=torch.float32).expand(act_dim).clone(),
+        "action_high": torch.as_tensor(action_high, dtype=torch.float32).expand(act_dim).clone(),
+    }
+    for i, lin in enumerate(lins):
+        d[f"layers.{i}.weight"] = lin.weight.detach().float().cpu().clone()
+        d[f"layers.{i}.bias"] = lin.bias.detach().float().cpu().clone()
+    return d
+
+
+def actor_from_export(d: dict) -> DeterministicActor:
+    """Rebuild a :class:`DeterministicActor` from a ``policy.pt`` dict (raises ValueError if malformed)."""
+    try:
+        if d.get("format") != POLICY_FORMAT:
+            raise ValueError(f"format is {d.get('format')!r}, expected {POLICY_FORMAT!r}")
+        hidden = [int(h) for h in torch.as_tensor(d["hidden_sizes"]).tolist()]
+        actor = DeterministicActor(int(d["obs_dim"]), int(d["act_dim"]), hidden, str(d["activation"]),
+                                   obs_clip=float(d["obs_clip"]),
+                                   output_activation=str(d.get("output_activation", "none")))
+        with torch.no_grad():
+            std = d["obs_std"].double()
+            actor.norm.mean.copy_(d["obs_mean"].double())
+            actor.norm.var.copy_(std.square() - actor.norm.eps)
+            actor.norm.count.fill_(1.0)
+            actor.norm._refresh()
+            for i, lin in enumerate(linear_layers(actor.net)):
+                lin.weight.copy_(d[f"layers.{i}.weight"])
+                lin.bias.copy_(d[f"layers.{i}.bias"])
+            actor.action_low.copy_(d["action_low"])
+            actor.action_high.copy_(d["action_high"])
+    except (KeyError, TypeError, RuntimeError, AttributeError, IndexError) as e:
+        raise ValueError(f"malformed policy dict: {type(e).__name__}: {e}") from None
+    return actor.eval()

@@ -1,0 +1,68 @@
+"""Running mean / standard deviation of observations (batched parallel-variance update).
+
+Chan, Golub & LeVeque, "Updating formulae and a pairwise algorithm for computing sample
+variances" (1979): merging the moments of a batch into the running moments is exact,
+so the statistics equal numpy's ``mean`` / ``var`` over everything seen so far.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class RunningNorm(nn.Module):
+    """``(x - mean) / sqrt(var + eps)``, clipped to ``[-clip, clip]``.
+
+    Statistics live in float64 buffers (exact over millions of samples) and are part of
+    ``state_dict()``; ``update()`` is explicit so evaluation never changes them.
+    """
+
+    def __init__(self, dim: int, clip: float = 10.0, eps: float = 1e-8):
+        super().__init__()
+        self.dim = int(dim)
+        self.clip = float(clip)
+        self.eps = float(eps)
+        self.register_buffer("mean", torch.zeros(dim, dtype=torch.float64))
+        self.register_buffer("var", torch.ones(dim, dtype=torch.float64))
+        self.register_buffer("count", torch.zeros((), dtype=torch.float64))
+        # float32 copies used in the hot path, refreshed after each update
+        self.register_buffer("_mean32", torch.zeros(dim), persistent=False)
+        self.register_buffer("_inv_std32", torch.ones(dim), persistent=False)
+
+    @torch.no_grad()
+    def update(self, x: torch.Tensor) -> None:
+        """Merge a batch ``x`` of shape (..., dim) into the running statistics."""
+        x = x.reshape(-1, self.dim).to(torch.float64)
+        n = x.shape[0]
+        if n == 0:
+            return
+        b_mean = x.mean(0)
+        b_var = x.var(0, unbiased=False)
+        if self.count.item() == 0:
+            self.mean.copy_(b_mean)
+            self.var.copy_(b_var)
+            self.count.fill_(n)
+        else:
+            tot = self.count + n
+            delta = b_mean - self.mean
+            self.mean.add_(delta * (n / tot))
+            m2 = self.var * self.count + b_var * n + delta.square() * (self.count * n / tot)
+            self.var.copy_(m2 / tot)
+            self.count.copy_(tot)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        self._mean32.copy_(self.mean.float())
+        self._inv_std32.copy_(torch.rsqrt(self.var + self.eps).float())
+
+    @property
+    def std(self) -> torch.Tensor:
+        return torch.sqrt(self.var + self.eps).float()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return ((x - self._mean32) * self._inv_std32).clamp_(-self.clip, self.clip)
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        super()._load_from_state_dict(*args, **kwargs)
+        self._refresh()

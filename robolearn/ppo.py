@@ -1,0 +1,317 @@
+"""Proximal Policy Optimization with an asymmetric actor-critic (CleanRL-style, one file).
+
+The actor sees only the ``policy`` observation view (what the robot can estimate); the
+critic sees only the ``critic`` view (exact state plus privileged information). Both
+views have their own running mean/std normalizer; the actor's is exported with it.
+
+One iteration: a rollout of ``rollout_steps`` steps of all envs at once, values of the
+whole rollout in one batched critic call, GAE, then ``epochs`` x ``minibatches``
+clipped-objective updates.
+
+Time limits are not failures: where an episode is *truncated* the trainer adds
+``gamma * V(final critic observation)`` to the last reward and cuts the GAE recursion
+there, exactly as if the episode continued with the value the critic predicts.
+*Terminated* episodes (crash, leaving the arena) get no bootstrap.
+
+References: Schulman et al. 2017 (PPO), Schulman et al. 2016 (GAE), Huang et al. 2022
+("The 37 implementation details of PPO"), Pinto et al. 2018 (asymmetric actor-critic),
+Rudin et al. 2022 (KL-adaptive learning rate, massively parallel PPO).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from .buffers import RolloutBuffer
+from .config import NetworkConfig, PPOConfig
+from .networks import export_actor, mlp
+from .normalizer import RunningNorm
+
+
+# ----------------------------------------------------------------------------- math
+def compute_gae(rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor,
+                gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalized advantage estimation over a (T, N) rollout.
+
+    ``values`` is (T+1, N): ``values[t]`` = V(s_t), ``values[T]`` = V of the observation
+    after the last step. ``dones[t]`` = 1 if the episode ended at step t (the next
+    observation is the first of a new episode); truncation bootstraps are already in
+    ``rewards``. Returns (advantages, returns), both (T, N).
+    """
+    T = rewards.shape[0]
+    adv = torch.zeros_like(rewards)
+    last = torch.zeros_like(rewards[0])
+    for t in range(T - 1, -1, -1):
+        nonterminal = 1.0 - dones[t]
+        delta = rewards[t] + gamma * values[t + 1] * nonterminal - values[t]
+        last = delta + gamma * lam * nonterminal * last
+        adv[t] = last
+    return adv, adv + values[:-1]
+
+
+def bootstrap_truncated(rewards: torch.Tensor, t_idx: torch.Tensor, env_idx: torch.Tensor,
+                        final_values: torch.Tensor, gamma: float) -> None:
+    """In place: ``rewards[t, env] += gamma * V(final obs)`` for truncated transitions."""
+    rewards.index_put_((t_idx, env_idx), gamma * final_values, accumulate=True)
+
+
+# ----------------------------------------------------------------------------- model
+class ActorCritic(nn.Module):
+    """Gaussian actor on the policy view; value critic on the critic view."""
+
+    def __init__(self, policy_dim: int, critic_dim: int, act_dim: int, net: NetworkConfig,
+                 init_std: float, init_action: float = 0.0, normalize_values: bool = True):
+        super().__init__()
+        self.activation = net.actor_activation
+        self.policy_norm = RunningNorm(policy_dim, clip=net.obs_clip)
+        self.critic_norm = RunningNorm(critic_dim, clip=net.obs_clip)
+        self.actor = mlp(policy_dim, net.actor_hidden, act_dim, net.actor_activation, out_gain=0.01)
+        with torch.no_grad():
+            self.actor[-1].bias.fill_(init_action)
+        self.log_std = nn.Parameter(torch.full((act_dim,), math.log(init_std)))
+        self.critic = mlp(critic_dim, net.critic_hidden, 1, net.critic_activation, out_gain=1.0)
+        self.normalize_values = normalize_values
+        self.value_norm = RunningNorm(1, clip=1e9, eps=1e-8)
+
+    # actor
+    def action_mean(self, obs_policy: torch.Tensor) -> torch.Tensor:
+        return self.actor(self.policy_norm(obs_policy))
+
+    # critic, in return units and in the units the critic regresses
+    def value_raw(self, obs_critic: torch.Tensor) -> torch.Tensor:
+        return self.critic(self.critic_norm(obs_critic)).squeeze(-1)
+
+    def denormalize(self, v: torch.Tensor) -> torch.Tensor:
+        if not self.normalize_values:
+            return v
+        return v * self.value_norm._inv_std32.reciprocal() + self.value_norm._mean32
+
+    def normalize(self, v: torch.Tensor) -> torch.Tensor:
+        if not self.normalize_values:
+            return v
+        return (v - self.value_norm._mean32) * self.value_norm._inv_std32
+
+    def value(self, obs_critic: torch.Tensor) -> torch.Tensor:
+        return self.denormalize(self.value_raw(obs_critic))
+
+    def export(self) -> dict:
+        return export_actor(self.policy_norm, self.actor, self.activation)
+
+
+def gaussian_logprob(actions: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    return (-0.5 * ((actions - mean) * torch.exp(-log_std)).square() - log_std
+            - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+
+# ----------------------------------------------------------------------------- algorithm
+class PPO:
+    """PPO on a vector env with ``{"policy", "critic"}`` observations.
+
+    ``iterate()`` runs one rollout and one update and returns scalar statistics;
+    finished episodes are passed to ``on_episodes(info_episode, mask)`` as they happen.
+    """
+
+    def __init__(self, env, cfg: PPOConfig, net: NetworkConfig, device: str | torch.device = "cpu",
+                 seed: int = 0, init_action: float = 0.0, on_episodes=None):
+        self.env, self.cfg, self.device = env, cfg, torch.device(device)
+        self.num_envs = env.num_envs
+        self.policy_dim = env.single_observation_space["policy"].shape[0]
+        self.critic_dim = env.single_observation_space["critic"].shape[0]
+        self.act_dim = env.single_action_space.shape[0]
+        self.act_low = float(env.single_action_space.low.min())
+        self.act_high = float(env.single_action_space.high.max())
+        torch.manual_seed(seed)
+        self.model = ActorCritic(self.policy_dim, self.critic_dim, self.act_dim, net, cfg.init_std,
+                                 init_action, cfg.normalize_values).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, eps=1e-5, fused=True)
+        self.lr = cfg.lr
+        self._params = list(self.model.parameters())
+        self.buf = RolloutBuffer(cfg.rollout_steps, self.num_envs, self.policy_dim, self.critic_dim,
+                                 self.act_dim, self.device)
+        self.gen = torch.Generator(device=self.device).manual_seed(seed)
+        self.on_episodes = on_episodes
+        self.env_steps = 0
+        self.iteration = 0
+        self.timers = {"sim": 0.0, "inference": 0.0, "update": 0.0}
+        self._obs = None
+
+    # ------------------------------------------------------------------ env I/O
+    def _to_torch(self, x) -> torch.Tensor:
+        if isinstance(x, torch.Tensor):
+            return x
+        if hasattr(x, "__cuda_array_interface__"):
+            return torch.as_tensor(x, device=self.device)
+        return torch.from_numpy(np.asarray(x)).to(self.device, non_blocking=True)
+
+    def reset(self, seed: int | None = None) -> None:
+        obs, _ = self.env.reset(seed=seed)
+        self._obs = {k: self._to_torch(v).clone() for k, v in obs.items()}
+        if self.model.policy_norm.count.item() == 0:  # start the statistics from the reset state
+            self.model.policy_norm.update(self._obs["policy"])
+            self.model.critic_norm.update(self._obs["critic"])
+
+    # ------------------------------------------------------------------ rollout
+    @torch.inference_mode()
+    def collect(self) -> None:
+        if self._obs is None:
+            self.reset()
+        cfg, buf, model, tm = self.cfg, self.buf, self.model, self.timers
+        buf.clear_truncations()
+        buf.obs_critic[0].copy_(self._obs["critic"])
+        obs_p = self._obs["policy"]
+        std = torch.exp(model.log_std)
+        for t in range(cfg.rollout_steps):
+            t0 = time.perf_counter()
+            buf.obs_policy[t].copy_(obs_p)
+            mean = model.action_mean(obs_p)
+            noise = torch.randn(mean.shape, generator=self.gen, device=self.device)
+            act = mean + std * noise
+            buf.actions[t] = act
+            buf.logprobs[t] = gaussian_logprob(act, mean, model.log_std)
+            act_env = act.clamp(self.act_low, self.act_high)
+            act_env = act_env if self.device.type == "cuda" else act_env.numpy()
+            t1 = time.perf_counter()
+            obs, rew, term, trunc, info = self.env.step(act_env)
+            t2 = time.perf_counter()
+            obs_p = self._to_torch(obs["policy"])
+            buf.obs_critic[t + 1].copy_(self._to_torch(obs["critic"]))
+            buf.rewards[t].copy_(self._to_torch(rew))
+            term_t, trunc_t = self._to_torch(term), self._to_torch(trunc)
+            buf.dones[t].copy_(term_t | trunc_t)
+            if "final_obs" in info:
+                if trunc.any():
+                    ids = torch.nonzero(trunc_t).squeeze(-1)
+                    fin = self._to_torch(info["final_obs"]["critic"])[ids].clone()
+                    buf.add_truncations(t, ids, fin)
+                if self.on_episodes is not None and "episode" in info:
+                    self.on_episodes(info["episode"], info["_episode"])
+            tm["inference"] += t1 - t0 + time.perf_counter() - t2
+            tm["sim"] += t2 - t1
+        self._obs = {"policy": obs_p.clone(), "critic": buf.obs_critic[cfg.rollout_steps].clone()}
+        self.env_steps += cfg.rollout_steps * self.num_envs
+
+        t0 = time.perf_counter()
+        T, N = cfg.rollout_steps, self.num_envs
+        buf.values.copy_(model.value(buf.obs_critic.reshape((T + 1) * N, -1)).reshape(T + 1, N))
+        trunc = buf.truncations()
+        if trunc is not None:
+            t_idx, env_idx, fin_obs = trunc
+            bootstrap_truncated(buf.rewards, t_idx, env_idx, model.value(fin_obs), cfg.gamma)
+        adv, ret = compute_gae(buf.rewards, buf.values, buf.dones, cfg.gamma, cfg.gae_lambda)
+        buf.advantages.copy_(adv)
+        buf.returns.copy_(ret)
+        tm["inference"] += time.perf_counter() - t0
+
+    # ------------------------------------------------------------------ update
+    def update(self) -> dict[str, float]:
+        t_start = time.perf_counter()
+        cfg, buf, model = self.cfg, self.buf, self.model
+        T, N = cfg.rollout_steps, self.num_envs
+        B = T * N
+        obs_p = buf.obs_policy.reshape(B, -1)
+        obs_c = buf.obs_critic[:T].reshape(B, -1)
+        actions = buf.actions.reshape(B, -1)
+        old_logp = buf.logprobs.reshape(B)
+        adv = buf.advantages.reshape(B)
+        returns = buf.returns.reshape(B)
+        old_values = buf.values[:T].reshape(B)
+        if cfg.normalize_values:
+            model.value_norm.update(returns.unsqueeze(-1))
+        ret_n = model.normalize(returns)
+        old_v_n = model.normalize(old_values)
+        mb = B // cfg.minibatches
+        stats = {"loss/policy": 0.0, "loss/value": 0.0, "loss/entropy": 0.0, "kl": 0.0, "clip_frac": 0.0}
+        n_updates = 0
+        old_std = torch.exp(model.log_std.detach()).clone()
+        for _ in range(cfg.epochs):
+            perm = torch.randperm(B, generator=self.gen, device=self.device)
+            for k in range(cfg.minibatches):
+                idx = perm[k * mb:(k + 1) * mb]
+                mean = model.action_mean(obs_p[idx])
+                log_std = model.log_std
+                logp = gaussian_logprob(actions[idx], mean, log_std)
+                log_ratio = logp - old_logp[idx]
+                ratio = torch.exp(log_ratio)
+                a = adv[idx]
+                if cfg.normalize_advantages:
+                    a = (a - a.mean()) / (a.std() + 1e-8)
+                pg_loss = torch.max(-a * ratio, -a * ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef)).mean()
+                v = model.value_raw(obs_c[idx])
+                if cfg.clip_value:
+                    v_clip = old_v_n[idx] + (v - old_v_n[idx]).clamp(-cfg.value_clip_coef, cfg.value_clip_coef)
+                    v_loss = 0.5 * torch.max((v - ret_n[idx]).square(), (v_clip - ret_n[idx]).square()).mean()
+                else:
+                    v_loss = 0.5 * (v - ret_n[idx]).square().mean()
+                entropy = (log_std + 0.5 * math.log(2 * math.pi * math.e)).sum()
+                loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(self._params, cfg.max_grad_norm, foreach=True)
+                self.optimizer.step()
+                with torch.no_grad():
+                    # KL(old || new) of the diagonal Gaussians on this minibatch (old mean from
+                    # the rollout is not stored; the log-ratio estimator k3 is unbiased).
+                    kl = ((ratio - 1) - log_ratio).mean().item()
+                    stats["kl"] += kl
+                    stats["clip_frac"] += ((ratio - 1).abs() > cfg.clip_coef).float().mean().item()
+                    stats["loss/policy"] += pg_loss.item()
+                    stats["loss/value"] += v_loss.item()
+                    stats["loss/entropy"] += entropy.item()
+                n_updates += 1
+                if cfg.lr_schedule == "adaptive":
+                    if kl > 2.0 * cfg.target_kl:
+                        self.lr = max(cfg.lr_min, self.lr / 1.5)
+                    elif kl < 0.5 * cfg.target_kl:
+                        self.lr = min(cfg.lr_max, self.lr * 1.5)
+                    for g in self.optimizer.param_groups:
+                        g["lr"] = self.lr
+        # the next rollout sees the statistics of this one
+        model.policy_norm.update(obs_p)
+        model.critic_norm.update(obs_c)
+        out = {k: v / n_updates for k, v in stats.items()}
+        out["lr"] = self.lr
+        out["action_std"] = float(torch.exp(model.log_std.detach()).mean())
+        out["value_mean"] = float(old_values.mean())
+        del old_std
+        self.timers["update"] += time.perf_counter() - t_start
+        return out
+
+    def iterate(self) -> dict[str, float]:
+        self.collect()
+        stats = self.update()
+        self.iteration += 1
+        return stats
+
+    # ------------------------------------------------------------------ deployment / state
+    @torch.inference_mode()
+    def act(self, obs_policy: torch.Tensor) -> torch.Tensor:
+        return self.model.action_mean(obs_policy).clamp(self.act_low, self.act_high)
+
+    def export_policy(self) -> dict:
+        return self.model.export()
+
+    def state_dict(self) -> dict:
+        return {
+            "algo": "ppo",
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "lr": self.lr,
+            "env_steps": self.env_steps,
+            "iteration": self.iteration,
+            "generator": self.gen.get_state(),
+            "timers": dict(self.timers),
+        }
+
+    def load_state_dict(self, d: dict) -> None:
+        self.model.load_state_dict(d["model"])
+        self.optimizer.load_state_dict(d["optimizer"])
+        self.lr = float(d["lr"])
+        self.env_steps = int(d["env_steps"])
+        self.iteration = int(d["iteration"])
+        self.gen.set_state(d["generator"])
+        self.timers.update(d.get("timers", {}))

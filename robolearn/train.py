@@ -1,0 +1,261 @@
+"""The training driver shared by all algorithms: run directory, curriculum, logging,
+progress bar, checkpoints, export and final evaluation.
+
+The algorithm modules (``ppo.py``, ``td3.py``) only know how to ``iterate()`` on a
+vector env; everything a run leaves on disk is written here.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .checkpoint import atomic_save, latest_checkpoint, load_checkpoint, save_checkpoint, set_rng_state
+from .config import RunConfig, actor_param_count, config_to_dict, dump_config
+from .curriculum import apply_proposals, build_teacher, outcomes_from_arrays
+from .envs import check_device, hover_action, make_env
+from .errors import ConfigError
+from .logging.run_dir import EpisodeStats, MetricsLogger, RunDir, read_metrics
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    env_steps: int
+    train_wall_time_s: float
+    timers: dict = field(default_factory=dict)
+    eval: dict | None = None
+    interrupted: bool = False
+
+
+def default_run_dir(cfg: RunConfig) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(cfg.out_root) / f"{cfg.env.sim.task}-{cfg.algo}-s{cfg.seed}-{stamp}"
+    path, k = base, 1
+    while path.exists():
+        k += 1
+        path = base.with_name(f"{base.name}-{k}")
+    return path
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def make_algorithm(cfg: RunConfig, env, on_episodes):
+    device = torch.device(cfg.device)
+    init_action = hover_action(cfg) if cfg.network.init_action == "hover" else 0.0
+    if cfg.algo == "ppo":
+        from .ppo import PPO
+
+        return PPO(env, cfg.ppo, cfg.network, device=device, seed=cfg.seed, init_action=init_action,
+                   on_episodes=on_episodes)
+    from .td3 import TD3
+
+    return TD3(env, cfg.td3, cfg.network, device=device, seed=cfg.seed, init_action=init_action,
+               on_episodes=on_episodes)
+
+
+def check_actor_size(cfg: RunConfig, env) -> int:
+    n = actor_param_count(env.single_observation_space["policy"].shape[0], cfg.network.actor_hidden,
+                          env.single_action_space.shape[0])
+    if n > cfg.network.max_actor_params:
+        raise ConfigError(f"config: 'network.actor_hidden' = {cfg.network.actor_hidden}: the actor would have {n} "
+                          f"parameters, more than network.max_actor_params = {cfg.network.max_actor_params}")
+    return n
+
+
+class _Progress:
+    """rich progress bar plus a line of live metrics below it (no-op when disabled)."""
+
+    def __init__(self, total: int, enabled: bool, console=None):
+        self.enabled = enabled
+        self._last = 0.0
+        if not enabled:
+            return
+        from rich.console import Group
+        from rich.live import Live
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.text import Text
+
+        self.p = Progress(TextColumn("[bold]train"), BarColumn(bar_width=30),
+                          TextColumn("{task.completed:,}/{task.total:,} env steps"),
+                          TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console)
+        self.task = self.p.add_task("train", total=total)
+        self.text = Text("waiting for the first episodes ...")
+        self.live = Live(Group(self.p, self.text), console=console, auto_refresh=False, transient=False)
+        self.live.start()
+
+    def update(self, completed: int, info: str, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if force or now - self._last > 0.25:
+            self.p.update(self.task, completed=min(completed, self.p.tasks[0].total))
+            self.text.plain = info
+            self.live.refresh()
+            self._last = now
+
+    def close(self) -> None:
+        if self.enabled:
+            self.live.refresh()
+            self.live.stop()
+
+
+def _fmt_info(ep: dict, curriculum: dict, sps: float) -> str:
+    def g(k, f):
+        v = ep.get(k)
+        return f.format(v) if v is not None and math.isfinite(v) else "-"
+
+    s = (f"return {g('episode/return', '{:.0f}')} | length {g('episode/length', '{:.0f}')} | "
+         f"survival {g('episode/survival', '{:.0%}')} | pos err {g('episode/position_error_m', '{:.3f}')} m")
+    if curriculum:
+        s += " | curriculum " + " ".join(f"{k}={v:.3g}" for k, v in curriculum.items())
+    if sps > 0:
+        s += f" | {sps / 1e3:.0f}k samples/s"
+    return s
+
+
+def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | None = None,
+          console=None, evaluate_at_end: bool = True) -> TrainResult:
+    """Train ``cfg`` into a new run directory (``out``) or continue the run in ``resume``."""
+    t_process = time.perf_counter()
+    check_device(cfg.device)
+    ckpt = None
+    if resume is not None:
+        run = RunDir(resume).require()
+        last = latest_checkpoint(run.checkpoints)
+        if last is not None:
+            ckpt = load_checkpoint(last)
+            if ckpt["algo"] != cfg.algo:
+                raise ConfigError(f"--resume: the checkpoint was trained with algo {ckpt['algo']!r}, config says {cfg.algo!r}")
+        run.checkpoints.mkdir(exist_ok=True)
+        run.plots.mkdir(exist_ok=True)
+    else:
+        run = RunDir(out if out is not None else default_run_dir(cfg)).create()
+    run.write_config(dump_config(cfg))
+
+    torch.set_num_threads(cfg.train.torch_threads)
+    seed_everything(cfg.seed)
+    iteration0 = int(ckpt["iteration"]) if ckpt else 0
+    # A resumed run continues with fresh env streams (the simulator's internal state is not
+    # checkpointed); derive them from the seed and the iteration so resuming is repeatable.
+    env_seed = cfg.seed if ckpt is None else cfg.seed + 1_000_003 * iteration0
+    env = make_env(cfg, seed=env_seed)
+    n_actor = check_actor_size(cfg, env)
+    teacher = build_teacher(cfg)
+    stats = EpisodeStats(env.param_names)
+    algo = make_algorithm(cfg, env, stats.add)
+    wall_offset = 0.0
+    if ckpt is not None:
+        try:
+            algo.load_state_dict(ckpt["algo_state"])
+            teacher.load_state_dict(ckpt.get("teacher", {}))
+            set_rng_state(ckpt["rng"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as e:
+            from .errors import CheckpointError
+
+            raise CheckpointError(f"corrupt checkpoint in {run.checkpoints}: cannot restore it: "
+                                  f"{type(e).__name__}: {str(e).splitlines()[0][:200]}") from None
+        wall_offset = float(ckpt.get("train_wall_time_s", 0.0))
+    algo.reset(seed=env_seed)
+    logger = MetricsLogger(run, resume_iteration=iteration0 if resume is not None else None)
+    progress = _Progress(cfg.train.total_env_steps, cfg.train.progress, console)
+
+    def checkpoint(wall: float) -> Path:
+        return save_checkpoint(run.checkpoints, algo.iteration, {
+            "algo": cfg.algo,
+            "algo_state": algo.state_dict(),
+            "teacher": teacher.state_dict(),
+            "config": config_to_dict(cfg),
+            "env_steps": algo.env_steps,
+            "iteration": algo.iteration,
+            "train_wall_time_s": wall,
+            "env_seed": env_seed,
+        }, keep=cfg.train.keep_checkpoints)
+
+    startup_s = time.perf_counter() - t_process
+    t0 = time.perf_counter()
+    last_ckpt = t0
+    prev_steps, prev_t = algo.env_steps, t0
+    steps0 = algo.env_steps
+    ep_smooth: dict[str, float] = {}
+    interrupted = False
+    try:
+        while algo.env_steps < cfg.train.total_env_steps:
+            wall = wall_offset + time.perf_counter() - t0
+            if cfg.train.max_wall_time_s is not None and wall >= cfg.train.max_wall_time_s:
+                break
+            apply_proposals(env, teacher, algo.env_steps)
+            it_stats = algo.iterate()
+            arrays = stats.arrays()
+            ep = stats.summary()
+            if arrays:
+                teacher.update(outcomes_from_arrays(arrays, env.param_names, algo.env_steps))
+            stats.clear()
+            now = time.perf_counter()
+            sps = (algo.env_steps - prev_steps) / max(now - prev_t, 1e-9)
+            prev_steps, prev_t = algo.env_steps, now
+            for k, v in ep.items():  # smoothed for the progress bar only
+                if math.isfinite(v):
+                    ep_smooth[k] = v if k not in ep_smooth else 0.8 * ep_smooth[k] + 0.2 * v
+            cur = teacher.metrics()
+            row = {"iteration": algo.iteration, "env_steps": algo.env_steps,
+                   "wall_time_s": wall_offset + now - t0, "samples_per_s": sps}
+            row.update({k: ep.get(k, float("nan")) for k in (
+                "episode/return", "episode/length", "episode/survival", "episode/position_error_m",
+                "episode/tilt_deg", "episode/yaw_deg", "episode/count")})
+            row.update(it_stats)
+            row.update({f"curriculum/{k}": v for k, v in cur.items()})
+            row.update({f"time/{k}": v for k, v in algo.timers.items()})
+            logger.log(row, step=algo.env_steps)
+            progress.update(algo.env_steps, _fmt_info(ep_smooth, cur, sps))
+            if now - last_ckpt >= cfg.train.checkpoint_every_s:
+                checkpoint(wall_offset + now - t0)
+                last_ckpt = time.perf_counter()
+    except KeyboardInterrupt:
+        interrupted = True
+    train_wall = wall_offset + time.perf_counter() - t0
+    avg_sps = (algo.env_steps - steps0) / max(time.perf_counter() - t0, 1e-9)
+    progress.update(algo.env_steps, _fmt_info(ep_smooth, teacher.metrics(), avg_sps), force=True)
+    progress.close()
+    checkpoint(train_wall)
+    logger.close()
+    policy = algo.export_policy()
+    atomic_save(policy, run.policy)
+    result = TrainResult(run.path, algo.env_steps, train_wall, dict(algo.timers), interrupted=interrupted)
+    if interrupted:
+        return result
+    train_info = {"train_wall_time_s": train_wall, "env_steps": algo.env_steps, "iterations": algo.iteration,
+                  "startup_s": startup_s, "time_breakdown_s": dict(algo.timers), "actor_parameters": n_actor,
+                  "algo": cfg.algo, "seed": cfg.seed}
+    if evaluate_at_end:
+        result.eval = finish_run(run, cfg, policy, train_info)
+    return result
+
+
+def finish_run(run: RunDir, cfg: RunConfig, policy: dict, train_info: dict, episodes: int | None = None) -> dict:
+    """Evaluate ``policy`` (a policy.pt dict) and write eval.json and the plots."""
+    from .evaluate import evaluate, write_eval
+    from .networks import actor_from_export
+
+    actor = actor_from_export(policy)
+    result, flight = evaluate(actor, cfg, episodes=episodes, train_info=train_info)
+    write_eval(result, run.eval)
+    if cfg.eval.plots:
+        from .logging.plots import flight_plot, learning_curves
+
+        if run.metrics.exists():
+            learning_curves(read_metrics(run.metrics), run.plots / "learning_curves.png")
+        if flight is not None:
+            flight_plot(flight, run.plots / "flight.png")
+    return result

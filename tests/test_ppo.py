@@ -1,0 +1,136 @@
+"""PPO pieces: GAE, truncation bootstrap, rollout bookkeeping, and learning a tiny task."""
+
+import numpy as np
+import pytest
+import torch
+
+from fake_envs import PointMassVecEnv, ScriptedVecEnv
+from robolearn.config import NetworkConfig, PPOConfig
+from robolearn.ppo import PPO, bootstrap_truncated, compute_gae
+
+
+def test_gae_matches_hand_computation():
+    gamma, lam = 0.9, 0.8
+    rewards = torch.tensor([[1.0, 0.0], [2.0, 0.0], [3.0, 1.0]])
+    values = torch.tensor([[0.5, 0.0], [1.0, 0.0], [1.5, 0.0], [2.0, 10.0]])
+    dones = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 0.0]])
+    adv, ret = compute_gae(rewards, values, dones, gamma, lam)
+    # env 0: the episode ends at t=1, so t=1 does not look at V(s_2)
+    #   t=2: 3 + 0.9*2.0 - 1.5 = 3.3;  t=1: 2 - 1.0 = 1.0;  t=0: (1 + 0.9*1.0 - 0.5) + 0.72*1.0 = 2.12
+    # env 1: t=2: 1 + 0.9*10 = 10;  t=1: 0.72*10 = 7.2;  t=0: 0.72*7.2 = 5.184
+    expected_adv = torch.tensor([[2.12, 5.184], [1.0, 7.2], [3.3, 10.0]])
+    torch.testing.assert_close(adv, expected_adv)
+    torch.testing.assert_close(ret, expected_adv + values[:-1])
+
+
+def test_gae_lambda_one_is_discounted_return_minus_value():
+    torch.manual_seed(0)
+    T, gamma = 6, 0.95
+    r = torch.randn(T, 1)
+    v = torch.randn(T + 1, 1)
+    adv, ret = compute_gae(r, v, torch.zeros(T, 1), gamma, 1.0)
+    g = v[T].clone()
+    for t in range(T - 1, -1, -1):
+        g = r[t] + gamma * g
+        torch.testing.assert_close(ret[t], g)
+
+
+def test_bootstrap_truncated_adds_discounted_final_value():
+    rewards = torch.ones(4, 3)
+    bootstrap_truncated(rewards, torch.tensor([1, 3]), torch.tensor([2, 0]), torch.tensor([5.0, -2.0]), 0.9)
+    expected = torch.ones(4, 3)
+    expected[1, 2] += 4.5
+    expected[3, 0] += -1.8
+    torch.testing.assert_close(rewards, expected)
+
+
+def _small_ppo(env, **kw):
+    cfg = PPOConfig(**{"rollout_steps": 6, "epochs": 1, "minibatches": 1, "gamma": 0.9, **kw})
+    net = NetworkConfig(actor_hidden=[8], critic_hidden=[8], critic_activation="tanh")
+    return PPO(env, cfg, net, seed=0)
+
+
+def test_rollout_bootstraps_truncation_but_not_termination():
+    # env 0 truncates every 3 steps, env 1 terminates every 2 steps; reward 1 per step.
+    env = ScriptedVecEnv(lengths=[3, 2], terminate=[False, True])
+    episodes = []
+    ppo = _small_ppo(env)
+    ppo.on_episodes = lambda ep, mask: episodes.append((ep["length"][mask].copy(), mask.copy()))
+    ppo.collect()
+    buf, gamma = ppo.buf, ppo.cfg.gamma
+    # every episode end is a done, whatever its kind
+    expected_dones = torch.zeros(6, 2)
+    expected_dones[[2, 5], 0] = 1
+    expected_dones[[1, 3, 5], 1] = 1
+    torch.testing.assert_close(buf.dones, expected_dones)
+    with torch.no_grad():
+        v_final = ppo.model.value(torch.tensor([[0.0, 103.0]]))[0]  # env 0's final observation
+    expected_r = torch.ones(6, 2)
+    expected_r[[2, 5], 0] += gamma * v_final
+    torch.testing.assert_close(buf.rewards, expected_r)
+    # the advantage at a truncated step bootstraps from the final observation, not the reset one
+    with torch.no_grad():
+        v2 = ppo.model.value(torch.tensor([[0.0, 2.0]]))[0]
+    torch.testing.assert_close(buf.advantages[2, 0], 1 + gamma * v_final - v2, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(buf.advantages[5, 0], 1 + gamma * v_final - v2, rtol=1e-5, atol=1e-5)
+    # observations were copied (the env's arrays are reused) and env steps counted
+    assert buf.obs_critic[1, 0, 1] == 1 and buf.obs_critic[3, 0, 1] == 0
+    assert ppo.env_steps == 12
+    assert sum(len(l) for l, _ in episodes) == 5
+
+
+def test_update_reports_finite_stats_and_changes_weights():
+    env = PointMassVecEnv(num_envs=32, horizon=20)
+    ppo = _small_ppo(env, minibatches=2, epochs=2)
+    before = [p.detach().clone() for p in ppo.model.parameters()]
+    stats = ppo.iterate()
+    assert all(np.isfinite(v) for v in stats.values()), stats
+    assert any(not torch.equal(a, b) for a, b in zip(before, ppo.model.parameters()))
+    # the normalizers saw the rollout
+    assert ppo.model.policy_norm.count.item() == 32 + 32 * 6
+
+
+def _eval_return(ppo, env, episodes_steps=40):
+    obs, _ = env.reset(seed=123)
+    total = np.zeros(env.num_envs)
+    alive = np.ones(env.num_envs, bool)
+    for _ in range(episodes_steps):
+        a = ppo.act(torch.from_numpy(obs["policy"])).numpy()
+        obs, r, term, trunc, _ = env.step(a)
+        total += r * alive
+        alive &= ~(term | trunc)
+    return total.mean()
+
+
+def test_ppo_learns_point_mass_in_seconds():
+    env = PointMassVecEnv(num_envs=128, horizon=40, seed=1)
+    cfg = PPOConfig(rollout_steps=16, epochs=4, minibatches=4, lr=3e-3, gamma=0.95, init_std=0.5)
+    net = NetworkConfig(actor_hidden=[16, 16], critic_hidden=[32, 32], init_action="zero")
+    ppo = PPO(env, cfg, net, seed=1)
+    eval_env = PointMassVecEnv(num_envs=128, horizon=40, seed=2)
+    before = _eval_return(ppo, eval_env)
+    for _ in range(40):
+        ppo.iterate()
+    after = _eval_return(ppo, eval_env)
+    # optimum: walk 1.5 m to the target at 0.1 m/step then stay: return ~ 40 - 11.25 = 28.7
+    print(f"point mass: return before {before:.1f}, after {after:.1f}")
+    assert after > 24.0, (before, after)
+    assert after > before + 10
+
+
+def test_state_dict_roundtrip_reproduces_actions():
+    env = PointMassVecEnv(num_envs=16)
+    a = _small_ppo(env)
+    a.iterate()
+    b = _small_ppo(PointMassVecEnv(num_envs=16))
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(5, 2)
+    torch.testing.assert_close(a.act(x), b.act(x))
+    assert b.env_steps == a.env_steps and b.lr == a.lr
+
+
+@pytest.mark.parametrize("clip_value", [False, True])
+def test_value_clipping_option_runs(clip_value):
+    ppo = _small_ppo(PointMassVecEnv(num_envs=16), clip_value=clip_value)
+    stats = ppo.iterate()
+    assert np.isfinite(stats["loss/value"])
