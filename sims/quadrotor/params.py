@@ -110,9 +110,11 @@ PARAMS: tuple[Param, ...] = (
 # identification of Foerster 2015 reports the inertia to roughly this accuracy);
 # thrust coefficient +-15 % (propeller wear, and battery sag from 4.2 V to 3.7 V lowers
 # the thrust at a given command); yaw torque coefficient +-15 %; motor time constants
-# x0.7..1.5; drag x0.5..2; up to one control step (10 ms) of latency (radio/estimator
-# pipeline); sensor noise x0.5..2; a steady force up to 5 % of the weight (draught,
-# tether of a marker cable) and a torque of 1e-5 N m (a bent propeller).
+# x0.7..1.5; drag x0.5..2; sensor noise x0.5..2; a steady force up to 5 % of the weight (draught,
+# tether of a marker cable) and a torque of 1e-5 N m (a bent propeller). No action
+# latency: the policy runs on board in the stabilizer loop, where estimate-to-motor
+# delay is a fraction of the 10 ms control step. Flying off board over the radio adds
+# about one step; randomize ``randomization.latency_steps`` in training for that.
 REAL_WORLD_RANGES: dict[str, tuple[float, float]] = {
     "randomization.mass_scale": (0.9, 1.1),
     "randomization.inertia_xx_scale": (0.85, 1.15),
@@ -123,7 +125,6 @@ REAL_WORLD_RANGES: dict[str, tuple[float, float]] = {
     "randomization.motor_tau_up_scale": (0.7, 1.5),
     "randomization.motor_tau_down_scale": (0.7, 1.5),
     "randomization.drag_scale": (0.5, 2.0),
-    "randomization.latency_steps": (0.0, 1.0),
     "randomization.noise_scale": (0.5, 2.0),
     "randomization.disturbance_force_n": (0.0, 0.05 * MASS * GRAVITY),
     "randomization.disturbance_torque_nm": (0.0, 1e-5),
