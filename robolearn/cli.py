@@ -13,6 +13,7 @@ from typing import List, Optional
 
 import typer
 
+from .cli_export import export_cmd
 from .errors import UserError
 
 EXIT_USAGE = 2
@@ -49,6 +50,7 @@ app = _App(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=
            help="robolearn: train, evaluate and benchmark small-robot policies.")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (training speed / quality, simulator throughput).")
 app.add_typer(bench_app, name="bench")
+app.command("export")(export_cmd)
 
 
 def _device(value: Optional[str]) -> Optional[str]:

@@ -1,0 +1,123 @@
+"""What the numbers mean: the quadrotor's observation and action layout and the run's sim settings.
+
+The layout is the policy view written by ``sims/quadrotor/physics.py: observe`` (checked
+against it in tests/test_export.py):
+
+====================  ====  ======  ======================================================
+position_error          3   m       world frame (z up), ``position - target``
+rotation_matrix         9   1       R(q) body->world, row-major (R00 R01 R02 R10 ...)
+linear_velocity         3   m/s     world frame
+angular_velocity        3   rad/s   body frame
+action_history        4*H   1       last H normalized actions in [-1, 1], newest first
+====================  ====  ======  ======================================================
+
+Actions are four normalized rotor commands ``a`` in [-1, 1]; the simulator spins rotor
+k at ``rpm_min + (a + 1) / 2 * (rpm_max - rpm_min)`` RPM (``physics.py: step_env``).
+The settings (history length H, dt, rpm range) come from the run's resolved
+``config.yaml`` (``env.sim``), with the simulator's defaults for keys it leaves out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ExportError
+
+
+@dataclass
+class SimSettings:
+    config: object  # sims.quadrotor.QuadrotorConfig
+    env: dict  # {"sim": {...}, "ranges": {...}}: what hardware/hil.py rebuilds the config from
+    source: str  # config.yaml path, or a note that defaults were used
+    sha256: str | None  # of config.yaml's bytes
+
+
+def policy_obs_dim(history: int) -> int:
+    return 18 + 4 * history
+
+
+def read_sim_settings(config_path: Path | None, obs_dim: int) -> SimSettings:
+    """Simulator settings from ``config.yaml`` (``env.sim``/``env.ranges``), or the
+    defaults with the action history implied by ``obs_dim`` when there is no config."""
+    import yaml
+
+    from sims.quadrotor.config import QuadrotorConfig
+
+    if config_path is None or not config_path.is_file():
+        h, rem = divmod(obs_dim - policy_obs_dim(0), 4)
+        if rem or not 0 <= h <= 8:
+            raise ExportError(f"obs_dim {obs_dim} is not a quadrotor policy view (18 + 4*H) and there is no "
+                              "config.yaml next to policy.pt; export from the run directory")
+        cfg = QuadrotorConfig(action_history=h)
+        return SimSettings(cfg, _env_dict(cfg), f"simulator defaults (no config.yaml; action_history={h} from obs_dim)", None)
+    raw = config_path.read_bytes()
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        raise ExportError(f"{config_path}: invalid YAML ({' '.join(str(e).split())[:160]}); fix or remove it") from None
+    env = (data or {}).get("env") if isinstance(data, dict) else None
+    if not isinstance(env, dict):
+        env = {}
+    sim = dict(env.get("sim") or {})
+    unknown = sorted(set(sim) - set(QuadrotorConfig.field_names()) - {"ranges"})
+    if unknown:
+        raise ExportError(f"{config_path}: env.sim has settings the quadrotor simulator does not know: {', '.join(unknown)}")
+    if "home_target" in sim:
+        sim["home_target"] = tuple(sim["home_target"])
+    ranges = {k: (float(v[0]), float(v[1])) for k, v in (env.get("ranges") or {}).items()}
+    try:
+        cfg = QuadrotorConfig(**sim, ranges=ranges)
+    except (TypeError, ValueError) as e:
+        raise ExportError(f"{config_path}: env section: {e}") from None
+    if policy_obs_dim(cfg.action_history) != obs_dim:
+        raise ExportError(f"policy.pt takes {obs_dim} observations but {config_path} (action_history="
+                          f"{cfg.action_history}) gives {policy_obs_dim(cfg.action_history)}; the policy and "
+                          "config.yaml come from different runs")
+    return SimSettings(cfg, _env_dict(cfg), str(config_path), hashlib.sha256(raw).hexdigest())
+
+
+def _env_dict(cfg) -> dict:
+    d = cfg.to_dict()
+    ranges = d.pop("ranges")
+    return {"sim": d, "ranges": ranges}
+
+
+def observation_layout(history: int) -> list[dict]:
+    """One entry per observation block, with offsets into the observation vector."""
+    blocks = [
+        ("position_error", 3, "m", "world",
+         "position minus target position (x, y, z); world frame z up, x/y as the setpoint's frame"),
+        ("rotation_matrix", 9, "1", "body->world",
+         "R(q) with v_world = R v_body, row-major: R00 R01 R02 R10 R11 R12 R20 R21 R22; "
+         "q = (w, x, y, z) Hamilton, unit norm"),
+        ("linear_velocity", 3, "m/s", "world", "velocity (vx, vy, vz) in the world frame"),
+        ("angular_velocity", 3, "rad/s", "body", "body rates (p, q, r) about body x (forward), y (left), z (up)"),
+    ]
+    out, off = [], 0
+    for name, size, units, frame, desc in blocks:
+        out.append({"name": name, "offset": off, "size": size, "units": units, "frame": frame, "description": desc})
+        off += size
+    if history:
+        out.append({"name": "action_history", "offset": off, "size": 4 * history, "units": "normalized [-1, 1]",
+                    "frame": "motor", "description": f"the last {history} actions this policy output (after clipping "
+                    "to [-1, 1]), newest first, 4 motors each in action order; at episode start all are the hover action"})
+    return out
+
+
+def action_layout() -> list[dict]:
+    """Motor order of the action vector (``sims/quadrotor/params.py``: ROTOR_XY, ROTOR_YAW_DIR)."""
+    from sims.quadrotor import params as P
+
+    names = ("front_right", "back_right", "back_left", "front_left")
+    # Bitcraze numbers the Crazyflie 2.x motors M1 front-right, M2 back-right,
+    # M3 back-left, M4 front-left (x forward, seen from above), the same order.
+    out = []
+    for k, name in enumerate(names):
+        spin = "counter-clockwise" if P.ROTOR_YAW_DIR[k] < 0 else "clockwise"
+        out.append({"index": k, "name": name, "crazyflie_motor": f"M{k + 1}",
+                    "position_m": [P.ROTOR_XY[k][0], P.ROTOR_XY[k][1]],
+                    "reaction_torque_z_sign": P.ROTOR_YAW_DIR[k],
+                    "spin_seen_from_above": spin})
+    return out

@@ -1,0 +1,243 @@
+"""``export()``: policy.pt -> manifest.json, policy.onnx, policy.c/.h (+ firmware), verified.
+
+Output is atomic: everything is written into a temporary directory next to ``out_dir``
+and renamed into place only after every check passed; on any error the temporary
+directory is removed and ``out_dir`` is left as it was.
+
+Order matters: manifest.json is written first, because policy.c embeds its SHA-256
+(the hardware-in-the-loop handshake compares the device's digest with the file's).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from . import cost, layout, verify
+from .c_codegen import generate_header, generate_source, quantize_int8, weight_bytes
+from .errors import ExportError
+from .manifest import build_manifest, manifest_bytes, manifest_sha256
+from .onnx_export import build_onnx, onnx_session, run_onnx, save_onnx
+from .policy_file import forward_numpy, forward_torch, load_policy
+
+FORMATS = ("onnx", "c", "firmware")
+QUANTIZE = (None, "int8")
+TOL = 1e-5  # max abs error allowed between float32 backends (actions in [-1, 1])
+INT8_TOL = 0.05  # max abs int8-vs-float error on recorded observations before the export fails
+REPORT_FORMAT = "robolearn.export_report/1"
+# Targets of issue 4 (default policy): weights <= 16 KB flash, <= 100 us per inference at 168 MHz.
+TARGET_WEIGHT_BYTES, TARGET_US = 16 * 1024, 100.0
+
+
+def _resolve_input(path: Path) -> tuple[Path, Path]:
+    """(run directory, policy.pt) for a run directory or a policy.pt path."""
+    if not path.exists():
+        raise ExportError(f"no such run directory or policy file: {path}")
+    if path.is_file():
+        return path.parent, path
+    pol = path / "policy.pt"
+    if not pol.is_file():
+        raise ExportError(f"{path} has no policy.pt; pass a run directory made by `robolearn train` "
+                          "(training writes policy.pt at the end)")
+    return path, pol
+
+
+def _check_options(formats, quantize) -> tuple[str, ...]:
+    if isinstance(formats, str):
+        formats = [f for f in formats.split(",") if f.strip()]
+    fs = tuple(dict.fromkeys(str(f).strip().lower() for f in formats))
+    bad = [f for f in fs if f not in FORMATS]
+    if bad or not fs:
+        raise ExportError(f"unknown export format {', '.join(bad) or '(none)'}; choose from {', '.join(FORMATS)}")
+    if quantize not in QUANTIZE:
+        raise ExportError(f"unknown quantization {quantize!r}; the only option is int8")
+    if "firmware" in fs and "c" not in fs:
+        fs = fs + ("c",)  # the firmware image is built from policy.c
+    if quantize and "c" not in fs:
+        raise ExportError("--quantize int8 applies to the C code; add c to --format")
+    return fs
+
+
+def _firmware_builder():
+    if importlib.util.find_spec("firmware_export.firmware") is None:
+        raise ExportError("the firmware format is not available in this installation "
+                          "(firmware_export/firmware.py missing); export with --format onnx,c")
+    from . import firmware
+
+    fn = getattr(firmware, "build_firmware", None)
+    if fn is None:
+        raise ExportError("firmware_export.firmware has no build_firmware(); export with --format onnx,c")
+    return fn
+
+
+def _prepare_target(out_dir: Path) -> None:
+    """Refuse to replace a directory that is not a previous export (or empty)."""
+    if out_dir.exists():
+        if not out_dir.is_dir():
+            raise ExportError(f"--out {out_dir} is a file; choose a directory")
+        entries = list(out_dir.iterdir())
+        if entries and not (out_dir / "manifest.json").exists() and not (out_dir / "export_report.json").exists():
+            raise ExportError(f"--out {out_dir} exists and is not an export directory; choose another --out")
+
+
+def _install(tmp: Path, out_dir: Path) -> None:
+    """Move the finished export into place (rename; the old export is removed after)."""
+    old = None
+    if out_dir.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+        os.rmdir(old)
+        os.replace(out_dir, old)
+    try:
+        os.replace(tmp, out_dir)
+    except OSError:
+        if old is not None:
+            os.replace(old, out_dir)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _err_stats(a: np.ndarray, b: np.ndarray) -> dict:
+    e = np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))
+    return {"max_abs": float(e.max()), "mean_abs": float(e.mean()), "rms": float(np.sqrt((e ** 2).mean()))}
+
+
+def export(run_or_policy_dir, out_dir=None, formats=("onnx", "c"), quantize=None, *,
+           n_random: int = 10_000, record_envs: int = 32, record_steps: int = 150,
+           closed_loop_episodes: int = 32, seed: int = 0) -> dict:
+    """Export a run's ``policy.pt``; returns the export report (also written as
+    ``export_report.json``). Raises :class:`ExportError` (one line) on bad input or a
+    failed check, leaving no partial output. ``out_dir`` default: ``RUN_DIR/export``."""
+    formats = _check_options(formats, quantize)
+    run_dir, policy_path = _resolve_input(Path(run_or_policy_dir))
+    out_dir = Path(out_dir) if out_dir is not None else run_dir / "export"
+    # Fail fast on missing tools, before any work or output.
+    if "c" in formats:
+        verify.find_cc()
+    build_firmware = _firmware_builder() if "firmware" in formats else None
+    spec = load_policy(policy_path)
+    sim = layout.read_sim_settings(run_dir / "config.yaml", spec.obs_dim)
+    _prepare_target(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o777 & ~mask)  # mkdtemp makes 0700; the export gets the usual mode
+        report = _export_into(tmp, spec, sim, run_dir, out_dir, formats, quantize, n_random,
+                              record_envs, record_steps, closed_loop_episodes, seed)
+        if build_firmware is not None:
+            fw = build_firmware(tmp)
+            report["firmware"] = fw if isinstance(fw, dict) else {"result": str(fw)}
+        report["out_dir"] = str(out_dir)
+        (tmp / "export_report.json").write_text(json.dumps(report, indent=2) + "\n")
+        _install(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return report
+
+
+def _export_into(tmp: Path, spec, sim, run_dir: Path, out_dir: Path, formats, quantize, n_random,
+                 record_envs, record_steps, closed_loop_episodes, seed) -> dict:
+    cfg = sim.config
+    notes: list[str] = []
+    manifest = build_manifest(spec, sim, run_dir, out_dir, formats, quantize)
+    mbytes = manifest_bytes(manifest)
+    (tmp / "manifest.json").write_bytes(mbytes)
+    msha = manifest_sha256(mbytes)
+
+    # Observations for every comparison: random ones around the normalizer's statistics
+    # and the ones met when the policy flies the run's simulator.
+    obs_rand = verify.random_observations(spec, n_random, seed)
+    obs_rec = verify.recorded_observations(spec, cfg, record_envs, record_steps, seed)
+    obs = np.concatenate([obs_rand, obs_rec])
+    sizes: dict = {"weight_bytes_float32": weight_bytes(spec, None), "weight_bytes_int8": weight_bytes(spec, "int8")}
+    checks: dict = {"observations": {"random": int(len(obs_rand)), "recorded": int(len(obs_rec)),
+                                     "recorded_from": f"{record_envs} envs x {record_steps} steps of the run's simulator, "
+                                                      "flown by the policy"},
+                    "tolerance": TOL}
+
+    model = build_onnx(spec, cfg.rpm_min, cfg.rpm_max, doc=f"robolearn actor; manifest sha256 {msha}")
+    onnx_act, onnx_rpm = run_onnx(onnx_session(model.SerializeToString()), obs)
+    torch_act = forward_torch(spec, obs)
+    e_onnx = _err_stats(onnx_act, torch_act)
+    rpm_ref = cfg.rpm_min + (torch_act.astype(np.float64) + 1.0) * 0.5 * (cfg.rpm_max - cfg.rpm_min)
+    e_rpm = float(np.max(np.abs(onnx_rpm - rpm_ref)))
+    checks["onnx_vs_torch"] = {**e_onnx, "max_abs_recorded": verify.max_abs(onnx_act[n_random:], torch_act[n_random:]),
+                               "rpm_max_abs": e_rpm, "rpm_max_abs_over_span": e_rpm / (cfg.rpm_max - cfg.rpm_min),
+                               "checker": "onnx.checker.check_model(full_check=True) passed"}
+    if e_onnx["max_abs"] > TOL or e_rpm > TOL * (cfg.rpm_max - cfg.rpm_min):
+        raise ExportError(f"policy.onnx disagrees with torch: max abs error {e_onnx['max_abs']:.3g} > {TOL:g}; "
+                          "this is an exporter bug, please report it")
+    if "onnx" in formats:
+        sizes["onnx_bytes"] = save_onnx(model, tmp / "policy.onnx")
+
+    if "c" in formats:
+        (tmp / "policy.h").write_text(generate_header(spec, msha, cfg.rpm_min, cfg.rpm_max, 1.0 / cfg.dt, quantize))
+        (tmp / "policy.c").write_text(generate_source(spec, msha, quantize))
+        sizes["policy_c_bytes"] = (tmp / "policy.c").stat().st_size
+        c_act, stdout, syms = verify.c_actions(tmp, obs, spec.act_dim)
+        lines = dict(line.split(" ", 1) for line in stdout.splitlines() if " " in line)
+        if lines.get("sha256") != msha:
+            raise ExportError("policy.c does not carry the manifest digest; this is an exporter bug")
+        extra = sorted(syms - verify.ALLOWED_UNDEFINED)
+        if extra:
+            raise ExportError(f"policy.c needs symbols beyond <math.h>: {', '.join(extra)}; this is an exporter bug")
+        checks["c_undefined_symbols"] = sorted(syms)
+        checks["c_compiler_flags"] = " ".join(verify.CFLAGS)
+        if quantize == "int8":
+            qw = [layer.dequantized() for layer in quantize_int8(spec)]
+            emu = forward_numpy(spec, obs, weights=qw)
+            e_c = _err_stats(c_act, emu)
+            checks["c_int8_vs_numpy_emulation"] = e_c
+            if e_c["max_abs"] > TOL:
+                raise ExportError(f"the int8 C disagrees with its numpy emulation: {e_c['max_abs']:.3g} > {TOL:g}; exporter bug")
+            vs = _err_stats(c_act, onnx_act)
+            vs["max_abs_recorded"] = verify.max_abs(c_act[n_random:], onnx_act[n_random:])
+            vs["mean_abs_recorded"] = float(np.mean(np.abs(c_act[n_random:] - onnx_act[n_random:]))) if len(obs_rec) else None
+            checks["int8_vs_float32"] = vs
+            checks["int8_closed_loop"] = verify.closed_loop_int8(spec, cfg, qw, closed_loop_episodes, seed + 12345)
+            if len(obs_rec) and vs["max_abs_recorded"] > INT8_TOL:
+                notes.append(f"int8 error on recorded observations {vs['max_abs_recorded']:.3f} exceeds {INT8_TOL}: "
+                             "prefer the float32 C for this policy")
+        else:
+            e_c = _err_stats(c_act, onnx_act)
+            checks["c_vs_onnx"] = e_c
+            if e_c["max_abs"] > TOL:
+                raise ExportError(f"policy.c disagrees with policy.onnx: max abs error {e_c['max_abs']:.3g} > {TOL:g}; "
+                                  "this is an exporter bug, please report it")
+        with tempfile.TemporaryDirectory(prefix="robolearn_arm_") as b:
+            arm = cost.arm_object_sizes(tmp, b)
+        if arm is not None:
+            sizes["arm_cortex_m4_policy_o"] = arm
+
+    est = cost.estimate(spec, quantize if "c" in formats else None)
+    wb = sizes["weight_bytes_int8" if quantize == "int8" else "weight_bytes_float32"]
+    return {
+        "format": REPORT_FORMAT,
+        "ok": True,
+        "source": {"run_dir": str(run_dir), "policy": str(spec.path), "policy_sha256": spec.sha256,
+                   "config": sim.source, "config_sha256": sim.sha256},
+        "formats": list(formats),
+        "quantize": quantize,
+        "files": sorted(p.name for p in tmp.iterdir()) + ["export_report.json"],
+        "manifest_sha256": msha,
+        "network": {"layers": spec.layer_sizes, "activation": spec.activation,
+                    "output_activation": spec.output_activation, "parameters": spec.num_parameters,
+                    "macs": spec.macs},
+        "sizes": sizes,
+        "verification": checks,
+        "cost": est,
+        "targets": {"weight_bytes_max": TARGET_WEIGHT_BYTES, "weight_bytes": wb,
+                    "weight_bytes_ok": wb <= TARGET_WEIGHT_BYTES,
+                    "inference_us_max": TARGET_US, "inference_us_estimated": est["estimated_us_at_168mhz"],
+                    "inference_ok_estimated": est["estimated_us_at_168mhz"] <= TARGET_US},
+        "notes": notes,
+    }

@@ -1,0 +1,224 @@
+"""Load and validate ``policy.pt`` (format ``robolearn.actor/1``) without importing robolearn.
+
+The file is a plain dict of tensors and Python scalars (documented at the top of
+``robolearn/networks.py``). It is read with ``torch.load(weights_only=True)`` so a
+pickle that carries code is refused, then checked key by key; every problem is a
+one-line :class:`ExportError`. The result, :class:`PolicySpec`, holds numpy float32
+arrays and is what the ONNX, C and quantization code consume.
+
+The deterministic action is ``clip(out(mlp(clip((obs - mean) / std, -c, c))), low, high)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ExportError
+
+POLICY_FORMAT = "robolearn.actor/1"
+ACTIVATIONS = ("tanh", "relu", "elu", "silu")
+OUTPUT_ACTIVATIONS = ("none", "tanh")
+
+
+@dataclass
+class PolicySpec:
+    """A validated MLP actor. ``weights[i]`` is (out, in), ``biases[i]`` is (out,)."""
+
+    obs_dim: int
+    act_dim: int
+    hidden: list[int]
+    activation: str
+    output_activation: str
+    obs_mean: np.ndarray
+    obs_std: np.ndarray
+    obs_clip: float
+    weights: list[np.ndarray]
+    biases: list[np.ndarray]
+    action_low: np.ndarray
+    action_high: np.ndarray
+    path: Path | None = None
+    sha256: str | None = None
+
+    @property
+    def obs_inv_std(self) -> np.ndarray:
+        """float32(1 / std), computed in float64 as robolearn's normalizer does
+        (``(x - mean) * inv_std``), so all backends multiply by the same constant."""
+        return (1.0 / self.obs_std.astype(np.float64)).astype(np.float32)
+
+    @property
+    def layer_sizes(self) -> list[int]:
+        return [self.obs_dim, *self.hidden, self.act_dim]
+
+    @property
+    def num_parameters(self) -> int:
+        """Weights + biases of the MLP (the normalizer is not counted, as in robolearn)."""
+        return int(sum(w.size + b.size for w, b in zip(self.weights, self.biases)))
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates per inference (one per weight)."""
+        return int(sum(w.size for w in self.weights))
+
+
+def _tensor(d: dict, key: str, shape: tuple[int, ...], where: str) -> np.ndarray:
+    import torch
+
+    if key not in d:
+        raise ExportError(f"{where}: missing key {key!r}; re-export the policy with robolearn (networks.export_actor)")
+    t = d[key]
+    if not isinstance(t, torch.Tensor):
+        raise ExportError(f"{where}: {key} must be a tensor, got {type(t).__name__}")
+    if not (t.is_floating_point() and t.dtype in (torch.float32, torch.float64)):
+        raise ExportError(f"{where}: {key} must be float32, got {t.dtype}")
+    a = t.detach().cpu().numpy().astype(np.float32)
+    if tuple(a.shape) != tuple(shape):
+        raise ExportError(f"{where}: {key} has shape {tuple(a.shape)}, expected {tuple(shape)}")
+    if not np.all(np.isfinite(a)):
+        raise ExportError(f"{where}: {key} contains NaN or infinity; the policy diverged, export an earlier one")
+    return a
+
+
+def _int(d: dict, key: str, where: str) -> int:
+    v = d.get(key)
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise ExportError(f"{where}: {key} must be a positive integer, got {v!r}")
+    return v
+
+
+def parse_policy(d: object, where: str = "policy.pt") -> PolicySpec:
+    """Validate a ``policy.pt`` dict; raise :class:`ExportError` naming the first problem."""
+    import torch
+
+    if not isinstance(d, dict):
+        raise ExportError(f"{where}: expected a dict (robolearn.actor/1), got {type(d).__name__}")
+    fmt = d.get("format")
+    if fmt != POLICY_FORMAT:
+        raise ExportError(f"{where}: format is {fmt!r}, expected {POLICY_FORMAT!r}; "
+                          "export the actor with robolearn (policy.pt of a run directory)")
+    obs_dim, act_dim = _int(d, "obs_dim", where), _int(d, "act_dim", where)
+    hs = d.get("hidden_sizes")
+    if isinstance(hs, torch.Tensor):
+        if hs.is_floating_point() or hs.dim() != 1:
+            raise ExportError(f"{where}: hidden_sizes must be a 1-D integer tensor")
+        hs = hs.tolist()
+    if not isinstance(hs, (list, tuple)) or not all(isinstance(h, int) and h >= 1 for h in hs):
+        raise ExportError(f"{where}: hidden_sizes must be a list of positive integers, got {hs!r}")
+    hidden = [int(h) for h in hs]
+    act = d.get("activation")
+    if act not in ACTIVATIONS:
+        raise ExportError(f"{where}: unsupported activation {act!r}; the exporter supports {', '.join(ACTIVATIONS)}")
+    out_act = d.get("output_activation", "none")
+    if out_act not in OUTPUT_ACTIVATIONS:
+        raise ExportError(f"{where}: unsupported output_activation {out_act!r}; "
+                          f"the exporter supports {', '.join(OUTPUT_ACTIVATIONS)}")
+    sizes = [obs_dim, *hidden, act_dim]
+    # Any layer key beyond the declared ones is a layer this exporter would silently drop.
+    known = {f"layers.{i}.{p}" for i in range(len(sizes) - 1) for p in ("weight", "bias")}
+    extra = sorted(k for k in d if isinstance(k, str) and k.startswith("layers.") and k not in known)
+    if extra:
+        raise ExportError(f"{where}: unsupported layer(s) {', '.join(extra[:3])}: only an MLP of "
+                          f"{len(sizes) - 1} linear layers matching hidden_sizes is supported")
+    weights, biases = [], []
+    for i in range(len(sizes) - 1):
+        weights.append(_tensor(d, f"layers.{i}.weight", (sizes[i + 1], sizes[i]), where))
+        biases.append(_tensor(d, f"layers.{i}.bias", (sizes[i + 1],), where))
+    mean = _tensor(d, "obs_mean", (obs_dim,), where)
+    std = _tensor(d, "obs_std", (obs_dim,), where)
+    if np.any(std <= 0):
+        raise ExportError(f"{where}: obs_std must be > 0 everywhere")
+    clip = d.get("obs_clip")
+    if isinstance(clip, bool) or not isinstance(clip, (int, float)) or not (np.isfinite(clip) and clip > 0):
+        raise ExportError(f"{where}: obs_clip must be a positive number, got {clip!r}")
+    low = _tensor(d, "action_low", (act_dim,), where)
+    high = _tensor(d, "action_high", (act_dim,), where)
+    if np.any(low > high):
+        raise ExportError(f"{where}: action_low exceeds action_high")
+    return PolicySpec(obs_dim, act_dim, hidden, act, out_act, mean, std, float(clip),
+                      weights, biases, low, high)
+
+
+def load_policy(path: str | Path) -> PolicySpec:
+    """Read ``policy.pt`` safely (weights only) and validate it."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise ExportError(f"no policy at {path}; train one first (robolearn train) or pass the run directory holding policy.pt")
+    raw = path.read_bytes()
+    try:
+        import io
+        import warnings
+
+        with warnings.catch_warnings():  # torch warns about pickle protocols before refusing them
+            warnings.simplefilter("ignore")
+            d = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unpickling problem means "not a safe policy file"
+        import re
+
+        text = str(e)
+        code = re.search(r"Unsupported global: (GLOBAL \S+)", text)
+        if code:
+            raise ExportError(f"{path} is not a weights-only file (it pickles code: {code.group(1)}); "
+                              "export the actor with robolearn.networks.export_actor") from None
+        why = re.search(r"WeightsUnpickler error:\s*([^\n]+)", text)
+        first = why.group(1) if why else (text.strip().splitlines() or [type(e).__name__])[0]
+        raise ExportError(f"{path} is corrupt or not a torch file ({type(e).__name__}: {first.strip()[:120]}); "
+                          "re-export the policy from its run") from None
+    spec = parse_policy(d, str(path))
+    spec.path = path
+    spec.sha256 = hashlib.sha256(raw).hexdigest()
+    return spec
+
+
+# ------------------------------------------------------------------ reference forwards
+def _act_np(x: np.ndarray, name: str) -> np.ndarray:
+    if name == "tanh":
+        return np.tanh(x)
+    if name == "relu":
+        return np.maximum(x, 0)
+    if name == "elu":
+        return np.where(x > 0, x, np.expm1(np.minimum(x, 0)))
+    if name == "silu":
+        return x / (1 + np.exp(-x))
+    raise ExportError(f"unsupported activation {name!r}")
+
+
+def forward_numpy(spec: PolicySpec, obs: np.ndarray, weights: list[np.ndarray] | None = None,
+                  dtype=np.float64) -> np.ndarray:
+    """The actor in numpy (default float64); ``weights`` replaces the layer weights
+    (used to emulate int8-quantized weights)."""
+    ws = spec.weights if weights is None else weights
+    x = (np.asarray(obs, dtype) - spec.obs_mean.astype(dtype)) * spec.obs_inv_std.astype(dtype)
+    x = np.clip(x, -spec.obs_clip, spec.obs_clip)
+    for i, (w, b) in enumerate(zip(ws, spec.biases)):
+        x = x @ w.astype(dtype).T + b.astype(dtype)
+        if i < len(ws) - 1:
+            x = _act_np(x, spec.activation)
+    if spec.output_activation == "tanh":
+        x = np.tanh(x)
+    return np.minimum(np.maximum(x, spec.action_low.astype(dtype)), spec.action_high.astype(dtype))
+
+
+def forward_torch(spec: PolicySpec, obs: np.ndarray) -> np.ndarray:
+    """The actor in torch float32, written from the format definition (independent of
+    the ONNX graph and the C code it is compared with)."""
+    import torch
+    import torch.nn.functional as F
+
+    acts = {"tanh": torch.tanh, "relu": F.relu, "elu": F.elu, "silu": F.silu}
+    with torch.no_grad():
+        x = torch.as_tensor(np.asarray(obs, np.float32))
+        x = ((x - torch.from_numpy(spec.obs_mean)) * torch.from_numpy(spec.obs_inv_std)).clamp(-spec.obs_clip, spec.obs_clip)
+        n = len(spec.weights)
+        for i, (w, b) in enumerate(zip(spec.weights, spec.biases)):
+            x = F.linear(x, torch.from_numpy(w), torch.from_numpy(b))
+            if i < n - 1:
+                x = acts[spec.activation](x)
+        if spec.output_activation == "tanh":
+            x = torch.tanh(x)
+        x = torch.maximum(torch.minimum(x, torch.from_numpy(spec.action_high)), torch.from_numpy(spec.action_low))
+        return x.numpy()
