@@ -133,8 +133,11 @@ def export(run_or_policy_dir, out_dir=None, formats=("onnx", "c"), quantize=None
         report = _export_into(tmp, spec, sim, run_dir, out_dir, formats, quantize, n_random,
                               record_envs, record_steps, closed_loop_episodes, seed)
         if build_firmware is not None:
-            fw = build_firmware(tmp)
-            report["firmware"] = fw if isinstance(fw, dict) else {"result": str(fw)}
+            from .firmware import firmware_size
+
+            elf = Path(build_firmware(tmp))
+            # Paths relative to the export: tmp is renamed to out_dir below.
+            report["firmware"] = {"elf": str(elf.relative_to(tmp)), "size": firmware_size(elf)}
         report["out_dir"] = str(out_dir)
         (tmp / "export_report.json").write_text(json.dumps(report, indent=2) + "\n")
         _install(tmp, out_dir)

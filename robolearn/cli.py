@@ -13,6 +13,8 @@ from typing import List, Optional
 
 import typer
 
+from hardware.cli_entry import register as register_hil
+
 from .cli_export import export_cmd
 from .errors import UserError
 
@@ -51,6 +53,7 @@ app = _App(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (training speed / quality, simulator throughput).")
 app.add_typer(bench_app, name="bench")
 app.command("export")(export_cmd)
+register_hil(app)  # robolearn hil (hardware/cli_entry.py)
 
 
 def _device(value: Optional[str]) -> Optional[str]:

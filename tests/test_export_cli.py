@@ -70,14 +70,6 @@ def test_export_errors(tmp_path, capsys):
     assert not (run / "export").exists()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("firmware_export.firmware") is not None,
-                    reason="the firmware builder is installed")
-def test_firmware_format_without_builder(tmp_path, capsys):
-    run = make_run(tmp_path / "run")
-    assert_error(*cli("export", run, "--format", "onnx,firmware", capsys=capsys)[::2], "firmware", "--format onnx,c")
-    assert not (run / "export").exists()
-
-
 def test_non_weights_only_policy(tmp_path, capsys):
     run = make_run(tmp_path / "run")
     torch.save({"format": "robolearn.actor/1", "f": Path("x")}, run / "policy.pt")  # pathlib needs code to load
