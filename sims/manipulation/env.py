@@ -1,0 +1,522 @@
+"""Gymnasium environments: a 5-DoF arm with a parallel gripper pushing or lifting a box,
+``num_envs`` MuJoCo simulations stepped together by ``mujoco.batch.Batch``.
+
+Control mode: **end-effector deltas**. The policy moves a Cartesian target of the
+finger-pad centre (site ``ee``) and the gripper yaw; closed-form inverse kinematics (the
+hand is kept pointing down) turns the target into joint position targets of the arm's
+position servos. Actions, all in [-1, 1]:
+
+* ``0:3`` target position delta, x ``ee_step_m`` (m per control step), clipped to the
+  workspace;
+* ``3`` gripper yaw delta, x ``yaw_step_rad``;
+* ``4`` gripper opening, absolute: -1 closed, +1 open (8 cm);
+* ``5:8`` privileged virtual force on the box (world frame), x
+  ``privileged.force_scale * max_virtual_force_n``: ignored at coefficient 0.
+
+Privileged actions (simulation-only help, each scaled by a coefficient in [0, 1] the
+curriculum drives to 0; evaluation always runs at 0): the virtual force above (through
+``xfrc_applied``), ``privileged.gravity_scale`` (that fraction of the box's weight is
+cancelled by an upward ``xfrc_applied`` force) and ``privileged.table_penetration``
+(gripper-table contacts softened through per-simulation ``pair_solimp`` and
+``pair_solref``, and the target's floor lowered by up to 4 cm: at 1 the gripper passes
+through the table). At 0 the physics is exactly that of ``arm.xml`` with the episode's
+randomized parameters.
+
+Domain randomization (per env, drawn at each reset, see ``params.py``) writes per-simulation
+model fields of the batch: ``body_mass``/``body_inertia`` (box), ``geom_friction`` (box and
+table), ``dof_damping`` (arm), ``actuator_gainprm``/``actuator_biasprm`` (arm servos),
+``actuator_delay`` (control latency of every actuator, through MuJoCo's actuator history);
+observation noise is added to the policy view.
+
+Observations are a ``Dict`` with two views (layouts in ``env.policy_layout`` /
+``env.critic_layout``, name -> slice):
+
+* ``policy``: arm joint positions (5) and velocities (5), finger opening (m), gripper
+  command, end-effector position (FK from the encoders), box position and quaternion as a
+  camera would estimate them, goal, goal - box, box - end effector, last action; all
+  estimates with noise.
+* ``critic``: the same without noise, plus exact box quaternion, linear and angular
+  velocity, finger-pad contact forces (touch sensors), the randomization values, the
+  privilege coefficients and the episode time fraction.
+
+Auto-reset happens in the same step (gymnasium ``AutoresetMode.SAME_STEP``), as in
+``sims.quadrotor``: the final observation of a finished episode is in ``info["final_obs"]``
+where ``info["_final_obs"]``; ``info["episode"]`` holds return, length, success, final
+distance and the episode's parameters, where ``info["_episode"]``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+from mujoco.batch import Batch
+
+from . import params as P
+
+MODEL_PATH = os.path.join(os.path.dirname(__file__), "arm.xml")
+TASKS = ("push", "lift")
+ARM_JOINTS = ("yaw", "shoulder", "elbow", "wrist_pitch", "wrist_roll")
+# geometry of arm.xml (closed-form IK)
+SHOULDER_Z = 0.12
+L1 = L2 = 0.25
+HAND = 0.12  # wrist_pitch axis to the ee site
+BOX_HALF = 0.025
+FINGER_MAX = 0.04
+SPAWN_CENTER = (0.4, 0.0)
+WORKSPACE_LO = np.array([0.15, -0.35, 0.02])
+WORKSPACE_HI = np.array([0.62, 0.35, 0.35])
+GOAL_LO = np.array([0.25, -0.25])
+GOAL_HI = np.array([0.55, 0.25])
+PENETRATION_DEPTH = 0.04  # the target may go this far lower at table_penetration 1
+HOME_EE = np.array([0.3, 0.0, 0.15])
+SOLIMP_HARD = np.array([0.9, 0.95])
+SOLIMP_SOFT = np.array([0.01, 0.01])
+SOLREF_TIMECONST = 0.02  # arm.xml's (MuJoCo's default); x 100 at table_penetration 1
+ACTION_DIM = 8
+
+
+@dataclass
+class ArmConfig:
+    task: str = "push"
+    episode_steps: int = 150
+    substeps: int = 10  # physics steps (2 ms) per control step: 50 Hz control
+    ee_step_m: float = 0.02
+    yaw_step_rad: float = 0.1
+    max_virtual_force_n: float = 3.0
+    success_threshold_m: float = 0.03
+    terminate_on_success: bool = True
+    success_bonus: float = 10.0
+    fall_penalty: float = 10.0
+    action_penalty: float = 0.01
+    home_noise_m: float = 0.02
+    ranges: dict = field(default_factory=dict)  # initial per-param (low, high) overrides
+
+    def __post_init__(self):
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        if self.episode_steps < 1 or self.substeps < 1:
+            raise ValueError("episode_steps and substeps must be >= 1")
+        for name, (lo, hi) in self.ranges.items():
+            P.check_range(name, lo, hi)
+
+    def initial_ranges(self) -> dict:
+        r = {p.name: p.default for p in P.PARAMS}
+        r.update(self.ranges)
+        return r
+
+
+def ik(target: np.ndarray, yaw: np.ndarray) -> np.ndarray:
+    """Joint targets (n, 5) placing the ee site at target (n, 3), hand down, gripper yaw ``yaw``.
+
+    Yaw 0 closes the fingers along the world y axis when the arm points along x.
+    Unreachable targets are projected onto the reachable shell.
+    """
+    x, y, z = target[:, 0], target[:, 1], target[:, 2]
+    q1 = np.arctan2(y, x)
+    dx = np.hypot(x, y)
+    dz = z + HAND - SHOULDER_Z
+    d = np.clip(np.hypot(dx, dz), 0.06, L1 + L2 - 0.005)
+    c3 = (d * d - L1 * L1 - L2 * L2) / (2 * L1 * L2)
+    q3 = np.arccos(np.clip(c3, -1.0, 1.0))
+    q2 = np.arctan2(dx, dz) - np.arctan2(L2 * np.sin(q3), L1 + L2 * np.cos(q3))
+    q4 = np.pi - q2 - q3
+    q5 = q1 - yaw
+    return np.stack([q1, q2, q3, q4, q5], axis=1)
+
+
+def _layout(parts: list[tuple[str, int]]) -> tuple[dict, int]:
+    out, i = {}, 0
+    for name, k in parts:
+        out[name] = slice(i, i + k)
+        i += k
+    return out, i
+
+
+POLICY_PARTS = [("joint_pos", 5), ("joint_vel", 5), ("finger_width", 1), ("gripper_cmd", 1),
+                ("ee_pos", 3), ("object_pos", 3), ("object_quat", 4), ("goal", 3),
+                ("goal_minus_object", 3), ("object_minus_ee", 3), ("last_action", ACTION_DIM)]
+CRITIC_PARTS = [("joint_pos", 5), ("joint_vel", 5), ("finger_pos", 2), ("gripper_cmd", 1),
+                ("ee_pos", 3), ("object_pos", 3), ("object_quat", 4), ("object_linvel", 3),
+                ("object_angvel", 3), ("goal", 3), ("goal_minus_object", 3),
+                ("object_minus_ee", 3), ("touch", 2), ("last_action", ACTION_DIM),
+                ("randomization", P.P_NOISE + 1), ("privileged", 3), ("time_fraction", 1)]
+
+
+def load_model() -> mujoco.MjModel:
+    return mujoco.MjModel.from_xml_path(MODEL_PATH)
+
+
+class ArmVecEnv(VectorEnv):
+    """``num_envs`` arms on one ``mujoco.batch.Batch`` (persistent, stepped on a thread pool).
+
+    Per-env parameters (domain randomization, task distribution, privilege coefficients)
+    are drawn uniformly from per-env ranges at every reset; change the ranges at run time
+    with :meth:`set_range`. Returned observation arrays are owned by the env and
+    overwritten by the next call: copy what you keep. ``num_threads`` 0 uses all CPUs.
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
+
+    def __init__(self, num_envs: int = 1, task: str = "push", seed: int | None = None,
+                 num_threads: int | None = None, config: ArmConfig | None = None, **config_kwargs):
+        if config is None:
+            config = ArmConfig(task=task, **config_kwargs)
+        elif config_kwargs:
+            raise ValueError("pass either config= or config keyword arguments, not both")
+        if int(num_envs) != num_envs or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        self.config = c = config
+        self.task = c.task
+        self.num_envs = n = int(num_envs)
+        if num_threads is None:
+            num_threads = 1 if n < 64 else 0
+        self.policy_layout, dp = _layout(POLICY_PARTS)
+        self.critic_layout, dc = _layout(CRITIC_PARTS)
+        box = lambda d: spaces.Box(-np.inf, np.inf, (d,), np.float32)  # noqa: E731
+        self.single_observation_space = spaces.Dict({"policy": box(dp), "critic": box(dc)})
+        self.single_action_space = spaces.Box(-1.0, 1.0, (ACTION_DIM,), np.float32)
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, n)
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, n)
+        self.param_names = [p.name for p in P.PARAMS]
+
+        # ---- model and batch
+        self.model = m = load_model()
+        self.batch = b = Batch(m, n, nthread=num_threads, persistent=True)
+        self._qpos, self._qvel, self._ctrl = b.bind("qpos"), b.bind("qvel"), b.bind("ctrl")
+        self._xfrc = b.bind("xfrc_applied")
+        self._history = b.bind("history")
+        self._site_xpos = b.bind("site_xpos")
+        self._sensordata = b.bind("sensordata")
+        jid = [m.joint(j).id for j in ARM_JOINTS]
+        self._arm_q = np.array([m.jnt_qposadr[j] for j in jid])
+        self._arm_v = np.array([m.jnt_dofadr[j] for j in jid])
+        self._finger_q = np.array([m.jnt_qposadr[m.joint(j).id] for j in ("finger_l", "finger_r")])
+        oq = m.jnt_qposadr[m.joint("object").id]
+        ov = m.jnt_dofadr[m.joint("object").id]
+        self._obj_q, self._obj_v = slice(oq, oq + 7), slice(ov, ov + 6)
+        self._obj_body = m.body("object").id
+        self._ee_site = m.site("ee").id
+        self._goal_site = m.site("goal").id
+        self._box_geom, self._table_geom = m.geom("object").id, m.geom("table").id
+        self._arm_act = np.array([m.actuator(j).id for j in ARM_JOINTS])
+        self._jnt_lo = m.jnt_range[jid, 0].copy()
+        self._jnt_hi = m.jnt_range[jid, 1].copy()
+        self._hist_cols = np.concatenate([
+            m.actuator_historyadr[i] + 2 + m.actuator_history[i, 0] + np.arange(m.actuator_history[i, 0])
+            for i in range(m.nu)])
+        self._hist_act = np.repeat(np.arange(m.nu), m.actuator_history[:, 0])
+        self._max_delay = m.opt.timestep * (m.actuator_history[:, 0].min() - 2)
+        # nominal values and the expanded per-simulation fields
+        self._mass0 = m.body_mass[self._obj_body]
+        self._inertia0 = m.body_inertia[self._obj_body].copy()
+        self._damping0 = m.dof_damping[self._arm_v].copy()
+        self._kp0 = m.actuator_gainprm[self._arm_act, 0].copy()
+        self._f_mass = b.expand("body_mass")
+        self._f_inertia = b.expand("body_inertia")
+        self._f_friction = b.expand("geom_friction")
+        self._f_damping = b.expand("dof_damping")
+        self._f_gain = b.expand("actuator_gainprm")
+        self._f_bias = b.expand("actuator_biasprm")
+        self._f_delay = b.expand("actuator_delay")
+        self._f_solimp = b.expand("pair_solimp")
+        self._f_solref = b.expand("pair_solref")
+        self._g = -float(m.opt.gravity[2])
+
+        # ---- per-env episode arrays
+        ranges = c.initial_ranges()
+        self._lo = np.array([[ranges[p][0] for p in self.param_names]] * n, dtype=np.float64)
+        self._hi = np.array([[ranges[p][1] for p in self.param_names]] * n, dtype=np.float64)
+        self._ep = np.zeros((n, P.NUM_PARAMS))
+        self._goal = np.zeros((n, 3))
+        self._target = np.zeros((n, 3))
+        self._yaw = np.zeros(n)
+        self._last_action = np.zeros((n, ACTION_DIM))
+        self._steps = np.zeros(n, np.int64)
+        self._return = np.zeros(n)
+        self._obs_p = np.zeros((n, dp), np.float32)
+        self._obs_c = np.zeros((n, dc), np.float32)
+        self._rng = np.random.default_rng(seed)
+        self._needs_reset = True
+
+    # ------------------------------------------------------------------ resets
+    def _reset_ids(self, ids: np.ndarray) -> None:
+        k = len(ids)
+        if k == 0:
+            return
+        rng, c, m = self._rng, self.config, self.model
+        ep = self._lo[ids] + (self._hi[ids] - self._lo[ids]) * rng.random((k, P.NUM_PARAMS))
+        self._ep[ids] = ep
+        # domain randomization and privileges: per-simulation model fields
+        ob = self._obj_body
+        self._f_mass[ids, ob] = self._mass0 * ep[:, P.P_MASS]
+        self._f_inertia[ids, ob] = self._inertia0 * ep[:, P.P_MASS, None]
+        self._f_friction[ids, self._box_geom, 0] = ep[:, P.P_FRICTION]
+        self._f_friction[ids, self._table_geom, 0] = ep[:, P.P_FRICTION]
+        self._f_damping[ids[:, None], self._arm_v] = self._damping0 * ep[:, P.P_DAMPING, None]
+        kp = self._kp0 * ep[:, P.P_GAIN, None]
+        self._f_gain[ids[:, None], self._arm_act, 0] = kp
+        self._f_bias[ids[:, None], self._arm_act, 1] = -kp
+        self._f_delay[ids] = np.minimum(ep[:, P.P_LATENCY], self._max_delay)[:, None]
+        s = ep[:, P.P_PENETRATION, None, None]
+        self._f_solimp[ids, :, 0:2] = (1 - s) * SOLIMP_HARD + s * SOLIMP_SOFT
+        self._f_solref[ids, :, 0] = SOLREF_TIMECONST * 100.0 ** s[:, :, 0]
+        self.batch.set_const(ids)  # body_mass/inertia feed mj_setConst's derived constants
+        self.batch.reset(ids, stage=mujoco.mjtStage.mjSTAGE_NONE)
+        # initial state: arm near home with the fingers open, box on the table
+        target = HOME_EE + rng.uniform(-c.home_noise_m, c.home_noise_m, (k, 3))
+        q = ik(target, np.zeros(k))
+        qpos = self._qpos[ids]
+        qpos[:, self._arm_q] = q
+        qpos[:, self._finger_q] = FINGER_MAX
+        xy = np.asarray(SPAWN_CENTER) + ep[:, P.P_SPAWN, None] * rng.uniform(-1, 1, (k, 2))
+        yaw = ep[:, P.P_YAW] * rng.uniform(-1, 1, k)
+        qpos[:, self._obj_q] = np.column_stack(
+            [xy, np.full(k, BOX_HALF), np.cos(yaw / 2), np.zeros((k, 2)), np.sin(yaw / 2)])
+        self._qpos[ids] = qpos
+        ctrl = np.zeros((k, m.nu))
+        ctrl[:, self._arm_act] = q
+        ctrl[:, -2:] = FINGER_MAX
+        self._ctrl[ids] = ctrl
+        # delayed actuators start from a history filled with the initial controls
+        self._history[ids[:, None], self._hist_cols] = ctrl[:, self._hist_act]
+        self.batch.forward(ids, stage=mujoco.mjtStage.mjSTAGE_VEL)
+        # goals
+        if self.task == "push":
+            th = rng.uniform(-np.pi, np.pi, k)
+            g = xy + ep[:, P.P_GOAL_D, None] * np.column_stack([np.cos(th), np.sin(th)])
+            self._goal[ids] = np.column_stack([np.clip(g, GOAL_LO, GOAL_HI), np.full(k, BOX_HALF)])
+        else:
+            self._goal[ids] = np.column_stack([xy, BOX_HALF + ep[:, P.P_GOAL_H]])
+        self._target[ids] = target
+        self._yaw[ids] = 0.0
+        self._last_action[ids] = 0.0
+        self._last_action[ids, 4] = 1.0
+        self._steps[ids] = 0
+        self._return[ids] = 0.0
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """Reset all envs, or those of ``options["reset_mask"]`` (bool (N,))."""
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        options = options or {}
+        unknown = set(options) - {"reset_mask"}
+        if unknown:
+            raise ValueError(f"unknown reset option(s) {sorted(unknown)}; use reset_mask")
+        mask = np.ones(self.num_envs, bool)
+        if "reset_mask" in options:
+            mask = np.asarray(options["reset_mask"], bool)
+            if mask.shape != (self.num_envs,):
+                raise ValueError(f"reset_mask must have shape ({self.num_envs},), got {mask.shape}")
+        self._reset_ids(np.flatnonzero(mask))
+        self._observe()
+        self._needs_reset = False
+        return self._obs(), {}
+
+    # ------------------------------------------------------------------- step
+    def step(self, actions):
+        """Step all envs with actions (N, 8) in [-1, 1]; see the module docstring."""
+        if self._needs_reset:
+            raise RuntimeError("call reset() before step()")
+        a = np.asarray(actions, dtype=np.float64)
+        if a.shape != (self.num_envs, ACTION_DIM):
+            raise ValueError(f"actions must have shape ({self.num_envs}, {ACTION_DIM}), got {a.shape}")
+        a = np.clip(a, -1.0, 1.0)
+        c, ep = self.config, self._ep
+        lo = np.broadcast_to(WORKSPACE_LO, (self.num_envs, 3)).copy()
+        lo[:, 2] -= PENETRATION_DEPTH * ep[:, P.P_PENETRATION]
+        self._target = np.clip(self._target + c.ee_step_m * a[:, 0:3], lo, WORKSPACE_HI)
+        self._yaw = np.clip(self._yaw + c.yaw_step_rad * a[:, 3], -np.pi / 2, np.pi / 2)
+        q = np.clip(ik(self._target, self._yaw), self._jnt_lo, self._jnt_hi)
+        ctrl = self._ctrl
+        ctrl[:, self._arm_act] = q
+        ctrl[:, -2:] = (0.5 * FINGER_MAX) * (a[:, 4:5] + 1.0)
+        force = (ep[:, P.P_FORCE, None] * c.max_virtual_force_n) * a[:, 5:8]
+        force[:, 2] += ep[:, P.P_GRAVITY] * self._f_mass[:, self._obj_body] * self._g
+        self._xfrc[:, self._obj_body, 0:3] = force
+        self._last_action = a
+        self.batch.step(nstep=c.substeps, stage=mujoco.mjtStage.mjSTAGE_VEL)
+        self._steps += 1
+
+        # reward, success, termination
+        obj = self._qpos[:, self._obj_q]
+        ee = self._site_xpos[:, self._ee_site]
+        d_eo = np.linalg.norm(obj[:, :3] - ee, axis=1)
+        if self.task == "push":
+            d_og = np.linalg.norm(obj[:, :2] - self._goal[:, :2], axis=1)
+            reward = 0.5 * (1 - np.tanh(10 * d_eo)) + (1 - np.tanh(10 * d_og))
+        else:
+            d_og = np.linalg.norm(obj[:, :3] - self._goal, axis=1)
+            touch = self._sensordata[:, :2]
+            grasp = (touch > 0.1).all(axis=1)
+            lifted = obj[:, 2] > BOX_HALF + 0.01
+            reward = (0.5 * (1 - np.tanh(10 * d_eo)) + 0.5 * grasp + 0.5 * lifted
+                      + 1.5 * (1 - np.tanh(10 * d_og)))
+        reward -= c.action_penalty * np.sum(a[:, :5] ** 2, axis=1)
+        success = d_og < c.success_threshold_m
+        fell = obj[:, 2] < -0.05
+        bad = ~np.isfinite(self._qpos).all(axis=1)
+        reward = np.where(success, reward + c.success_bonus, reward)
+        reward = np.where(fell, reward - c.fall_penalty, reward)
+        reward[bad] = 0.0
+        term = fell | bad | (success & c.terminate_on_success)
+        trunc = ~term & (self._steps >= c.episode_steps)
+        self._return += reward
+        self._observe()
+        done = term | trunc
+        info: dict = {"nonfinite_resets": int(bad.sum())}
+        if done.any():
+            ids = np.flatnonzero(done)
+            info["final_obs"] = {"policy": self._obs_p.copy(), "critic": self._obs_c.copy()}
+            info["_final_obs"] = done
+            info["episode"] = {
+                "return": self._return.astype(np.float32),
+                "length": self._steps.astype(np.float32),
+                "success": success & ~bad,
+                "object_goal_distance_m": d_og.astype(np.float32),
+                "params": self._ep.astype(np.float32),
+            }
+            info["_episode"] = done
+            self._reset_ids(ids)
+            self._observe()
+        return self._obs(), reward.astype(np.float32), term, trunc, info
+
+    # ------------------------------------------------------------ observations
+    def _obs(self):
+        return {"policy": self._obs_p, "critic": self._obs_c}
+
+    def _observe(self) -> None:
+        n, rng, pl, cl = self.num_envs, self._rng, self.policy_layout, self.critic_layout
+        qpos, qvel = self._qpos, self._qvel
+        jp, jv = qpos[:, self._arm_q], qvel[:, self._arm_v]
+        fq = qpos[:, self._finger_q]
+        obj = qpos[:, self._obj_q]
+        ee = self._site_xpos[:, self._ee_site]
+        goal = self._goal
+        cmd = self._ctrl[:, -1:] * (2.0 / FINGER_MAX) - 1.0
+        C = self._obs_c
+        C[:, cl["joint_pos"]] = jp
+        C[:, cl["joint_vel"]] = jv
+        C[:, cl["finger_pos"]] = fq
+        C[:, cl["gripper_cmd"]] = cmd
+        C[:, cl["ee_pos"]] = ee
+        C[:, cl["object_pos"]] = obj[:, :3]
+        C[:, cl["object_quat"]] = obj[:, 3:]
+        C[:, cl["object_linvel"]] = qvel[:, self._obj_v][:, :3]
+        C[:, cl["object_angvel"]] = qvel[:, self._obj_v][:, 3:]
+        C[:, cl["goal"]] = goal
+        C[:, cl["goal_minus_object"]] = goal - obj[:, :3]
+        C[:, cl["object_minus_ee"]] = obj[:, :3] - ee
+        C[:, cl["touch"]] = self._sensordata[:, :2]
+        C[:, cl["last_action"]] = self._last_action
+        C[:, cl["randomization"]] = self._ep[:, P.RANDOMIZATION]
+        C[:, cl["privileged"]] = self._ep[:, P.PRIVILEGED]
+        C[:, cl["time_fraction"]] = (self._steps / self.config.episode_steps)[:, None]
+        # policy view: what the robot's encoders and a camera-based pose estimator give
+        s = self._ep[:, P.P_NOISE, None]
+        z = rng.standard_normal((n, 24))
+        jp_n = jp + s * P.NOISE_JOINT_POS * z[:, 0:5]
+        jv_n = jv + s * P.NOISE_JOINT_VEL * z[:, 5:10]
+        fw = fq.sum(axis=1, keepdims=True) + s * P.NOISE_FINGER * z[:, 10:11]
+        ee_n = ee + s * P.NOISE_EE * z[:, 11:14]
+        op = obj[:, :3] + s * P.NOISE_OBJECT_POS * z[:, 14:17]
+        oq = obj[:, 3:] + s * (0.5 * P.NOISE_OBJECT_ROT) * z[:, 17:21]
+        oq /= np.linalg.norm(oq, axis=1, keepdims=True)
+        oq *= np.where(oq[:, :1] < 0, -1.0, 1.0)
+        Pp = self._obs_p
+        Pp[:, pl["joint_pos"]] = jp_n
+        Pp[:, pl["joint_vel"]] = jv_n
+        Pp[:, pl["finger_width"]] = fw
+        Pp[:, pl["gripper_cmd"]] = cmd
+        Pp[:, pl["ee_pos"]] = ee_n
+        Pp[:, pl["object_pos"]] = op
+        Pp[:, pl["object_quat"]] = oq
+        Pp[:, pl["goal"]] = goal
+        Pp[:, pl["goal_minus_object"]] = goal - op
+        Pp[:, pl["object_minus_ee"]] = op - ee_n
+        Pp[:, pl["last_action"]] = self._last_action
+
+    # ----------------------------------------------------- parameters at run time
+    def get_range(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Per-env (low, high) of parameter ``name`` (copies)."""
+        j = self._index(name)
+        return self._lo[:, j].copy(), self._hi[:, j].copy()
+
+    def set_range(self, name: str, low, high, env_ids=None) -> None:
+        """Set per-env sampling range of ``name``; takes effect at each env's next reset."""
+        j = self._index(name)
+        ids = slice(None) if env_ids is None else np.asarray(env_ids, np.int64)
+        new_lo = np.broadcast_to(np.asarray(low, np.float64), self._lo[ids, j].shape)
+        new_hi = np.broadcast_to(np.asarray(high, np.float64), self._hi[ids, j].shape)
+        P.check_range(name, new_lo, new_hi)
+        self._lo[ids, j] = new_lo
+        self._hi[ids, j] = new_hi
+
+    def _index(self, name: str) -> int:
+        if name not in P.PARAM_INDEX:
+            raise KeyError(f"unknown parameter {name!r}; known: {', '.join(self.param_names)}")
+        return P.PARAM_INDEX[name]
+
+    @property
+    def episode_params(self) -> np.ndarray:
+        """Parameter values (N, NUM_PARAMS) of the episodes now running."""
+        return self._ep
+
+    @property
+    def goals(self) -> np.ndarray:
+        """Goal positions (N, 3) of the box centre, world frame."""
+        return self._goal
+
+    @property
+    def object_pose(self) -> np.ndarray:
+        """Exact box pose (N, 7): position, quaternion wxyz (a copy)."""
+        return self._qpos[:, self._obj_q].copy()
+
+    @property
+    def ee_target(self) -> np.ndarray:
+        """Commanded end-effector position (N, 3) the actions move (a copy)."""
+        return self._target.copy()
+
+    @property
+    def ee_pos(self) -> np.ndarray:
+        """Exact end-effector (finger-pad centre) position (N, 3) (a copy)."""
+        return self._site_xpos[:, self._ee_site].copy()
+
+    def get_model_data(self, env_id: int) -> tuple[mujoco.MjModel, mujoco.MjData]:
+        """MjModel (with env_id's randomized fields) and MjData of one env, e.g. to render."""
+        model = self.batch.get_model(env_id)
+        data = self.batch.get_data(env_id)
+        model.site_pos[self._goal_site] = self._goal[env_id]
+        return model, data
+
+
+class ArmEnv(gym.Env):
+    """Single arm with the standard gymnasium API (a 1-env ``ArmVecEnv``)."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, task: str = "push", config: ArmConfig | None = None, **config_kwargs):
+        self.vec = ArmVecEnv(1, task=task, config=config, **config_kwargs)
+        self.observation_space = self.vec.single_observation_space
+        self.action_space = self.vec.single_action_space
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        obs, _ = self.vec.reset(seed=seed, options=options)
+        return {k: v[0].copy() for k, v in obs.items()}, {}
+
+    def step(self, action):
+        act = np.asarray(action, np.float32).reshape(1, ACTION_DIM)
+        obs, rew, term, trunc, info = self.vec.step(act)
+        out = {"nonfinite_resets": info["nonfinite_resets"]}
+        if term[0] or trunc[0]:
+            obs = info["final_obs"]
+            out["episode"] = {k: (v[0].copy() if isinstance(v, np.ndarray) else v)
+                              for k, v in info["episode"].items()}
+        return ({k: v[0].copy() for k, v in obs.items()}, float(rew[0]), bool(term[0]),
+                bool(trunc[0]), out)
