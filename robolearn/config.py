@@ -157,10 +157,93 @@ class LinearScheduleItem(_Strict):
     end_env_steps: int = Field(ge=1)
 
 
+class ADRCurriculumConfig(_Strict):
+    """Automatic domain randomization (teachers/adr.py; OpenAI 2019, DeXtreme 2022).
+
+    Ranges start at the run's initial ranges (the nominal model unless env.ranges says
+    otherwise) and widen towards ``target``, the hard bounds (default: the simulator's
+    REAL_WORLD_RANGES, the randomized block of the evaluation).
+    """
+
+    target: Optional[dict[str, tuple[float, float]]] = None
+    boundary_prob: float = Field(0.5, ge=0, le=1)  # OpenAI 2019 / TeachMyAgent 0.5; DeXtreme 0.4
+    queue_length: int = Field(10, ge=1)  # TeachMyAgent 10 (DeXtreme 256 with ~16k envs)
+    threshold_low: float = Field(0.5, ge=0)  # success rate of a boundary's queue
+    threshold_high: float = Field(0.8, ge=0)
+    delta_fraction: float = Field(0.2, gt=0, le=1)  # step = this fraction of the target span
+    multiplicative: bool = False
+    metric: Literal["success", "return"] = "success"
+
+    @field_validator("target")
+    @classmethod
+    def _check_target(cls, v):
+        return v if v is None else EnvConfig._check_ranges(v)
+
+
+class PrivilegedCurriculumConfig(_Strict):
+    """Privileged-action annealing (teachers/privileged.py): a helping coefficient driven to 0."""
+
+    param: str = "privileged.assist_gain"
+    initial: float = Field(1.0, ge=0)
+    success_threshold: float = Field(0.8, ge=0, le=1)
+    # episodes with the current coefficient per decision; with ~30 finished episodes per
+    # iteration (512 envs, 5 s episodes) 50 x 5 steps of 0.2 fit in a fraction of the default budget
+    window: int = Field(50, ge=1)
+    step: float = Field(0.2, gt=0)
+    factor: Optional[float] = Field(None, ge=0, lt=1)  # multiplicative instead of ``step``
+    min_value: float = Field(0.02, ge=0)  # at or below: snap to 0 (and never come back)
+
+
+class PointTeacherConfig(_Strict):
+    """Shared by alp_gmm, riac, covar_gmm, spdl: which parameters they sample, and what they learn from."""
+
+    space: Optional[dict[str, tuple[float, float]]] = None  # default: REAL_WORLD_RANGES
+    signal: Literal["success", "return"] = "success"  # returns move with the reward schedule
+    reward_bounds: Optional[tuple[float, float]] = None  # scale returns to [0, 1] (None: as seen)
+
+    @field_validator("space")
+    @classmethod
+    def _check_space(cls, v):
+        return v if v is None else EnvConfig._check_ranges(v)
+
+
+class ALPGMMConfig(PointTeacherConfig):
+    fit_rate: int = Field(250, ge=2)  # Portelas et al. 2019
+    potential_ks: list[int] = Field(default_factory=lambda: list(range(2, 11)))
+    random_task_ratio: float = Field(0.2, ge=0, le=1)
+
+
+class CovarGMMConfig(ALPGMMConfig):
+    absolute_lp: bool = False
+
+
+class RIACConfig(PointTeacherConfig):
+    max_region_size: int = Field(200, ge=4)  # Baranes & Oudeyer 2009 / Portelas et al. 2019
+    nb_split_attempts: int = Field(50, ge=1)
+
+
+class SPDLConfig(PointTeacherConfig):
+    update_episodes: int = Field(250, ge=2)
+    max_kl: float = Field(0.1, gt=0)  # TeachMyAgent's SPDL default
+    zeta: float = Field(1.0, ge=0)
+    alpha_offset: int = Field(5, ge=0)
+    init_std: float = Field(0.05, gt=0)  # of each parameter's span, around the initial ranges' centre
+
+
 class CurriculumConfig(_Strict):
-    teacher: Literal["none", "reward_schedule", "linear"] = "none"
+    teacher: Literal["none", "reward_schedule", "linear", "adr", "privileged", "alp_gmm", "riac", "covar_gmm",
+                     "spdl"] = "none"
     reward_schedule: RewardScheduleConfig = Field(default_factory=RewardScheduleConfig)
     linear: list[LinearScheduleItem] = Field(default_factory=list)
+    # The teachers adr .. spdl run alongside the reward-weight schedule above (they change
+    # other parameters) unless this is false.
+    with_reward_schedule: bool = True
+    adr: ADRCurriculumConfig = Field(default_factory=ADRCurriculumConfig)
+    privileged: PrivilegedCurriculumConfig = Field(default_factory=PrivilegedCurriculumConfig)
+    alp_gmm: ALPGMMConfig = Field(default_factory=ALPGMMConfig)
+    riac: RIACConfig = Field(default_factory=RIACConfig)
+    covar_gmm: CovarGMMConfig = Field(default_factory=CovarGMMConfig)
+    spdl: SPDLConfig = Field(default_factory=SPDLConfig)
 
 
 # ---------------------------------------------------------------------- run

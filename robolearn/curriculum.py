@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from teachers.base import EpisodeOutcomes, NoTeacher, Teacher
-from teachers.schedule import LinearItem, LinearSchedule, RewardWeightSchedule, WeightRule
+from teachers.adr import ADRTeacher
+from teachers.alp_gmm import ALPGMM
+from teachers.covar_gmm import CovarGMM
+from teachers.privileged import PrivilegedAnnealing
+from teachers.riac import RIAC
+from teachers.schedule import CombinedTeacher, LinearItem, LinearSchedule, RewardWeightSchedule, WeightRule
+from teachers.spdl import SPDL
 
 from .config import RunConfig
 from .errors import ConfigError
@@ -17,12 +23,15 @@ def build_teacher(cfg: RunConfig) -> Teacher:
     if c.teacher == "none":
         return NoTeacher()
     if c.teacher == "reward_schedule":
-        rules = []
-        for name, (factor, cap) in c.reward_schedule.weights.items():
-            if name not in initial:
-                raise ConfigError(f"config: 'curriculum.reward_schedule.weights': unknown parameter {name!r}")
-            rules.append(WeightRule(name, float(initial[name][1]), float(factor), float(cap)))
-        return RewardWeightSchedule(rules, c.reward_schedule.interval_env_steps)
+        return _reward_schedule(c, initial)
+    if c.teacher in ADAPTIVE_TEACHERS:
+        teacher = _adaptive_teacher(cfg, initial)
+        if not c.with_reward_schedule:
+            return teacher
+        try:
+            return CombinedTeacher([_reward_schedule(c, initial), teacher])
+        except ValueError as e:
+            raise ConfigError(f"config: 'curriculum.with_reward_schedule': {e}; set it to false") from None
     if c.teacher == "linear":
         items = []
         for i, it in enumerate(c.linear):
@@ -35,6 +44,70 @@ def build_teacher(cfg: RunConfig) -> Teacher:
             raise ConfigError("config: 'curriculum.linear' must list at least one schedule when teacher is 'linear'")
         return LinearSchedule(items)
     raise ConfigError(f"config: 'curriculum.teacher': unknown teacher {c.teacher!r}")
+
+
+def _reward_schedule(c, initial) -> RewardWeightSchedule:
+    rules = []
+    for name, (factor, cap) in c.reward_schedule.weights.items():
+        if name not in initial:
+            raise ConfigError(f"config: 'curriculum.reward_schedule.weights': unknown parameter {name!r}")
+        rules.append(WeightRule(name, float(initial[name][1]), float(factor), float(cap)))
+    return RewardWeightSchedule(rules, c.reward_schedule.interval_env_steps)
+
+
+ADAPTIVE_TEACHERS = ("adr", "privileged", "alp_gmm", "riac", "covar_gmm", "spdl")
+
+
+def _adaptive_teacher(cfg: RunConfig, initial) -> Teacher:
+    """The teachers of issue 6 (teachers/adr.py, privileged.py, alp_gmm.py, riac.py, covar_gmm.py, spdl.py)."""
+    from sims.quadrotor.params import PARAMS, REAL_WORLD_RANGES
+
+    c = cfg.curriculum
+    n_envs, seed = cfg.env.num_envs, cfg.seed
+    if c.teacher == "privileged":
+        p = c.privileged
+        if p.param not in initial:
+            raise ConfigError(f"config: 'curriculum.privileged.param': unknown parameter {p.param!r}")
+        limits = {q.name: q.limits for q in PARAMS}[p.param]
+        if not limits[0] <= p.initial <= limits[1]:
+            raise ConfigError(f"config: 'curriculum.privileged.initial': {p.initial} is outside {p.param}'s "
+                              f"limits {limits}")
+        return PrivilegedAnnealing(p.param, p.initial, limits, p.success_threshold, p.window, p.step, p.factor,
+                                   p.min_value)
+    if c.teacher == "adr":
+        a = c.adr
+        target = dict(a.target if a.target is not None else REAL_WORLD_RANGES)
+        start = {}
+        for name, (lo, hi) in target.items():
+            ilo, ihi = initial[name]
+            if not lo <= ilo <= ihi <= hi:
+                raise ConfigError(f"config: 'curriculum.adr.target.{name}': {(lo, hi)} must contain the run's "
+                                  f"initial range {(float(ilo), float(ihi))}")
+            start[name] = (float(ilo), float(ihi))
+        if a.threshold_low >= a.threshold_high:
+            raise ConfigError("config: 'curriculum.adr': threshold_low must be < threshold_high")
+        delta = {n: a.delta_fraction * (hi - lo) if hi > lo else 1e-9 for n, (lo, hi) in target.items()}
+        return ADRTeacher(start, target, n_envs, delta=delta, multiplicative=a.multiplicative,
+                          boundary_prob=a.boundary_prob, queue_length=a.queue_length, threshold_low=a.threshold_low,
+                          threshold_high=a.threshold_high, metric=a.metric, seed=seed)
+    t = getattr(c, c.teacher)
+    space = dict(t.space if t.space is not None else REAL_WORLD_RANGES)
+    space = {n: (float(lo), float(hi)) for n, (lo, hi) in space.items() if hi > lo}
+    if not space:
+        raise ConfigError(f"config: 'curriculum.{c.teacher}.space' has no parameter with high > low")
+    common = dict(seed=seed, reward_bounds=t.reward_bounds, signal=t.signal)
+    if c.teacher == "alp_gmm":
+        return ALPGMM(space, n_envs, fit_rate=t.fit_rate, potential_ks=t.potential_ks,
+                      random_task_ratio=t.random_task_ratio, **common)
+    if c.teacher == "covar_gmm":
+        return CovarGMM(space, n_envs, fit_rate=t.fit_rate, potential_ks=t.potential_ks,
+                        random_task_ratio=t.random_task_ratio, absolute_lp=t.absolute_lp, **common)
+    if c.teacher == "riac":
+        return RIAC(space, n_envs, max_region_size=t.max_region_size, nb_split_attempts=t.nb_split_attempts, **common)
+    # spdl: start around the run's initial ranges, widen towards a uniform target over ``space``
+    centre = [min(max(0.5 * (initial[n][0] + initial[n][1]), lo), hi) for n, (lo, hi) in space.items()]
+    return SPDL(space, n_envs, init_mean=centre, init_std=t.init_std, update_episodes=t.update_episodes,
+                alpha_offset=t.alpha_offset, zeta=t.zeta, max_kl=t.max_kl, **common)
 
 
 def apply_proposals(env, teacher: Teacher, env_steps: int) -> int:

@@ -1,0 +1,135 @@
+"""SPDL: self-paced deep RL.
+
+Klink, Abdulsamad, Belousov & Peters, *Self-Paced Deep Reinforcement Learning* (NeurIPS
+2020; code psclklnk/spdl, reused in TeachMyAgent). The context (task) distribution is a
+Gaussian ``p_nu`` in the unit-cube task space; every ``update_episodes`` episodes it is
+moved to maximize
+
+    mean_i [ p_nu(c_i) / p_old(c_i) * V(c_i) ]  -  alpha * KL(p_nu || mu)
+    subject to KL(p_old || p_nu) <= max_kl
+
+where ``c_i`` are the contexts of the episodes since the last update (at most
+``max_context_buffer = 1000``, TeachMyAgent's default), ``V(c_i)`` their returns (the
+black-box estimate of the value; TeachMyAgent uses the critic where it has one), and
+``mu`` the target distribution (default: the Gaussian moment-matched to the uniform
+distribution over the box). ``alpha`` follows the paper's schedule: 0 for the first
+``alpha_offset`` updates, then ``zeta * mean(V) / KL(p_nu || mu)`` so the penalty is a
+fixed fraction of the expected return. ``max_kl = 0.1`` is TeachMyAgent's default.
+The Gaussian is diagonal here (mean and log-std per dimension); the step is solved with
+scipy's SLSQP. Samples are clipped to the box.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+from scipy.optimize import minimize
+
+from .base import EpisodeOutcomes
+from .sampling import PointSamplingTeacher
+
+
+def kl_diag(m0, s0, m1, s1) -> float:
+    """KL(N(m0, s0^2) || N(m1, s1^2)), diagonal, summed over dimensions."""
+    return float(np.sum(np.log(s1 / s0) + (s0 ** 2 + (m0 - m1) ** 2) / (2 * s1 ** 2) - 0.5))
+
+
+def logpdf_diag(x, m, s) -> np.ndarray:
+    return np.sum(-0.5 * ((x - m) / s) ** 2 - np.log(s) - 0.5 * np.log(2 * np.pi), axis=-1)
+
+
+class SPDL(PointSamplingTeacher):
+    def __init__(self, space: Mapping[str, tuple[float, float]], num_envs: int, seed: int = 0,
+                 init_mean: Sequence[float] | None = None, init_std: float | Sequence[float] = 0.05,
+                 target_mean: Sequence[float] | None = None, target_std: float | Sequence[float] | None = None,
+                 update_episodes: int = 250, alpha_offset: int = 5, zeta: float = 1.0, max_kl: float = 0.1,
+                 std_lower_bound: float = 1e-3, max_context_buffer: int = 1000,
+                 reward_bounds: tuple[float, float] | None = None, signal: str = "return"):
+        super().__init__(space, num_envs, seed)
+        d = self.box.dim
+        to_unit = lambda v: self.box.normalize(np.asarray(v, float))  # noqa: E731
+        self.mean = to_unit(init_mean) if init_mean is not None else np.full(d, 0.5)
+        self.std = np.broadcast_to(np.asarray(init_std, float), (d,)).copy()
+        self.t_mean = to_unit(target_mean) if target_mean is not None else np.full(d, 0.5)
+        self.t_std = (np.broadcast_to(np.asarray(target_std, float), (d,)).copy() if target_std is not None
+                      else np.full(d, 1 / np.sqrt(12)))
+        self.update_episodes = int(update_episodes)
+        self.alpha_offset = int(alpha_offset)
+        self.zeta = float(zeta)
+        self.max_kl = float(max_kl)
+        self.std_lb = float(std_lower_bound)
+        self.max_buffer = int(max_context_buffer)
+        self.reward_bounds = reward_bounds
+        self.signal = signal
+        self.contexts: list[list[float]] = []
+        self.values: list[float] = []
+        self.updates = 0
+        self.alpha = 0.0
+
+    def target_kl(self) -> float:
+        return kl_diag(self.mean, self.std, self.t_mean, self.t_std)
+
+    def observe(self, tasks, returns, success, outcomes: EpisodeOutcomes) -> None:
+        v = success.astype(float) if self.signal == "success" else np.asarray(returns, float)
+        if self.reward_bounds is not None and self.signal == "return":
+            lo, hi = self.reward_bounds
+            v = np.clip((v - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
+        self.contexts.extend(self.box.normalize(tasks).tolist())
+        self.values.extend(v.tolist())
+        self.contexts, self.values = self.contexts[-self.max_buffer:], self.values[-self.max_buffer:]
+        if len(self.values) >= self.update_episodes:
+            self._step()
+
+    def _step(self) -> None:
+        c, v = np.asarray(self.contexts), np.asarray(self.values)
+        self.contexts, self.values = [], []
+        self.updates += 1
+        d = self.box.dim
+        m0, s0 = self.mean.copy(), self.std.copy()
+        old_lp = logpdf_diag(c, m0, s0)
+        kl_t = self.target_kl()
+        if self.updates <= self.alpha_offset:
+            self.alpha = 0.0
+        else:  # Klink et al. 2020: the KL penalty is a fixed fraction zeta of the expected return
+            self.alpha = self.zeta * max(float(v.mean()), 0.0) / max(kl_t, 1e-8)
+        scale = max(float(np.abs(v).mean()), 1e-8)
+
+        def unpack(z):
+            return z[:d], np.exp(np.clip(z[d:], np.log(self.std_lb), np.log(10.0)))
+
+        def objective(z):
+            m, s = unpack(z)
+            w = np.exp(np.clip(logpdf_diag(c, m, s) - old_lp, -50, 50))
+            return -(np.mean(w * v) - self.alpha * kl_diag(m, s, self.t_mean, self.t_std)) / scale
+
+        cons = [{"type": "ineq", "fun": lambda z: self.max_kl - kl_diag(m0, s0, *unpack(z))}]
+        z0 = np.concatenate([m0, np.log(s0)])
+        res = minimize(objective, z0, method="SLSQP", constraints=cons, options={"maxiter": 100})
+        if res.success or np.isfinite(res.fun):
+            m, s = unpack(res.x)
+            if kl_diag(m0, s0, m, s) <= self.max_kl * 1.05 and np.all(np.isfinite(m)):
+                self.mean, self.std = m, s
+
+    def sample(self, n: int) -> np.ndarray:
+        u = self.rng.normal(self.mean, self.std, size=(n, self.box.dim))
+        return self.box.denormalize(np.clip(u, 0.0, 1.0))
+
+    def metrics(self) -> dict[str, float]:
+        m = {"spdl/kl_to_target": self.target_kl(), "spdl/alpha": self.alpha, "spdl/updates": float(self.updates)}
+        for n, mu, s in zip(self.box.names, self.box.denormalize(self.mean), self.std * self.box.span):
+            m[f"spdl/{n}.mean"], m[f"spdl/{n}.std"] = float(mu), float(s)
+        return m
+
+    def state_dict(self) -> dict:
+        return {**self.base_state(), "mean": self.mean.tolist(), "std": self.std.tolist(),
+                "contexts": self.contexts, "values": self.values, "updates": self.updates, "alpha": self.alpha}
+
+    def load_state_dict(self, state: dict) -> None:
+        if not state:
+            return
+        self.load_base_state(state)
+        self.mean, self.std = np.array(state["mean"], float), np.array(state["std"], float)
+        self.contexts = [list(x) for x in state["contexts"]]
+        self.values = list(state["values"])
+        self.updates, self.alpha = int(state["updates"]), float(state["alpha"])
