@@ -26,6 +26,7 @@ import numpy as np
 from .policy_file import PolicySpec
 
 QUANT_MAX = 127  # symmetric int8: [-127, 127], so that -q is always representable
+BLOCK = 4  # output rows per pass of dense(): 4 accumulators + 4 weights + 1 input in FPU registers
 
 
 @dataclass
@@ -57,20 +58,47 @@ def c_float(x: float) -> str:
     return s + "f"
 
 
-def _array(ctype: str, name: str, values: np.ndarray, fmt, per_line: int = 8) -> str:
+def _array(ctype: str, name: str, values: np.ndarray, fmt, per_line: int = 8, attr: bool = False) -> str:
     flat = [fmt(v) for v in np.asarray(values).reshape(-1)]
     lines = [", ".join(flat[i:i + per_line]) for i in range(0, len(flat), per_line)]
-    return f"static const {ctype} {name}[{len(flat)}] = {{\n    " + ",\n    ".join(lines) + "\n};\n"
+    a = " ROBOLEARN_WEIGHTS_ATTR" if attr else ""
+    return f"static const {ctype} {name}[{len(flat)}]{a} = {{\n    " + ",\n    ".join(lines) + "\n};\n"
+
+
+def padded_rows(n_out: int) -> int:
+    """Output rows rounded up to a whole block (policy.c computes BLOCK rows at a time)."""
+    return -(-n_out // BLOCK) * BLOCK
+
+
+def blocked(w: np.ndarray) -> np.ndarray:
+    """(out, in) -> (out_pad / BLOCK, in, BLOCK): the order ``dense()`` reads weights in.
+
+    Rows are zero-padded to a multiple of BLOCK. Reading BLOCK outputs' weights for one
+    input at a time means each input is loaded once per block instead of once per row,
+    and the weights stream through memory strictly sequentially.
+    """
+    o, k = w.shape
+    pad = np.zeros((padded_rows(o), k), dtype=w.dtype)
+    pad[:o] = w
+    return pad.reshape(-1, BLOCK, k).transpose(0, 2, 1)
+
+
+def _pad(v: np.ndarray, fill: float = 0.0) -> np.ndarray:
+    out = np.full(padded_rows(len(v)), fill, dtype=np.asarray(v).dtype)
+    out[:len(v)] = v
+    return out
 
 
 def weight_bytes(spec: PolicySpec, quantize: str | None) -> int:
-    """Bytes of constant data in policy.c: layer weights/biases (+ row scales for int8)
-    and the normalization constants (mean, 1/std) and action clip limits."""
+    """Bytes of constant data in policy.c: layer weights/biases (+ row scales for int8),
+    rows padded to whole blocks, and the normalization constants (mean, 1/std) and
+    action clip limits."""
     consts = 4 * (2 * spec.obs_dim + 2 * spec.act_dim)
-    biases = 4 * sum(b.size for b in spec.biases)
+    rows = [padded_rows(w.shape[0]) for w in spec.weights]
+    biases = 4 * sum(rows)
     if quantize == "int8":
-        return consts + biases + sum(w.size + 4 * w.shape[0] for w in spec.weights)
-    return consts + biases + 4 * sum(w.size for w in spec.weights)
+        return consts + biases + sum(r * w.shape[1] + 4 * r for r, w in zip(rows, spec.weights))
+    return consts + biases + 4 * sum(r * w.shape[1] for r, w in zip(rows, spec.weights))
 
 
 def generate_header(spec: PolicySpec, manifest_sha256: str, rpm_min: float, rpm_max: float,
@@ -169,8 +197,16 @@ def generate_source(spec: PolicySpec, manifest_sha256: str, quantize: str | None
 
 #include <math.h>
 
-#define MAX_WIDTH {max(sizes)}
+#define MAX_WIDTH {max([spec.obs_dim] + [padded_rows(w.shape[0]) for w in spec.weights])}
 #define OBS_CLIP {c_float(spec.obs_clip)}
+
+/* Where the layer constants live. Default: flash (static const). A firmware may define it,
+ * e.g. as __attribute__((section(".data.robolearn_weights"))), to have them copied into
+ * zero-wait-state RAM at reset: robolearn's STM32F405 image does, which saves the 5 flash
+ * wait states at 168 MHz (RM0090 rev 19, table 10) on every weight line. */
+#ifndef ROBOLEARN_WEIGHTS_ATTR
+#define ROBOLEARN_WEIGHTS_ATTR
+#endif
 
 const unsigned char robolearn_manifest_sha256[32] = {{
     {", ".join(f"0x{b:02x}" for b in sha[:16])},
@@ -185,55 +221,74 @@ const unsigned char robolearn_manifest_sha256[32] = {{
     q = quantize_int8(spec) if quantize == "int8" else None
     for i in range(n):
         o, k = spec.weights[i].shape
-        parts.append(f"\n/* layer {i}: {k} -> {o}, row-major [out][in] */\n")
+        parts.append(f"\n/* layer {i}: {k} -> {o}, blocked [out / {BLOCK}][in][{BLOCK}]"
+                     f"{f' (rows padded to {padded_rows(o)} with zeros)' if padded_rows(o) != o else ''} */\n")
         if q is not None:
-            parts.append(_array("signed char", f"w{i}", q[i].q, lambda v: str(int(v)), per_line=16))
-            parts.append(_array("float", f"s{i}", q[i].scale, c_float))
+            parts.append(_array("signed char", f"w{i}", blocked(q[i].q), lambda v: str(int(v)), per_line=16,
+                                attr=True))
+            parts.append(_array("float", f"s{i}", _pad(q[i].scale, 1.0), c_float, attr=True))
         else:
-            parts.append(_array("float", f"w{i}", spec.weights[i], c_float))
-        parts.append(_array("float", f"b{i}", spec.biases[i], c_float))
-    wtype = "signed char" if q is not None else "float"
+            parts.append(_array("float", f"w{i}", blocked(spec.weights[i]), c_float, attr=True))
+        parts.append(_array("float", f"b{i}", _pad(spec.biases[i]), c_float, attr=True))
     if q is not None:
-        dense = f"""/* y = (W_q x) * scale + b, accumulated in float32 (the int8 weights are exact in float). */
-static void dense(const {wtype} *w, const float *scale, const float *b, const float *x, float *y,
+        dense = f"""/* y = (W_q x) * scale + b for {BLOCK} output rows at a time, accumulated in float32 (int8
+ * weights are exact in float). Weights are stored [out / {BLOCK}][in][{BLOCK}] so they are read
+ * strictly sequentially and each input is loaded once per block, not once per row. */
+static void dense(const signed char *w, const float *scale, const float *b, const float *x, float *y,
                   int n_out, int n_in)
 {{
     int o, i;
-    for (o = 0; o < n_out; ++o) {{
-        const {wtype} *row = w + o * n_in;
+    for (o = 0; o < n_out; o += {BLOCK}) {{
         float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
-        for (i = 0; i + 4 <= n_in; i += 4) {{
-            a0 += (float)row[i] * x[i];
-            a1 += (float)row[i + 1] * x[i + 1];
-            a2 += (float)row[i + 2] * x[i + 2];
-            a3 += (float)row[i + 3] * x[i + 3];
+        for (i = 0; i < n_in; ++i) {{
+            const float xi = x[i];
+            a0 += (float)w[0] * xi;
+            a1 += (float)w[1] * xi;
+            a2 += (float)w[2] * xi;
+            a3 += (float)w[3] * xi;
+            w += {BLOCK};
         }}
-        for (; i < n_in; ++i) {{
-            a0 += (float)row[i] * x[i];
-        }}
-        y[o] = ((a0 + a1) + (a2 + a3)) * scale[o] + b[o];
+        y[o] = a0 * scale[o] + b[o];
+        y[o + 1] = a1 * scale[o + 1] + b[o + 1];
+        y[o + 2] = a2 * scale[o + 2] + b[o + 2];
+        y[o + 3] = a3 * scale[o + 3] + b[o + 3];
     }}
 }}
 """
     else:
-        dense = f"""/* y = W x + b, one output row at a time (sequential reads of flash). Four partial sums:
- * fewer loop branches, and independent multiply-adds the Cortex-M4 FPU can overlap. */
-static void dense(const {wtype} *w, const float *b, const float *x, float *y, int n_out, int n_in)
+        dense = f"""/* y = W x + b for {BLOCK} output rows at a time. Weights are stored [out / {BLOCK}][in][{BLOCK}] so
+ * they stream strictly sequentially and each input is loaded once per block instead of
+ * once per row; four independent accumulators (seeded with the bias) let the Cortex-M4
+ * FPU overlap the multiply-adds. The inner loop is unrolled twice to halve its branches. */
+static void dense(const float *w, const float *b, const float *x, float *y, int n_out, int n_in)
 {{
     int o, i;
-    for (o = 0; o < n_out; ++o) {{
-        const {wtype} *row = w + o * n_in;
-        float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
-        for (i = 0; i + 4 <= n_in; i += 4) {{
-            a0 += row[i] * x[i];
-            a1 += row[i + 1] * x[i + 1];
-            a2 += row[i + 2] * x[i + 2];
-            a3 += row[i + 3] * x[i + 3];
+    for (o = 0; o < n_out; o += {BLOCK}) {{
+        float a0 = b[o], a1 = b[o + 1], a2 = b[o + 2], a3 = b[o + 3];
+        for (i = 0; i + 2 <= n_in; i += 2) {{
+            const float x0 = x[i], x1 = x[i + 1];
+            a0 += w[0] * x0;
+            a1 += w[1] * x0;
+            a2 += w[2] * x0;
+            a3 += w[3] * x0;
+            a0 += w[4] * x1;
+            a1 += w[5] * x1;
+            a2 += w[6] * x1;
+            a3 += w[7] * x1;
+            w += 2 * {BLOCK};
         }}
-        for (; i < n_in; ++i) {{
-            a0 += row[i] * x[i];
+        if (i < n_in) {{
+            const float x0 = x[i];
+            a0 += w[0] * x0;
+            a1 += w[1] * x0;
+            a2 += w[2] * x0;
+            a3 += w[3] * x0;
+            w += {BLOCK};
         }}
-        y[o] = ((a0 + a1) + (a2 + a3)) + b[o];
+        y[o] = a0;
+        y[o + 1] = a1;
+        y[o + 2] = a2;
+        y[o + 3] = a3;
     }}
 }}
 """

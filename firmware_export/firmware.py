@@ -49,6 +49,10 @@ ARM_ARCH = ("-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard
 ARM_CFLAGS = (*ARM_ARCH, "-O2", "-std=gnu99", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off",
               "-ffunction-sections", "-fdata-sections", "-g")
 ARM_LDFLAGS = ("-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections")
+# policy.c's weights go to SRAM (.data, copied from flash at reset by startup.c): SRAM has
+# no wait states, flash 5 at 168 MHz (RM0090 rev 19, table 10). The 64 KB CCM RAM would
+# serve too on silicon, but QEMU 7.2's STM32F405 model does not map it.
+POLICY_DEFINES = ("-DROBOLEARN_WEIGHTS_ATTR=__attribute__((section(\".data.robolearn_weights\")))",)
 HOST_CFLAGS = ("-O2", "-std=c99", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off")
 
 QEMU_MACHINE = "netduinoplus2"
@@ -133,7 +137,9 @@ def build_firmware(export_dir, out_dir=None) -> Path:
         objs = []
         for src in sources:
             obj = tmp / (src.stem + ".o")
-            _run([gcc, *ARM_CFLAGS, *inc, "-c", str(src), "-o", str(obj)], f"compiling {src.name} for the Cortex-M4F")
+            defs = POLICY_DEFINES if src == policy_c else ()
+            _run([gcc, *ARM_CFLAGS, *defs, *inc, "-c", str(src), "-o", str(obj)],
+                 f"compiling {src.name} for the Cortex-M4F")
             objs.append(obj)
         elf_tmp = tmp / ELF_NAME
         _run([gcc, *ARM_ARCH, *ARM_LDFLAGS, "-T", str(FIRMWARE_DIR / "stm32f405.ld"),

@@ -237,7 +237,8 @@ def _export_into(tmp: Path, spec, sim, run_dir: Path, out_dir: Path, formats, qu
                     "macs": spec.macs},
         "sizes": sizes,
         "verification": checks,
-        "cost": est,
+        "cost": est,  # robolearn's firmware image: weights copied to SRAM at reset
+        "cost_weights_in_flash": cost.estimate(spec, quantize if "c" in formats else None, weights_in="flash"),
         "targets": {"weight_bytes_max": TARGET_WEIGHT_BYTES, "weight_bytes": wb,
                     "weight_bytes_ok": wb <= TARGET_WEIGHT_BYTES,
                     "inference_us_max": TARGET_US, "inference_us_estimated": est["estimated_us_at_168mhz"],

@@ -52,6 +52,27 @@ def test_c_matches_onnx_and_robolearn(tmp_path, activation, out_act):
     assert "rpm 3 0 10851 21702" in stdout  # robolearn_action_to_rpm(-1, 0, 1)
 
 
+@pytest.mark.parametrize("quantize", [None, "int8"])
+def test_c_pads_layers_that_are_not_whole_blocks(tmp_path, quantize):
+    """dense() computes 4 rows per pass over weights stored [out/4][in][4]: widths that are
+    not multiples of 4 (and odd input counts, the unrolled loop's tail) must still match."""
+    from firmware_export.c_codegen import BLOCK, blocked, padded_rows
+
+    w = np.arange(15, dtype=np.float32).reshape(5, 3)
+    bw = blocked(w)
+    assert bw.shape == (2, 3, BLOCK) and padded_rows(5) == 8
+    assert bw[1, 2, 0] == w[4, 2] and np.all(bw[1, :, 1:] == 0)  # row 4 first in block 1, then zero padding
+    policy = make_policy("tanh", hidden=(5, 7), act_dim=3, seed=9)
+    spec = parse_policy(policy)
+    (tmp_path / "policy.h").write_text(generate_header(spec, SHA, 0.0, 21702.0, 100.0, quantize))
+    (tmp_path / "policy.c").write_text(generate_source(spec, SHA, quantize))
+    obs = observations(policy)
+    act, _, _ = c_actions(tmp_path, obs, 3)
+    weights = None if quantize is None else [layer.dequantized() for layer in quantize_int8(spec)]
+    want = forward_numpy(spec, obs, weights=weights)
+    assert act.shape == (len(obs), 3) and np.abs(act - want).max() <= TOL
+
+
 def test_c_is_plain_c99_without_heap(tmp_path):
     policy = make_policy()
     spec = parse_policy(policy)
