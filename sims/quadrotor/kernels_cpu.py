@@ -1,14 +1,44 @@
-"""CPU kernels: the shared physics compiled with numba, parallel over environments."""
+"""CPU kernels: the quadrotor step vectorized across environments (SIMD), parallel over blocks.
+
+Two implementations of one model live here:
+
+* ``step`` / ``physics_only`` — the production kernels. Each thread takes a block of
+  environments and processes it in chunks of ``W`` envs: the per-env rows are
+  gathered into a structure-of-arrays scratch buffer (``buf[row * W + lane]``), the
+  physics, reward and termination run as straight-line, branch-free loops over the
+  lanes in float32 (LLVM turns them into 8-wide AVX2 code), and the results are
+  scattered back. Envs whose episode ended are then reset one at a time by the
+  scalar code of ``physics.py`` (the same code the CUDA kernel runs).
+* ``step_scalar`` / ``physics_only_scalar`` — ``physics.py`` compiled for the CPU, one
+  env at a time in float64 arithmetic: the reference the SIMD kernel is tested
+  against (``tests/test_sim_physics.py``) and the baseline of ``benchmarks/sim.py``.
+
+The SIMD code restates ``physics.derivative`` and ``physics.step_env`` equation for
+equation; what differs is only arithmetic precision (float32 instead of float64
+intermediates; the state is stored in float32 either way), divisions by per-env
+constants done as multiplications by reciprocals computed once per step, and acos /
+atan2 evaluated by float32 polynomials (Cephes ``acosf``/``atanf``, < 2 ulp) so that the
+loops stay vectorizable. Random numbers are the same SplitMix64 streams, drawn in the
+same order per env, so both kernels (and the CUDA kernel) agree to float32 tolerance.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import math
 from pathlib import Path
 
 import numpy as np
 from numba import njit, prange
 
-from .physics import SCRATCH, build
+from . import params as P
+from .physics import (
+    A_POS, A_RETURN, A_TILT, A_YAW, ACC_DIM, C_DRAG, C_DT, C_EP_STEPS, C_GRAVITY, C_GROUND,
+    C_HIST, C_LAST_WINDOW, C_MOTOR, C_NOISE, C_R_CONST, C_R_SCALE, C_R_TERM, C_RPM_MAX,
+    C_RPM_MIN, C_SUBSTEPS, C_TERM_ANGVEL, C_TERM_POS, C_TERM_VEL, F_NONFINITE, F_TERMINATED,
+    F_TRUNCATED, HIST_LEN, O_LENGTH, O_POS, O_RETURN, O_SURVIVED, O_TILT, O_YAW, SCRATCH,
+    build,
+)
 
 
 def _drop_stale_cache() -> None:
@@ -39,16 +69,26 @@ def _drop_stale_cache() -> None:
 _drop_stale_cache()
 
 # No nnan/ninf fast-math flags: the kernels must see NaN/inf to reset diverged envs.
+# "reassoc"/"contract" let LLVM vectorize and fuse (FMA); "arcp" allows x/y = x*(1/y).
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 _OPTS = dict(cache=True, fastmath=_FASTMATH, nogil=True)
+_INL = dict(inline="always", **_OPTS)
+# The SIMD code divides with IEEE semantics (x/0 = inf or NaN, caught as non-finite)
+# instead of numba's default Python semantics, whose ZeroDivisionError check is an
+# early exit that stops LLVM from vectorizing any loop containing a division.
+_SOPTS = dict(_OPTS, error_model="numpy")
+_SINL = dict(inline="always", **_SOPTS)
 
+# ----------------------------------------------------------------------------------
+# Scalar reference (physics.py), one env at a time.
 # Everything inlined at numba IR level: array views passed between numba functions
 # otherwise cost atomic refcounts that all threads share (measured 2-3x slower).
-_f = build(njit(inline="always", **_OPTS))
-derivative = _f.derivative
-rk4 = _f.rk4
+_f = build(njit(**_INL))
 # numba resolves module-level names only, so unpack the namespace.
 _step_env, _reset_env, _observe, _rk4 = _f.step_env, _f.reset_env, _f.observe, _f.rk4
+#: physics.derivative compiled for the CPU (the CUDA kernel's code), for tests.
+derivative_scalar = _f.derivative
+rk4_scalar = _f.rk4
 
 # The parallel kernels hand contiguous blocks of environments to serial, non-inlined
 # block functions. The prange body is then a single call: numba's parfor passes never
@@ -59,10 +99,10 @@ _step_env, _reset_env, _observe, _rk4 = _f.step_env, _f.reset_env, _f.observe, _
 # The blocks compile without the numba runtime (_nrt=False): they never allocate, and
 # without it the array views taken per env (state[i], work[i]) cost no atomic
 # reference counting, which 2 threads would otherwise contend on (measured 1.5-2x).
-# Blocks of >= 16 envs keep the call overhead below 1 %; up to 256 blocks balance the
-# load on many-core machines (episodes reset at different times). Not derived from
-# numba.get_num_threads(): that makes the kernels uncachable (a ctypes global).
-_MIN_BLOCK = 16
+# Blocks of >= 64 envs (two SIMD chunks) keep the per-chunk set-up below a few %; up to
+# 256 blocks balance the load on many-core machines (episodes reset at different
+# times). Not derived from numba.get_num_threads(): that makes the kernels uncachable.
+_MIN_BLOCK = 64
 _MAX_BLOCKS = 256
 
 
@@ -71,29 +111,713 @@ def _num_blocks(n):
     return max(1, min(_MAX_BLOCKS, n // _MIN_BLOCK))
 
 
+def num_blocks(n: int) -> int:
+    return max(1, min(_MAX_BLOCKS, n // _MIN_BLOCK))
+
+
 @njit(**_OPTS)
 def _block(n, nblocks, b):
     return b * n // nblocks, (b + 1) * n // nblocks
 
 
-@njit(_nrt=False, **_OPTS)
+# ----------------------------------------------------------------------------------
+# SIMD kernel: structure-of-arrays chunks of W envs.
+#
+# The scratch buffer of a chunk is one flat float32 array; quantity ``r`` of lane ``j``
+# is ``buf[r * W + j]``. W and the row numbers are compile-time constants, so LLVM sees
+# every access as (one base pointer) + (constant offset) + j and proves the rows
+# independent without run-time alias checks; each lane loop then vectorizes.
+W = 32
+R_S = 0  # state, 17 rows (params.py layout)
+R_T = 17  # RK4 stage input, 17
+R_A = 34  # RK4 weighted sum of stage derivatives, 17
+R_D = 51  # stage derivative, 17
+R_CMD = 68  # rotor commands, RPM, 4
+R_EXT = 72  # external force (3, world) and torque (3, body)
+(R_IM, R_IXX, R_IYY, R_IZZ, R_IIXX, R_IIYY, R_IIZZ, R_KF, R_KM, R_ITU, R_ITD, R_DRAG,
+ R_MASS) = range(78, 91)  # per-env constants (I = inverse)
+R_ACT = 91  # actions in (then clipped), 4
+R_PREV = 95  # previous action, 4
+R_DEL = 99  # action applied after the latency, 4
+R_TGT = 103  # target, 3
+(R_ASSIST, R_NOISE, R_WPOS, R_WORI, R_WVEL, R_WANG, R_WACT, R_WDACT) = range(106, 114)
+R_ACC = 114  # episode accumulators, 4
+R_DACT, R_ACOST, R_NONFIN, R_TERM, R_TRUNC = range(118, 123)
+R_OC = 123  # critic view, first 18 entries (noise-free)
+R_OP = 141  # policy view, first 18 entries (noisy)
+R_RPMN = 159  # critic view: rotor speeds scaled to [-1, 1], 4
+R_TFRAC = 163  # critic view: episode time fraction
+NROWS = 164
+
+_f32 = np.float32
+_0, _1, _2, _H = _f32(0.0), _f32(1.0), _f32(2.0), _f32(0.5)
+_GE_MAXH = _f32(P.GROUND_EFFECT_MAX_HEIGHT)
+_PROP_R = _f32(P.PROP_RADIUS)
+_GE_C = _f32(P.GROUND_EFFECT_COEFF)
+_RPM_TO_RADS = _f32(2.0 * math.pi / 60.0)
+_DRAG_XY = _f32(P.DRAG_XY)
+_DRAG_Z = _f32(P.DRAG_Z)
+_RX0, _RY0 = (_f32(v) for v in P.ROTOR_XY[0])
+_RX1, _RY1 = (_f32(v) for v in P.ROTOR_XY[1])
+_RX2, _RY2 = (_f32(v) for v in P.ROTOR_XY[2])
+_RX3, _RY3 = (_f32(v) for v in P.ROTOR_XY[3])
+_D0, _D1, _D2, _D3 = (_f32(v) for v in P.ROTOR_YAW_DIR)
+_MASS = _f32(P.MASS)
+_IXX, _IYY, _IZZ = (_f32(v) for v in P.INERTIA)
+_KF = _f32(P.THRUST_COEFF)
+_KM = _f32(P.TORQUE_TO_THRUST)
+_TAU = _f32(P.MOTOR_TAU)
+_KR, _KW, _KP, _KV = (_f32(v) for v in (400.0, 28.0, 4.0, 3.0))  # physics._ASSIST_*
+_SIG_POS = _f32(P.NOISE_POSITION_M)
+_SIG_ROT = _f32(P.NOISE_ROTATION)
+_SIG_VEL = _f32(P.NOISE_VELOCITY_MPS)
+_SIG_ANG = _f32(P.NOISE_ANGVEL_RPS)
+_PI = _f32(math.pi)
+_PI_2 = _f32(math.pi / 2)
+_PI_4 = _f32(math.pi / 4)
+_TAN_PI_8 = _f32(math.tan(math.pi / 8))
+_RAD_TO_DEG = _f32(180.0 / math.pi)
+_SQRT3 = _f32(math.sqrt(3.0))
+_INV_2_16 = _f32(1.0 / 65536.0)
+# SplitMix64 (physics.rng_next), uint64 so numba never promotes to float.
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_U16, _U27, _U30, _U31, _U32 = (np.uint64(k) for k in (16, 27, 30, 31, 32))
+_MASK16X2 = np.uint64(0x0000FFFF0000FFFF)
+_MASK18 = np.uint64(0x3FFFF)
+_NOISE_DRAWS = 18  # physics.observe draws 3 + 9 + 3 + 3 normals
+
+
+@njit(**_SINL)
+def _asin_poly(x, z):
+    """asin(x) for |x| <= 0.5, z = x*x (Cephes asinf)."""
+    p = ((((_f32(4.2163199048e-2) * z + _f32(2.4181311049e-2)) * z + _f32(4.5470025998e-2)) * z
+          + _f32(7.4953002686e-2)) * z + _f32(1.6666752422e-1))
+    return x + x * z * p
+
+
+@njit(**_SINL)
+def _acos(x):
+    """acos(x), x in [-1, 1], branch-free float32 (Cephes acosf reduction)."""
+    a = abs(x)
+    big = a > _H
+    z = _H * (_1 - a) if big else a * a
+    s = math.sqrt(z) if big else a
+    p = _asin_poly(s, z)
+    r = _2 * p if big else _PI_2 - p
+    return _PI - r if x < _0 else r
+
+
+@njit(**_SINL)
+def _acos_1m2u(u):
+    """acos(1 - 2u), u in [0, 1], without forming 1 - 2u (which loses the small angles:
+    acos(1 - e) ~ sqrt(2e)). Used for the tilt, acos(R22) with R22 = 1 - 2(qx^2 + qy^2)."""
+    u = min(max(u, _0), _1)
+    x = _1 - _2 * u
+    small = u < _f32(0.25)  # x > 0.5: acos(1 - 2u) = 2 asin(sqrt(u))
+    large = u > _f32(0.75)  # x < -0.5: pi - 2 asin(sqrt(1 - u))
+    z = u if small else (_1 - u if large else x * x)
+    s = math.sqrt(z) if (small | large) else x
+    p = _asin_poly(s, z)
+    return _2 * p if small else (_PI - _2 * p if large else _PI_2 - p)
+
+
+@njit(**_SINL)
+def _abs_atan2(y, x):
+    """|atan2(y, x)|, branch-free float32 (Cephes atanf on [0, 1])."""
+    ax = abs(x)
+    ay = abs(y)
+    mx = max(ax, ay)
+    mn = min(ax, ay)
+    t = mn / mx if mx > _0 else _0
+    red = t > _TAN_PI_8
+    u = (t - _1) / (t + _1) if red else t
+    z = u * u
+    r = ((((_f32(8.05374449538e-2) * z - _f32(1.38776856032e-1)) * z + _f32(1.99777106478e-1)) * z
+          - _f32(3.33329491539e-1)) * z * u + u)
+    r = r + _PI_4 if red else r
+    r = _PI_2 - r if ay > ax else r
+    return _PI - r if x < _0 else r
+
+
+@njit(**_SINL)
+def _derivative_rows(b, n, src, ground, drag, motor, g):
+    """physics.derivative of the state in rows src..src+16 into rows R_D.., lanes 0..n-1."""
+    for j in range(n):
+        z = b[(src + 2) * W + j]
+        qw = b[(src + 3) * W + j]
+        qx = b[(src + 4) * W + j]
+        qy = b[(src + 5) * W + j]
+        qz = b[(src + 6) * W + j]
+        vx = b[(src + 7) * W + j]
+        vy = b[(src + 8) * W + j]
+        vz = b[(src + 9) * W + j]
+        wx = b[(src + 10) * W + j]
+        wy = b[(src + 11) * W + j]
+        wz = b[(src + 12) * W + j]
+        m0 = b[(src + 13) * W + j]
+        m1 = b[(src + 14) * W + j]
+        m2 = b[(src + 15) * W + j]
+        m3 = b[(src + 16) * W + j]
+        r00 = _1 - _2 * (qy * qy + qz * qz)
+        r01 = _2 * (qx * qy - qw * qz)
+        r02 = _2 * (qx * qz + qw * qy)
+        r10 = _2 * (qx * qy + qw * qz)
+        r11 = _1 - _2 * (qx * qx + qz * qz)
+        r12 = _2 * (qy * qz - qw * qx)
+        r20 = _2 * (qx * qz - qw * qy)
+        r21 = _2 * (qy * qz + qw * qx)
+        r22 = _1 - _2 * (qx * qx + qy * qy)
+        ratio = _PROP_R / (_f32(4.0) * max(z, _PROP_R))
+        ge = _1 + _GE_C * ratio * ratio if (ground and z < _GE_MAXH) else _1
+        kfg = b[R_KF * W + j] * ge
+        w0 = max(m0, _0)
+        w1 = max(m1, _0)
+        w2 = max(m2, _0)
+        w3 = max(m3, _0)
+        t0 = kfg * w0 * w0
+        t1 = kfg * w1 * w1
+        t2 = kfg * w2 * w2
+        t3 = kfg * w3 * w3
+        spin = (w0 + w1 + w2 + w3) * _RPM_TO_RADS * b[R_DRAG * W + j] if drag else _0
+        vbx = r00 * vx + r10 * vy + r20 * vz
+        vby = r01 * vx + r11 * vy + r21 * vz
+        vbz = r02 * vx + r12 * vy + r22 * vz
+        fbx = -_DRAG_XY * spin * vbx
+        fby = -_DRAG_XY * spin * vby
+        fbz = (t0 + t1 + t2 + t3) - _DRAG_Z * spin * vbz
+        im = b[R_IM * W + j]
+        b[(R_D + 0) * W + j] = vx
+        b[(R_D + 1) * W + j] = vy
+        b[(R_D + 2) * W + j] = vz
+        b[(R_D + 7) * W + j] = (r00 * fbx + r01 * fby + r02 * fbz + b[(R_EXT + 0) * W + j]) * im
+        b[(R_D + 8) * W + j] = (r10 * fbx + r11 * fby + r12 * fbz + b[(R_EXT + 1) * W + j]) * im
+        b[(R_D + 9) * W + j] = (r20 * fbx + r21 * fby + r22 * fbz + b[(R_EXT + 2) * W + j]) * im - g
+        tx = _RY0 * t0 + _RY1 * t1 + _RY2 * t2 + _RY3 * t3 + b[(R_EXT + 3) * W + j]
+        ty = -(_RX0 * t0 + _RX1 * t1 + _RX2 * t2 + _RX3 * t3) + b[(R_EXT + 4) * W + j]
+        tz = b[R_KM * W + j] * (_D0 * t0 + _D1 * t1 + _D2 * t2 + _D3 * t3) + b[(R_EXT + 5) * W + j]
+        ixx = b[R_IXX * W + j]
+        iyy = b[R_IYY * W + j]
+        izz = b[R_IZZ * W + j]
+        b[(R_D + 10) * W + j] = (tx - (wy * izz * wz - wz * iyy * wy)) * b[R_IIXX * W + j]
+        b[(R_D + 11) * W + j] = (ty - (wz * ixx * wx - wx * izz * wz)) * b[R_IIYY * W + j]
+        b[(R_D + 12) * W + j] = (tz - (wx * iyy * wy - wy * ixx * wx)) * b[R_IIZZ * W + j]
+        b[(R_D + 3) * W + j] = _H * (-qx * wx - qy * wy - qz * wz)
+        b[(R_D + 4) * W + j] = _H * (qw * wx + qy * wz - qz * wy)
+        b[(R_D + 5) * W + j] = _H * (qw * wy + qz * wx - qx * wz)
+        b[(R_D + 6) * W + j] = _H * (qw * wz + qx * wy - qy * wx)
+        itu = b[R_ITU * W + j]
+        itd = b[R_ITD * W + j]
+        e0 = b[(R_CMD + 0) * W + j] - m0
+        e1 = b[(R_CMD + 1) * W + j] - m1
+        e2 = b[(R_CMD + 2) * W + j] - m2
+        e3 = b[(R_CMD + 3) * W + j] - m3
+        b[(R_D + 13) * W + j] = e0 * (itu if e0 > _0 else itd) if motor else _0
+        b[(R_D + 14) * W + j] = e1 * (itu if e1 > _0 else itd) if motor else _0
+        b[(R_D + 15) * W + j] = e2 * (itu if e2 > _0 else itd) if motor else _0
+        b[(R_D + 16) * W + j] = e3 * (itu if e3 > _0 else itd) if motor else _0
+
+
+@njit(**_SINL)
+def _rk4_rows(b, n, h, ground, drag, motor, g):
+    """physics.rk4 on lanes 0..n-1 of rows R_S (in place), then renormalize q."""
+    hh = _H * h
+    # Two call sites with constant source rows (one per source), so that each inlined
+    # derivative loop reads and writes rows at compile-time distances.
+    _derivative_rows(b, n, R_S, ground, drag, motor, g)
+    for k in range(17):
+        for j in range(n):
+            d = b[(R_D + k) * W + j]
+            b[(R_A + k) * W + j] = d
+            b[(R_T + k) * W + j] = b[(R_S + k) * W + j] + hh * d
+    for stage in range(1, 4):
+        _derivative_rows(b, n, R_T, ground, drag, motor, g)
+        if stage < 3:
+            c = hh if stage == 1 else h
+            for k in range(17):
+                for j in range(n):
+                    d = b[(R_D + k) * W + j]
+                    b[(R_A + k) * W + j] += _2 * d
+                    b[(R_T + k) * W + j] = b[(R_S + k) * W + j] + c * d
+        else:
+            h6 = h / _f32(6.0)
+            for k in range(17):
+                for j in range(n):
+                    b[(R_S + k) * W + j] += h6 * (b[(R_A + k) * W + j] + b[(R_D + k) * W + j])
+    for j in range(n):
+        qw = b[(R_S + 3) * W + j]
+        qx = b[(R_S + 4) * W + j]
+        qy = b[(R_S + 5) * W + j]
+        qz = b[(R_S + 6) * W + j]
+        nq = math.sqrt(qw * qw + qx * qx + qy * qy + qz * qz)
+        inv = _1 / nq if nq > _0 else _1
+        b[(R_S + 3) * W + j] = qw * inv
+        b[(R_S + 4) * W + j] = qx * inv
+        b[(R_S + 5) * W + j] = qy * inv
+        b[(R_S + 6) * W + j] = qz * inv
+
+
+@njit(**_SINL)
+def _gather_scales(b, j, e):
+    """Raw randomization scales of env row ``e`` (an ep row) into lane j (see _constants)."""
+    b[R_MASS * W + j] = e[P.P_MASS]
+    b[R_IXX * W + j] = e[P.P_IXX]
+    b[R_IYY * W + j] = e[P.P_IYY]
+    b[R_IZZ * W + j] = e[P.P_IZZ]
+    b[R_KF * W + j] = e[P.P_KF]
+    b[R_KM * W + j] = e[P.P_KM]
+    b[R_ITU * W + j] = e[P.P_TAU_UP]
+    b[R_ITD * W + j] = e[P.P_TAU_DOWN]
+    b[R_DRAG * W + j] = e[P.P_DRAG]
+
+
+@njit(**_SINL)
+def _constants(b, j):
+    """Per-env model constants from the raw scales, in place (vectorizable: the divisions
+    run once per step, 8 lanes at a time)."""
+    mass = _MASS * b[R_MASS * W + j]
+    ixx = _IXX * b[R_IXX * W + j]
+    iyy = _IYY * b[R_IYY * W + j]
+    izz = _IZZ * b[R_IZZ * W + j]
+    b[R_MASS * W + j] = mass
+    b[R_IM * W + j] = _1 / mass
+    b[R_IXX * W + j] = ixx
+    b[R_IYY * W + j] = iyy
+    b[R_IZZ * W + j] = izz
+    b[R_IIXX * W + j] = _1 / ixx
+    b[R_IIYY * W + j] = _1 / iyy
+    b[R_IIZZ * W + j] = _1 / izz
+    b[R_KF * W + j] = _KF * b[R_KF * W + j]
+    b[R_KM * W + j] = _KM * b[R_KM * W + j]
+    b[R_ITU * W + j] = _1 / (_TAU * b[R_ITU * W + j])
+    b[R_ITD * W + j] = _1 / (_TAU * b[R_ITD * W + j])
+
+
+@njit(**_SINL)
+def _action(b, j, k, a_h, rpm_min, span, motor):
+    """Sanitize action k (NaN/inf -> 0, clip to [-1, 1]); command from the delayed one.
+
+    Returns (non-finite, squared change, squared throttle offset from hover)."""
+    a = b[(R_ACT + k) * W + j]
+    bad = not math.isfinite(a)
+    a = _0 if bad else a
+    a = min(max(a, -_1), _1)
+    b[(R_ACT + k) * W + j] = a
+    d = a - b[(R_PREV + k) * W + j]
+    dh = _H * (a - a_h)
+    dl = b[(R_DEL + k) * W + j]  # history entries are clean; the current action may not be
+    dl = _0 if not math.isfinite(dl) else dl
+    dl = min(max(dl, -_1), _1)
+    cmd = rpm_min + _H * (dl + _1) * span
+    b[(R_CMD + k) * W + j] = cmd
+    if not motor:
+        b[(R_S + 13 + k) * W + j] = cmd
+    return bad, d * d, dh * dh
+
+
+@njit(**_SINL)
+def _normal(x):
+    """physics.rng_normal from the SplitMix64 counter value x (after the increment)."""
+    z = (x ^ (x >> _U30)) * _MIX1
+    z = (z ^ (z >> _U27)) * _MIX2
+    z = z ^ (z >> _U31)
+    # sum of the four 16-bit fields: two pairwise sums in the 32-bit halves, then fold
+    t = (z & _MASK16X2) + ((z >> _U16) & _MASK16X2)
+    s = (t + (t >> _U32)) & _MASK18
+    # s < 2**18: the int32 conversion is exact and vectorizes (uint64 -> float does not).
+    return ((_f32(np.int32(s)) + _2) * _INV_2_16 - _2) * _SQRT3
+
+
+@njit(**_SINL)
+def _finite17(b, j):
+    """All 17 state rows of lane j finite (written out: an inner loop would stop LLVM
+    from vectorizing the lane loop)."""
+    ok = math.isfinite(b[(R_S + 0) * W + j])
+    ok &= math.isfinite(b[(R_S + 1) * W + j])
+    ok &= math.isfinite(b[(R_S + 2) * W + j])
+    ok &= math.isfinite(b[(R_S + 3) * W + j])
+    ok &= math.isfinite(b[(R_S + 4) * W + j])
+    ok &= math.isfinite(b[(R_S + 5) * W + j])
+    ok &= math.isfinite(b[(R_S + 6) * W + j])
+    ok &= math.isfinite(b[(R_S + 7) * W + j])
+    ok &= math.isfinite(b[(R_S + 8) * W + j])
+    ok &= math.isfinite(b[(R_S + 9) * W + j])
+    ok &= math.isfinite(b[(R_S + 10) * W + j])
+    ok &= math.isfinite(b[(R_S + 11) * W + j])
+    ok &= math.isfinite(b[(R_S + 12) * W + j])
+    ok &= math.isfinite(b[(R_S + 13) * W + j])
+    ok &= math.isfinite(b[(R_S + 14) * W + j])
+    ok &= math.isfinite(b[(R_S + 15) * W + j])
+    ok &= math.isfinite(b[(R_S + 16) * W + j])
+    return ok
+
+
+@njit(_nrt=False, **_SOPTS)
+def _simd_chunk(c0, n, actions, state, hist, ep, vec, lo, hi, rng, steps, acc, cfg,
+                obs_p, obs_c, fin_p, fin_c, reward, flags, ep_out, ep_params, b):
+    """One control step of envs c0..c0+n-1 (n <= W); see physics.step_env."""
+    rpm_min = cfg[C_RPM_MIN]
+    span = cfg[C_RPM_MAX] - rpm_min
+    g = cfg[C_GRAVITY]
+    ground = cfg[C_GROUND] > 0.5
+    drag = cfg[C_DRAG] > 0.5
+    motor = cfg[C_MOTOR] > 0.5
+    noise = cfg[C_NOISE] > 0.5
+    nsub = int(cfg[C_SUBSTEPS])
+    h = cfg[C_DT] / _f32(nsub)
+    ep_steps = cfg[C_EP_STEPS]
+    window_start = ep_steps - cfg[C_LAST_WINDOW]
+    term_pos = cfg[C_TERM_POS]
+    term_vel = cfg[C_TERM_VEL]
+    term_ang = cfg[C_TERM_ANGVEL]
+    r_term = cfg[C_R_TERM]
+    r_const = cfg[C_R_CONST]
+    r_scale = cfg[C_R_SCALE]
+    nh = int(cfg[C_HIST])
+    src_p = R_OP if noise else R_OC  # rows of the policy view's first 18 entries
+    # critic-view scalings as multiplications (physics.observe divides)
+    rpm_scale = _2 / span  # 2 (rpm - rpm_min) / span - 1 = rpm * scale - shift
+    rpm_shift = rpm_min * rpm_scale + _1
+    inv_ep_steps = _1 / ep_steps
+    inv_weight = _1 / (_MASS * g)
+
+    # --- gather: AoS rows of the global arrays -> SoA lanes -------------------------
+    for j in range(n):
+        i = c0 + j
+        s = state[i]
+        for k in range(17):
+            b[(R_S + k) * W + j] = s[k]
+        e = ep[i]
+        _gather_scales(b, j, e)
+        lat = int(e[P.P_LATENCY])
+        for k in range(4):
+            a = actions[i, k]
+            b[(R_ACT + k) * W + j] = a
+            b[(R_PREV + k) * W + j] = hist[i, 0, k]
+            b[(R_DEL + k) * W + j] = a if lat == 0 else hist[i, lat - 1, k]
+        v = vec[i]
+        for k in range(3):
+            b[(R_TGT + k) * W + j] = v[P.E_TARGET + k]
+            b[(R_EXT + k) * W + j] = v[P.E_DIST_F + k]
+            b[(R_EXT + 3 + k) * W + j] = v[P.E_DIST_T + k]
+        b[R_ASSIST * W + j] = e[P.P_ASSIST]
+        b[R_NOISE * W + j] = e[P.P_NOISE]
+        b[R_WPOS * W + j] = e[P.P_W_POS]
+        b[R_WORI * W + j] = e[P.P_W_ORI]
+        b[R_WVEL * W + j] = e[P.P_W_VEL]
+        b[R_WANG * W + j] = e[P.P_W_ANGVEL]
+        b[R_WACT * W + j] = e[P.P_W_ACT]
+        b[R_WDACT * W + j] = e[P.P_W_DACT]
+        for k in range(ACC_DIM):
+            b[(R_ACC + k) * W + j] = acc[i, k]
+
+    # --- model constants, actions, rotor commands, assist wrench (vectorized) -----------
+    for j in range(n):
+        _constants(b, j)
+        a_h = _2 * (math.sqrt(b[R_MASS * W + j] * g / (_f32(4.0) * b[R_KF * W + j])) - rpm_min) / span - _1
+        bad0, d0, c0_ = _action(b, j, 0, a_h, rpm_min, span, motor)
+        bad1, d1, c1_ = _action(b, j, 1, a_h, rpm_min, span, motor)
+        bad2, d2, c2_ = _action(b, j, 2, a_h, rpm_min, span, motor)
+        bad3, d3, c3_ = _action(b, j, 3, a_h, rpm_min, span, motor)
+        b[R_NONFIN * W + j] = _1 if (bad0 | bad1 | bad2 | bad3) else _0
+        b[R_DACT * W + j] = d0 + d1 + d2 + d3
+        b[R_ACOST * W + j] = c0_ + c1_ + c2_ + c3_
+        # privileged assist (physics.assist_wrench) on the state before the step
+        gain = b[R_ASSIST * W + j]
+        on = gain > _0
+        qw = b[(R_S + 3) * W + j]
+        qx = b[(R_S + 4) * W + j]
+        qy = b[(R_S + 5) * W + j]
+        qz = b[(R_S + 6) * W + j]
+        erx = _H * ((_2 * (qy * qz + qw * qx)) - (_2 * (qy * qz - qw * qx)))
+        ery = _H * ((_2 * (qx * qz + qw * qy)) - (_2 * (qx * qz - qw * qy)))
+        erz = _H * ((_2 * (qx * qy + qw * qz)) - (_2 * (qx * qy - qw * qz)))
+        gm = gain * b[R_MASS * W + j]
+        fx = gm * (-_KP * (b[(R_S + 0) * W + j] - b[(R_TGT + 0) * W + j]) - _KV * b[(R_S + 7) * W + j])
+        fy = gm * (-_KP * (b[(R_S + 1) * W + j] - b[(R_TGT + 1) * W + j]) - _KV * b[(R_S + 8) * W + j])
+        fz = gm * (-_KP * (b[(R_S + 2) * W + j] - b[(R_TGT + 2) * W + j]) - _KV * b[(R_S + 9) * W + j])
+        b[(R_EXT + 0) * W + j] += fx if on else _0
+        b[(R_EXT + 1) * W + j] += fy if on else _0
+        b[(R_EXT + 2) * W + j] += fz if on else _0
+        tx = gain * b[R_IXX * W + j] * (-_KR * erx - _KW * b[(R_S + 10) * W + j])
+        ty = gain * b[R_IYY * W + j] * (-_KR * ery - _KW * b[(R_S + 11) * W + j])
+        tz = gain * b[R_IZZ * W + j] * (-_KR * erz - _KW * b[(R_S + 12) * W + j])
+        b[(R_EXT + 3) * W + j] += tx if on else _0
+        b[(R_EXT + 4) * W + j] += ty if on else _0
+        b[(R_EXT + 5) * W + j] += tz if on else _0
+
+    # --- physics ------------------------------------------------------------------------
+    for _ in range(nsub):
+        _rk4_rows(b, n, h, ground, drag, motor, g)
+
+    # --- termination, reward, episode statistics, noise-free observation (vectorized) ---
+    st = steps[c0:c0 + n]
+    rw = reward[c0:c0 + n]
+    for j in range(n):
+        nonfinite = (b[R_NONFIN * W + j] > _0) | (not _finite17(b, j))
+        cnt = st[j] + 1
+        st[j] = cnt
+        fcnt = _f32(cnt)
+        ex = b[(R_S + 0) * W + j] - b[(R_TGT + 0) * W + j]
+        ey = b[(R_S + 1) * W + j] - b[(R_TGT + 1) * W + j]
+        ez = b[(R_S + 2) * W + j] - b[(R_TGT + 2) * W + j]
+        vx = b[(R_S + 7) * W + j]
+        vy = b[(R_S + 8) * W + j]
+        vz = b[(R_S + 9) * W + j]
+        wx = b[(R_S + 10) * W + j]
+        wy = b[(R_S + 11) * W + j]
+        wz = b[(R_S + 12) * W + j]
+        qw = b[(R_S + 3) * W + j]
+        qx = b[(R_S + 4) * W + j]
+        qy = b[(R_S + 5) * W + j]
+        qz = b[(R_S + 6) * W + j]
+        pos_err = math.sqrt(ex * ex + ey * ey + ez * ez)
+        speed = math.sqrt(vx * vx + vy * vy + vz * vz)
+        rate = math.sqrt(wx * wx + wy * wy + wz * wz)
+        angle = _2 * _acos(min(abs(qw), _1))
+        terminated = (nonfinite | (not (pos_err <= term_pos)) | (speed > term_vel)
+                      | (rate > term_ang) | (b[(R_S + 2) * W + j] < _0))
+        cost = (b[R_WPOS * W + j] * pos_err + b[R_WORI * W + j] * angle
+                + b[R_WVEL * W + j] * speed + b[R_WANG * W + j] * rate
+                + b[R_WACT * W + j] * b[R_ACOST * W + j]
+                + b[R_WDACT * W + j] * math.sqrt(b[R_DACT * W + j]))
+        r = r_term if terminated else r_const - r_scale * cost
+        rw[j] = r
+        b[(R_ACC + A_RETURN) * W + j] += r
+        r00 = _1 - _2 * (qy * qy + qz * qz)
+        r01 = _2 * (qx * qy - qw * qz)
+        r02 = _2 * (qx * qz + qw * qy)
+        r10 = _2 * (qx * qy + qw * qz)
+        r11 = _1 - _2 * (qx * qx + qz * qz)
+        r12 = _2 * (qy * qz - qw * qx)
+        r20 = _2 * (qx * qz - qw * qy)
+        r21 = _2 * (qy * qz + qw * qx)
+        r22 = _1 - _2 * (qx * qx + qy * qy)
+        last = (fcnt > window_start) & (not nonfinite)
+        tilt = _acos_1m2u(qx * qx + qy * qy) * _RAD_TO_DEG
+        yaw = _abs_atan2(r10, r00) * _RAD_TO_DEG
+        b[(R_ACC + A_POS) * W + j] += pos_err if last else _0
+        b[(R_ACC + A_TILT) * W + j] += tilt if last else _0
+        b[(R_ACC + A_YAW) * W + j] += yaw if last else _0
+        b[R_NONFIN * W + j] = _1 if nonfinite else _0
+        b[R_TERM * W + j] = _1 if terminated else _0
+        b[R_TRUNC * W + j] = _1 if ((not terminated) & (fcnt >= ep_steps)) else _0
+        b[(R_OC + 0) * W + j] = ex
+        b[(R_OC + 1) * W + j] = ey
+        b[(R_OC + 2) * W + j] = ez
+        b[(R_OC + 3) * W + j] = r00
+        b[(R_OC + 4) * W + j] = r01
+        b[(R_OC + 5) * W + j] = r02
+        b[(R_OC + 6) * W + j] = r10
+        b[(R_OC + 7) * W + j] = r11
+        b[(R_OC + 8) * W + j] = r12
+        b[(R_OC + 9) * W + j] = r20
+        b[(R_OC + 10) * W + j] = r21
+        b[(R_OC + 11) * W + j] = r22
+        b[(R_OC + 12) * W + j] = vx
+        b[(R_OC + 13) * W + j] = vy
+        b[(R_OC + 14) * W + j] = vz
+        b[(R_OC + 15) * W + j] = wx
+        b[(R_OC + 16) * W + j] = wy
+        b[(R_OC + 17) * W + j] = wz
+        b[(R_RPMN + 0) * W + j] = b[(R_S + 13) * W + j] * rpm_scale - rpm_shift
+        b[(R_RPMN + 1) * W + j] = b[(R_S + 14) * W + j] * rpm_scale - rpm_shift
+        b[(R_RPMN + 2) * W + j] = b[(R_S + 15) * W + j] * rpm_scale - rpm_shift
+        b[(R_RPMN + 3) * W + j] = b[(R_S + 16) * W + j] * rpm_scale - rpm_shift
+        b[R_TFRAC * W + j] = fcnt * inv_ep_steps
+
+    # --- sensor noise: the same 18 draws per env as physics.observe (vectorized) ----------
+    # Envs that diverged get a zero final observation and draw nothing (physics.step_env).
+    # SplitMix64 is a counter: draw k of an env hashes (state + (k + 1) * golden), so the
+    # draws are computed draw-major, each a vectorized loop over the lanes.
+    if noise:
+        rs = rng[c0:c0 + n]
+        for k in range(_NOISE_DRAWS):
+            gk = _GOLDEN * np.uint64(k + 1)
+            sig = _SIG_POS if k < 3 else (_SIG_ROT if k < 12 else (_SIG_VEL if k < 15 else _SIG_ANG))
+            for j in range(n):
+                nz = _normal(rs[j] + gk)
+                b[(R_OP + k) * W + j] = b[(R_OC + k) * W + j] + b[R_NOISE * W + j] * sig * nz
+        g_all = _GOLDEN * np.uint64(_NOISE_DRAWS)
+        for j in range(n):
+            x0 = rs[j]
+            rs[j] = x0 if b[R_NONFIN * W + j] > _0 else x0 + g_all
+
+    # --- scatter: SoA lanes -> global arrays and observations (scalar copies) ----------
+    base = 18 + 4 * nh
+    b2 = base + 10
+    any_done = False
+    for j in range(n):
+        i = c0 + j
+        s = state[i]
+        for k in range(17):
+            s[k] = b[(R_S + k) * W + j]
+        hi_ = hist[i]
+        for hh in range(HIST_LEN - 1, 0, -1):
+            for k in range(4):
+                hi_[hh, k] = hi_[hh - 1, k]
+        for k in range(4):
+            hi_[0, k] = b[(R_ACT + k) * W + j]
+        for k in range(ACC_DIM):
+            acc[i, k] = b[(R_ACC + k) * W + j]
+        nonfinite = b[R_NONFIN * W + j] > _0
+        terminated = b[R_TERM * W + j] > _0
+        truncated = b[R_TRUNC * W + j] > _0
+        flags[i, F_TERMINATED] = 1 if terminated else 0
+        flags[i, F_TRUNCATED] = 1 if truncated else 0
+        flags[i, F_NONFINITE] = 1 if nonfinite else 0
+        done = terminated or truncated
+        any_done |= done
+        op = fin_p[i] if done else obs_p[i]
+        oc = fin_c[i] if done else obs_c[i]
+        if nonfinite:
+            # Never hand out NaN: the final observation of a diverged env is zeros.
+            for k in range(op.shape[0]):
+                op[k] = 0.0
+            for k in range(oc.shape[0]):
+                oc[k] = 0.0
+            continue
+        for k in range(18):
+            oc[k] = b[(R_OC + k) * W + j]
+            op[k] = b[(src_p + k) * W + j]
+        for hh in range(nh):
+            for k in range(4):
+                a = hi_[hh, k]
+                oc[18 + 4 * hh + k] = a
+                op[18 + 4 * hh + k] = a
+        # privileged part of the critic view (physics.observe)
+        for k in range(4):
+            oc[base + k] = b[(R_RPMN + k) * W + j]
+        v = vec[i]
+        for k in range(3):
+            oc[base + 4 + k] = v[P.E_DIST_F + k] * inv_weight
+            oc[base + 7 + k] = v[P.E_DIST_T + k] * _f32(1e3)
+        e = ep[i]
+        for k in range(P.NUM_RANDOMIZATION):
+            oc[b2 + k] = e[k]
+        oc[b2 + P.P_DIST_F] = e[P.P_DIST_F] * inv_weight
+        oc[b2 + P.P_DIST_T] = e[P.P_DIST_T] * _f32(1e3)
+        oc[b2 + P.NUM_RANDOMIZATION] = b[R_TFRAC * W + j]
+        oc[b2 + P.NUM_RANDOMIZATION + 1] = e[P.P_ASSIST]
+
+    # --- episode results and auto-reset of finished envs (scalar, physics.py) ----------
+    if not any_done:
+        return
+    for j in range(n):
+        if not (b[R_TERM * W + j] > _0 or b[R_TRUNC * W + j] > _0):
+            continue
+        i = c0 + j
+        cnt = steps[i]
+        window = min(_f32(cnt), cfg[C_LAST_WINDOW])
+        ep_out[i, O_RETURN] = acc[i, A_RETURN]
+        ep_out[i, O_LENGTH] = cnt
+        ep_out[i, O_SURVIVED] = 1.0 if b[R_TRUNC * W + j] > _0 else 0.0
+        ep_out[i, O_POS] = acc[i, A_POS] / window
+        ep_out[i, O_TILT] = acc[i, A_TILT] / window
+        ep_out[i, O_YAW] = acc[i, A_YAW] / window
+        for k in range(P.NUM_PARAMS):
+            ep_params[i, k] = ep[i, k]
+        _reset_env(i, state, hist, ep, vec, lo, hi, rng, steps, acc, cfg)
+        _observe(i, state, hist, ep, vec, rng, steps, cfg, obs_p, obs_c)
+
+
+@njit(_nrt=False, **_SOPTS)
 def _step_block(start, stop, actions, state, hist, ep, vec, lo, hi, rng, steps, acc, cfg,
-                obs_p, obs_c, fin_p, fin_c, reward, flags, ep_out, ep_params, work):
+                obs_p, obs_c, fin_p, fin_c, reward, flags, ep_out, ep_params, b):
+    for c0 in range(start, stop, W):
+        _simd_chunk(c0, min(W, stop - c0), actions, state, hist, ep, vec, lo, hi, rng, steps, acc,
+                    cfg, obs_p, obs_c, fin_p, fin_c, reward, flags, ep_out, ep_params, b)
+
+
+@njit(parallel=True, **_SOPTS)
+def step(actions, state, hist, ep, vec, lo, hi, rng, steps, acc, cfg,
+         obs_p, obs_c, fin_p, fin_c, reward, flags, ep_out, ep_params, work):
+    """Advance every environment by one control step (SIMD; same model as physics.step_env)."""
+    n = state.shape[0]
+    nb = _num_blocks(n)
+    for blk in prange(nb):
+        lo_i, hi_i = _block(n, nb, blk)
+        _step_block(lo_i, hi_i, actions, state, hist, ep, vec, lo, hi, rng, steps, acc, cfg,
+                    obs_p, obs_c, fin_p, fin_c, reward, flags, ep_out, ep_params, work[blk])
+
+
+@njit(_nrt=False, **_SOPTS)
+def _physics_block(start, stop, state, cmd, ep, ext, cfg, h, n_steps, b):
+    ground = cfg[C_GROUND] > 0.5
+    drag = cfg[C_DRAG] > 0.5
+    motor = cfg[C_MOTOR] > 0.5
+    g = cfg[C_GRAVITY]
+    h = _f32(h)
+    for c0 in range(start, stop, W):
+        n = min(W, stop - c0)
+        for j in range(n):
+            i = c0 + j
+            for k in range(17):
+                b[(R_S + k) * W + j] = state[i, k]
+            for k in range(4):
+                b[(R_CMD + k) * W + j] = cmd[i, k]
+            for k in range(6):
+                b[(R_EXT + k) * W + j] = ext[i, k]
+            _gather_scales(b, j, ep[i])
+        for j in range(n):
+            _constants(b, j)
+        for _ in range(n_steps):
+            _rk4_rows(b, n, h, ground, drag, motor, g)
+        for j in range(n):
+            i = c0 + j
+            for k in range(17):
+                state[i, k] = b[(R_S + k) * W + j]
+
+
+@njit(parallel=True, **_SOPTS)
+def physics_only(state, cmd, ep, ext, cfg, h, n_steps, work):
+    """Bare RK4 integration (no reward/obs/reset), SIMD, for benchmarks and physics tests."""
+    n = state.shape[0]
+    nb = _num_blocks(n)
+    for blk in prange(nb):
+        lo_i, hi_i = _block(n, nb, blk)
+        _physics_block(lo_i, hi_i, state, cmd, ep, ext, cfg, h, n_steps, work[blk])
+
+
+@njit(**_SOPTS)
+def derivative(s, cmd, ep, ext, cfg, out):
+    """Time derivative of one state (17) as the SIMD kernel computes it (for tests)."""
+    b = np.zeros(NROWS * W, np.float32)
+    for k in range(17):
+        b[(R_S + k) * W] = s[k]
+    for k in range(4):
+        b[(R_CMD + k) * W] = cmd[k]
+    for k in range(6):
+        b[(R_EXT + k) * W] = ext[k]
+    _gather_scales(b, 0, ep)
+    _constants(b, 0)
+    _derivative_rows(b, 1, R_S, cfg[C_GROUND] > 0.5, cfg[C_DRAG] > 0.5, cfg[C_MOTOR] > 0.5,
+                     cfg[C_GRAVITY])
+    for k in range(17):
+        out[k] = b[(R_D + k) * W]
+
+
+# ----------------------------------------------------------------------------------
+# Scalar reference kernels (physics.py, one env at a time, float64 arithmetic).
+@njit(_nrt=False, **_OPTS)
+def _step_block_scalar(start, stop, actions, state, hist, ep, vec, lo, hi, rng, steps, acc, cfg,
+                       obs_p, obs_c, fin_p, fin_c, reward, flags, ep_out, ep_params, work):
     for i in range(start, stop):
         _step_env(i, actions, state, hist, ep, vec, lo, hi, rng, steps, acc, cfg,
                   obs_p, obs_c, fin_p, fin_c, reward, flags, ep_out, ep_params, work[i])
 
 
 @njit(parallel=True, **_OPTS)
-def step(actions, state, hist, ep, vec, lo, hi, rng, steps, acc, cfg,
-         obs_p, obs_c, fin_p, fin_c, reward, flags, ep_out, ep_params, work):
-    """Advance every environment by one control step (see physics.step_env)."""
+def step_scalar(actions, state, hist, ep, vec, lo, hi, rng, steps, acc, cfg,
+                obs_p, obs_c, fin_p, fin_c, reward, flags, ep_out, ep_params, work):
+    """``step`` computed by physics.step_env one env at a time; ``work`` from scratch_scalar."""
     n = state.shape[0]
     nb = _num_blocks(n)
     for b in prange(nb):
         lo_i, hi_i = _block(n, nb, b)
-        _step_block(lo_i, hi_i, actions, state, hist, ep, vec, lo, hi, rng, steps, acc, cfg,
-                    obs_p, obs_c, fin_p, fin_c, reward, flags, ep_out, ep_params, work)
+        _step_block_scalar(lo_i, hi_i, actions, state, hist, ep, vec, lo, hi, rng, steps, acc, cfg,
+                           obs_p, obs_c, fin_p, fin_c, reward, flags, ep_out, ep_params, work)
 
 
 @njit(_nrt=False, **_OPTS)
@@ -130,22 +854,27 @@ def observe(state, hist, ep, vec, rng, steps, cfg, obs_p, obs_c):
 
 
 @njit(_nrt=False, **_OPTS)
-def _physics_block(start, stop, state, cmd, ep, ext, cfg, h, n_steps, work):
+def _physics_block_scalar(start, stop, state, cmd, ep, ext, cfg, h, n_steps, work):
     for i in range(start, stop):
         for _ in range(n_steps):
             _rk4(state[i], cmd[i], ep[i], ext[i], cfg, h, work[i])
 
 
 @njit(parallel=True, **_OPTS)
-def physics_only(state, cmd, ep, ext, cfg, h, n_steps, work):
-    """Bare RK4 integration (no reward/obs/reset), for benchmarks and physics tests."""
+def physics_only_scalar(state, cmd, ep, ext, cfg, h, n_steps, work):
+    """``physics_only`` by physics.rk4, one env at a time; ``work`` from scratch_scalar."""
     n = state.shape[0]
     nb = _num_blocks(n)
     for b in prange(nb):
         lo_i, hi_i = _block(n, nb, b)
-        _physics_block(lo_i, hi_i, state, cmd, ep, ext, cfg, h, n_steps, work)
+        _physics_block_scalar(lo_i, hi_i, state, cmd, ep, ext, cfg, h, n_steps, work)
 
 
 def scratch(n: int) -> np.ndarray:
-    """Per-environment float32 scratch for the RK4 stages and rotor commands."""
+    """Scratch of the SIMD kernels: one SoA chunk buffer per block of envs."""
+    return np.zeros((num_blocks(n), NROWS * W), dtype=np.float32)
+
+
+def scratch_scalar(n: int) -> np.ndarray:
+    """Per-environment float32 scratch of the scalar kernels (RK4 stages, rotor commands)."""
     return np.zeros((n, SCRATCH), dtype=np.float32)
