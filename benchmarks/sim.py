@@ -1,11 +1,18 @@
 """Simulator throughput: full transitions/s and bare RK4 steps/s.
 
     python -m benchmarks.sim [--envs 1,1024,16384] [--seconds 1.0] [--backend cpu|cuda]
+                             [--reference] [--cpu-time]
 
 A full transition is what a learner pays per sample: action latency buffer,
 physics (RK4), reward, termination, auto-reset and both observation views. The
 bare physics rate is RK4 integration alone. Each figure is the best of ``--repeats``
 timed windows (the first call, which compiles or loads the kernels, is excluded).
+
+``--reference`` also times the CPU kernels' scalar reference (physics.py one env at a
+time, the CPU kernel before vectorization), alternating windows with the production
+kernel so that both see the same machine load. ``--cpu-time`` divides by the process's
+CPU time instead of wall time: on a machine shared with other jobs this is the rate
+per core actually used (with several threads it sums all threads' time).
 """
 
 from __future__ import annotations
@@ -19,26 +26,41 @@ import time
 import numpy as np
 
 
-def _best_rate(fn, items_per_call: int, seconds: float, repeats: int) -> float:
-    fn()  # warm-up: JIT compile / cache load
-    best = 0.0
+def _best_rates(fns, items_per_call: int, seconds: float, repeats: int, cpu_time: bool = False) -> list:
+    """Best rate of each function over ``repeats`` windows, the functions' windows alternating."""
+    clock = time.process_time if cpu_time else time.perf_counter
+    for fn in fns:
+        fn()  # warm-up: JIT compile / cache load
+    best = [0.0] * len(fns)
     for _ in range(repeats):
-        calls = 0
-        t0 = time.perf_counter()
-        while True:
-            fn()
-            calls += 1
-            dt = time.perf_counter() - t0
-            if dt >= seconds / repeats:
-                break
-        best = max(best, calls * items_per_call / dt)
+        for k, fn in enumerate(fns):
+            calls = 0
+            t0 = time.perf_counter()
+            c0 = clock()
+            while True:
+                fn()
+                calls += 1
+                if time.perf_counter() - t0 >= seconds / repeats:
+                    break
+            best[k] = max(best[k], calls * items_per_call / max(clock() - c0, 1e-9))
     return best
 
 
-def full_transitions(num_envs: int, backend: str, seconds: float, repeats: int) -> float:
+def _best_rate(fn, items_per_call: int, seconds: float, repeats: int, cpu_time: bool = False) -> float:
+    return _best_rates([fn], items_per_call, seconds, repeats, cpu_time)[0]
+
+
+def _full_fn(num_envs: int, backend: str, kernel: str = "simd"):
+    from types import SimpleNamespace
+
     from sims.quadrotor import QuadrotorVecEnv
 
     env = QuadrotorVecEnv(num_envs, seed=0, backend=backend)
+    if kernel == "scalar":  # the scalar reference kernel behind the same env
+        from sims.quadrotor import kernels_cpu as kc
+
+        env._k = SimpleNamespace(step=kc.step_scalar, reset=kc.reset, observe=kc.observe)
+        env._work = kc.scratch_scalar(num_envs)
     env.reset()
     rng = np.random.default_rng(0)
     actions = rng.uniform(-1, 1, (num_envs, 4)).astype(np.float32)
@@ -53,10 +75,15 @@ def full_transitions(num_envs: int, backend: str, seconds: float, repeats: int) 
     else:
         def fn():
             env.step(actions)
-    return _best_rate(fn, num_envs, seconds, repeats)
+    return fn
 
 
-def bare_physics(num_envs: int, backend: str, seconds: float, repeats: int, inner: int = 100) -> float:
+def full_transitions(num_envs: int, backend: str, seconds: float, repeats: int,
+                     cpu_time: bool = False) -> float:
+    return _best_rate(_full_fn(num_envs, backend), num_envs, seconds, repeats, cpu_time)
+
+
+def _bare_fn(num_envs: int, backend: str, inner: int, kernel: str = "simd"):
     from sims.quadrotor import QuadrotorVecEnv
     from sims.quadrotor.params import hover_rpm
 
@@ -79,11 +106,19 @@ def bare_physics(num_envs: int, backend: str, seconds: float, repeats: int, inne
     else:
         from sims.quadrotor import kernels_cpu as kc
 
-        work = kc.scratch(num_envs)
+        if kernel == "scalar":
+            work, kern = kc.scratch_scalar(num_envs), kc.physics_only_scalar
+        else:
+            work, kern = kc.scratch(num_envs), kc.physics_only
 
         def fn():
-            kc.physics_only(state, cmd, ep, ext, cfg, 0.01, inner, work)
-    return _best_rate(fn, num_envs * inner, seconds, repeats)
+            kern(state, cmd, ep, ext, cfg, 0.01, inner, work)
+    return fn
+
+
+def bare_physics(num_envs: int, backend: str, seconds: float, repeats: int, inner: int = 100,
+                 cpu_time: bool = False) -> float:
+    return _best_rate(_bare_fn(num_envs, backend, inner), num_envs * inner, seconds, repeats, cpu_time)
 
 
 def _si(rate: float) -> str:
@@ -96,6 +131,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seconds", type=float, default=3.0, help="timed seconds per figure")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--backend", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--reference", action="store_true",
+                    help="also time the scalar reference CPU kernel (windows alternate with the SIMD one)")
+    ap.add_argument("--cpu-time", action="store_true", help="rates per second of process CPU time")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     try:
@@ -104,24 +142,48 @@ def main(argv: list[str] | None = None) -> dict:
         ap.error(f"--envs must be comma-separated integers, got {args.envs!r}")
     import numba
 
+    if args.reference and args.backend != "cpu":
+        ap.error("--reference compares the CPU kernels; use it with --backend cpu")
     result = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
         "threads": numba.get_num_threads(),
         "backend": args.backend,
+        "clock": "process CPU time" if args.cpu_time else "wall",
         "full_transitions_per_s": {},
     }
+    if args.reference:
+        result["reference_full_transitions_per_s"] = {}
+    # with --reference each figure gets the same timed seconds per kernel
+    secs = args.seconds * (2 if args.reference else 1)
     for n in counts:
-        result["full_transitions_per_s"][n] = full_transitions(n, args.backend, args.seconds, args.repeats)
-    n_bare = max(counts)
-    result["bare_rk4_steps_per_s"] = {n_bare: bare_physics(n_bare, args.backend, args.seconds, args.repeats)}
+        fns = [_full_fn(n, args.backend)]
+        if args.reference:
+            fns.append(_full_fn(n, args.backend, "scalar"))
+        rates = _best_rates(fns, n, secs, args.repeats, args.cpu_time)
+        result["full_transitions_per_s"][n] = rates[0]
+        if args.reference:
+            result["reference_full_transitions_per_s"][n] = rates[1]
+    n_bare, inner = max(counts), 100
+    fns = [_bare_fn(n_bare, args.backend, inner)]
+    if args.reference:
+        fns.append(_bare_fn(n_bare, args.backend, inner, "scalar"))
+    rates = _best_rates(fns, n_bare * inner, secs, args.repeats, args.cpu_time)
+    result["bare_rk4_steps_per_s"] = {n_bare: rates[0]}
+    if args.reference:
+        result["reference_bare_rk4_steps_per_s"] = {n_bare: rates[1]}
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"backend={args.backend} threads={result['threads']} ({result['machine']})")
+        print(f"backend={args.backend} threads={result['threads']} ({result['machine']}), "
+              f"per second of {result['clock']}")
+        ref = result.get("reference_full_transitions_per_s", {})
         for n, r in result["full_transitions_per_s"].items():
-            print(f"  full transitions/s, {n:>6} envs: {_si(r)}")
+            extra = f"   scalar reference {_si(ref[n])}  (x{r / ref[n]:.2f})" if n in ref else ""
+            print(f"  full transitions/s, {n:>6} envs: {_si(r)}{extra}")
+        ref = result.get("reference_bare_rk4_steps_per_s", {})
         for n, r in result["bare_rk4_steps_per_s"].items():
-            print(f"  bare RK4 steps/s,   {n:>6} envs: {_si(r)}")
+            extra = f"   scalar reference {_si(ref[n])}  (x{r / ref[n]:.2f})" if n in ref else ""
+            print(f"  bare RK4 steps/s,   {n:>6} envs: {_si(r)}{extra}")
     return result
 
 
