@@ -20,8 +20,22 @@ def check_device(device: str) -> None:
 
 def make_env(cfg: RunConfig, num_envs: int | None = None, seed: int | None = None,
              ranges: dict | None = None, backend: str | None = None, **sim_changes):
-    """A ``QuadrotorVecEnv`` for this run (``ranges`` default: the config's training ranges)."""
+    """The vector env of this run's family (``ranges`` default: the config's training ranges).
+
+    ``env.name: quadrotor`` gives a ``QuadrotorVecEnv``, ``arm`` an ``ArmVecEnv``
+    (sims.manipulation, stepped by ``mujoco.batch`` on ``env.arm.num_threads`` threads; CPU only).
+    """
     import sims  # noqa: F401 - registers the gymnasium ids
+
+    if cfg.env.name == "arm":
+        from sims.manipulation import ArmVecEnv
+
+        try:
+            arm_cfg = cfg.arm_config(ranges=ranges, **sim_changes)
+        except ValueError as e:
+            raise UserError(f"arm config: {e}") from None
+        return ArmVecEnv(num_envs or cfg.env.num_envs, config=arm_cfg, seed=cfg.seed if seed is None else seed,
+                         num_threads=cfg.env.arm.num_threads)
     from sims.quadrotor import QuadrotorVecEnv
 
     try:
@@ -31,6 +45,16 @@ def make_env(cfg: RunConfig, num_envs: int | None = None, seed: int | None = Non
     return QuadrotorVecEnv(num_envs or cfg.env.num_envs, config=sim_cfg,
                            seed=cfg.seed if seed is None else seed,
                            backend=backend or backend_for(cfg.device))
+
+
+def init_action(cfg: RunConfig) -> float:
+    """The actor's initial mean action: the quadrotor's hover throttle, or 0."""
+    if cfg.network.init_action == "zero":
+        return 0.0
+    if cfg.env.name != "quadrotor":
+        raise UserError(f"config: 'network.init_action': 'hover' is the quadrotor's hover throttle; "
+                        f"use 'zero' with env.name {cfg.env.name!r}")
+    return hover_action(cfg)
 
 
 def hover_action(cfg: RunConfig) -> float:

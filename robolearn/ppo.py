@@ -54,6 +54,39 @@ def compute_gae(rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor
     return adv, adv + values[:-1]
 
 
+def episode_abs_advantage(adv: torch.Tensor, dones: torch.Tensor, carry_sum: torch.Tensor,
+                          carry_len: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mean |advantage| of every episode that ended in a (T, N) rollout, without a loop over envs.
+
+    The steps of env n from just after its previous done (or the rollout start) up to and
+    including a done at step t belong to the episode that ended at t; an episode that
+    started in an earlier rollout adds ``carry_sum`` / ``carry_len`` (its |A| sum and step
+    count so far), which are updated in place for the episodes still running. Returns
+    (t, env, mean |A|) of the finished episodes in row-major (t, env) order, the order in
+    which the env reports them. The per-episode signal of DUMP / SEC (teachers/bandits.py).
+    """
+    T = adv.shape[0]
+    a = adv.abs()
+    cs = a.cumsum(0)
+    done = dones > 0.5
+    steps = torch.arange(T, device=adv.device).unsqueeze(1).expand_as(adv)
+    last = torch.where(done, steps, torch.full_like(steps, -1)).cummax(0).values  # latest done <= t
+    prev = torch.cat([torch.full_like(last[:1], -1), last[:-1]])  # latest done < t
+    t_idx, n_idx = torch.nonzero(done, as_tuple=True)
+    p = prev[t_idx, n_idx]
+    fresh = p < 0  # the episode began before this rollout
+    total = cs[t_idx, n_idx] - torch.where(fresh, torch.zeros_like(a[0, 0]), cs[p.clamp(min=0), n_idx])
+    total = total + torch.where(fresh, carry_sum[n_idx], torch.zeros_like(total))
+    count = (t_idx - p).to(a.dtype) + torch.where(fresh, carry_len[n_idx], torch.zeros_like(total))
+    end = last[-1]
+    running = end < 0  # no episode ended in this rollout: keep accumulating
+    envs = torch.arange(a.shape[1], device=adv.device)
+    tail = cs[-1] - torch.where(running, torch.zeros_like(cs[-1]), cs[end.clamp(min=0), envs])
+    carry_sum.copy_(torch.where(running, carry_sum + tail, tail))
+    carry_len.copy_(torch.where(running, carry_len + T, (T - 1 - end).to(a.dtype)))
+    return t_idx, n_idx, total / count.clamp(min=1)
+
+
 def bootstrap_truncated(rewards: torch.Tensor, t_idx: torch.Tensor, env_idx: torch.Tensor,
                         final_values: torch.Tensor, gamma: float) -> None:
     """In place: ``rewards[t, env] += gamma * V(final obs)`` for truncated transitions."""
@@ -139,6 +172,10 @@ class PPO:
         self.iteration = 0
         self.timers = {"sim": 0.0, "inference": 0.0, "update": 0.0}
         self._obs = None
+        # |GAE advantage| per finished episode (for curricula): running sums of the current episodes
+        self._abs_adv_sum = torch.zeros(self.num_envs, device=self.device)
+        self._abs_adv_len = torch.zeros(self.num_envs, device=self.device)
+        self.last_episode_abs_advantage: tuple[np.ndarray, np.ndarray] | None = None
 
     # ------------------------------------------------------------------ env I/O
     def _to_torch(self, x) -> torch.Tensor:
@@ -150,6 +187,8 @@ class PPO:
 
     def reset(self, seed: int | None = None) -> None:
         obs, _ = self.env.reset(seed=seed)
+        self._abs_adv_sum.zero_()
+        self._abs_adv_len.zero_()
         self._obs = {k: self._to_torch(v).clone() for k, v in obs.items()}
         if self.model.policy_norm.count.item() == 0:  # start the statistics from the reset state
             self.model.policy_norm.update(self._obs["policy"])
@@ -205,6 +244,8 @@ class PPO:
         adv, ret = compute_gae(buf.rewards, buf.values, buf.dones, cfg.gamma, cfg.gae_lambda)
         buf.advantages.copy_(adv)
         buf.returns.copy_(ret)
+        _, env_ids, abs_adv = episode_abs_advantage(adv, buf.dones, self._abs_adv_sum, self._abs_adv_len)
+        self.last_episode_abs_advantage = (env_ids.cpu().numpy(), abs_adv.cpu().numpy().astype(np.float64))
         tm["inference"] += time.perf_counter() - t0
 
     # ------------------------------------------------------------------ update

@@ -2,7 +2,7 @@
 
 Baranes & Oudeyer, *R-IAC: Robust Intrinsically Motivated Exploration and Active
 Learning* (IEEE TAMD 2009), with the defaults and "minor improvements" of Portelas et
-al. 2019 / TeachMyAgent (Romac et al. 2021):
+al. 2019 (teachDeepRL; TeachMyAgent's scripts use 150 / 75 / 0.1 for the first three):
 
 * the task space (unit cube) is split recursively into regions; each holds its last
   ``max_region_size = 200`` (task, return) pairs; a leaf holding more is split;

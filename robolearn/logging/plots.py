@@ -27,9 +27,12 @@ def learning_curves(metrics: dict[str, np.ndarray], path: str | Path) -> Path | 
         ("episode/survival", "survival rate"),
         ("episode/length", "episode length (steps)"),
         ("episode/position_error_m", "position error, last 1 s (m)"),
+        ("episode/success", "success rate (with the current privileges)"),
+        ("episode/object_goal_distance_m", "final box-goal distance (m)"),
         ("loss/value", "value loss"),
         ("samples_per_s", "samples / s"),
     ]
+    panels = [p for p in panels if p[0] in metrics or p[0].startswith("loss") or p[0] == "samples_per_s"]
     curriculum = [k for k in metrics if k.startswith("curriculum/")]
     n = len(panels) + (1 if curriculum else 0)
     cols = 3

@@ -25,7 +25,9 @@ import numpy as np
 from ..checkpoint import atomic_write_text
 from ..errors import UserError
 
-EPISODE_KEYS = ("return", "length", "survived", "position_error_m", "tilt_deg", "yaw_deg")
+# quadrotor: survived, position_error_m, tilt_deg, yaw_deg; arm: success, object_goal_distance_m
+EPISODE_KEYS = ("return", "length", "survived", "position_error_m", "tilt_deg", "yaw_deg", "success",
+                "object_goal_distance_m")
 
 
 class RunDir:
@@ -221,14 +223,18 @@ class EpisodeStats:
         a = self.arrays()
         if not a:
             return {}
-        surv = a["survived"] > 0.5
         out = {
-            "episode/count": float(len(surv)),
+            "episode/count": float(len(a["return"])),
             "episode/return": float(a["return"].mean()),
             "episode/length": float(a["length"].mean()),
-            "episode/survival": float(surv.mean()),
         }
-        for k in ("position_error_m", "tilt_deg", "yaw_deg"):
-            if k in a:
-                out[f"episode/{k}"] = float(a[k][surv].mean()) if surv.any() else float("nan")
+        if "success" in a:
+            out["episode/success"] = float((a["success"] > 0.5).mean())
+            out["episode/object_goal_distance_m"] = float(a["object_goal_distance_m"].mean())
+        if "survived" in a:
+            surv = a["survived"] > 0.5
+            out["episode/survival"] = float(surv.mean())
+            for k in ("position_error_m", "tilt_deg", "yaw_deg"):
+                if k in a:
+                    out[f"episode/{k}"] = float(a[k][surv].mean()) if surv.any() else float("nan")
         return out
