@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import fnmatch
 import time
+from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -30,6 +32,8 @@ from teachers.schedule import CombinedTeacher, LinearItem, LinearSchedule
 from .config import RunConfig
 from .envs import make_env
 from .errors import ConfigError
+
+Range = tuple[float, float]
 
 ARM_TEACHERS = ("none", "linear", "privileged")
 
@@ -57,7 +61,8 @@ def build_arm_teacher(cfg: RunConfig) -> Teacher:
                 raise ConfigError(f"config: 'curriculum.linear.{i}.param': unknown arm parameter {it.param!r}")
             if it.end_env_steps <= it.begin_env_steps:
                 raise ConfigError(f"config: 'curriculum.linear.{i}': end_env_steps must be > begin_env_steps")
-            items.append(LinearItem(it.param, tuple(it.start), tuple(it.end), it.begin_env_steps, it.end_env_steps))
+            items.append(LinearItem(it.param, cast(Range, tuple(it.start)), cast(Range, tuple(it.end)),
+                                    it.begin_env_steps, it.end_env_steps))
         if not items:
             raise ConfigError("config: 'curriculum.linear' must list at least one schedule when teacher is 'linear'")
         return LinearSchedule(items)
@@ -181,7 +186,7 @@ def evaluate_arm(policy: torch.nn.Module, cfg: RunConfig, episodes: int | None =
     return out, trajs
 
 
-def trajectory_plot(trajs: list[dict], path) -> None:
+def trajectory_plot(trajs: list[dict], path: str | Path) -> None:
     """Top view of the box paths of a few evaluation episodes (start, path, goal)."""
     from sims.manipulation import load_model
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, Any, List, NoReturn, Optional
 
 import typer
 
@@ -20,18 +20,22 @@ from .cli_sb3 import sb3_export_cmd
 from .cli_sweep import sweep_cmd
 from .errors import UserError
 
+if TYPE_CHECKING:
+    from .config import RunConfig
+
 EXIT_USAGE = 2
 
 
 class _App(typer.Typer):
     """Typer app whose usage errors and :class:`UserError` are one line + exit code 2."""
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> NoReturn:
         from typer._click.exceptions import ClickException, NoArgsIsHelpError  # typer vendors click
 
         cmd = typer.main.get_command(self)
         try:
-            rv = cmd.main(*args, standalone_mode=False, **kwargs)
+            # mypy cannot rule out standalone_mode in **kwargs; callers never pass it
+            rv = cmd.main(*args, standalone_mode=False, **kwargs)  # type: ignore[misc]
         except NoArgsIsHelpError as e:
             print(e.format_message() if hasattr(e, "format_message") else str(e))
             sys.exit(0)
@@ -76,7 +80,7 @@ def train(
     device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="show the progress bar"),
     evaluate: bool = typer.Option(True, "--eval/--no-eval", help="evaluate at the end"),
-):
+) -> int:
     """Train a policy; leaves a run directory (config, metrics, checkpoints, policy.pt, eval.json, plots)."""
     from .config import DEFAULT_CONFIG, load_config, read_config_file
     from .logging.run_dir import RunDir
@@ -125,7 +129,7 @@ def train(
     return 0
 
 
-def _f(v, spec: str) -> str:
+def _f(v: Any, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
 
@@ -147,7 +151,7 @@ def eval_cmd(
     save: bool = typer.Option(False, "--save", help="also rewrite RUN_DIR/eval.json and the plots"),
     video: bool = typer.Option(False, "--video", help="arm: also write RUN_DIR/videos/eval.gif (MuJoCo offscreen)"),
     video_episodes: int = typer.Option(4, "--video-episodes", min=1, max=16, help="episodes in the video"),
-):
+) -> int:
     """Re-run the fixed-seed evaluation of RUN_DIR/policy.pt."""
     from .checkpoint import latest_checkpoint, load_checkpoint, safe_load
     from .config import load_config, read_config_file
@@ -194,7 +198,7 @@ def eval_cmd(
     return 0
 
 
-def _video(cfg, trajs: list, path: Path) -> None:
+def _video(cfg: RunConfig, trajs: list, path: Path) -> None:
     """Write the evaluation GIF, or print one line saying why not (no GL, not the arm)."""
     if cfg.env.name != "arm":
         print(f"video skipped: only the arm env has a MuJoCo scene to render (env.name is {cfg.env.name!r})",
@@ -241,7 +245,7 @@ def bench_train(
     set_: List[str] = typer.Option([], "--set", help="config override (repeatable)"),
     out: Optional[Path] = typer.Option(None, "--out", help="directory for the runs (default: a temp dir)"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
-):
+) -> int:
     """Train the config for several seeds; print a table of time and quality per seed."""
     from benchmarks.train import main as bench_main
 
@@ -261,7 +265,7 @@ def bench_sim(
     envs: str = typer.Option("1,1024,16384", "--envs", help="comma-separated env counts"),
     seconds: float = typer.Option(3.0, "--seconds"),
     backend: str = typer.Option("cpu", "--backend"),
-):
+) -> int:
     """Simulator throughput (benchmarks.sim)."""
     from benchmarks.sim import main as sim_main
 

@@ -11,15 +11,20 @@ import re
 import typing
 from dataclasses import MISSING, fields
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import TYPE_CHECKING, Any, Literal, Optional
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, create_model, field_validator
 
 from .errors import ConfigError
 
+if TYPE_CHECKING:
+    from sims.manipulation.env import ArmConfig
+    from sims.quadrotor.config import QuadrotorConfig
+
 DEFAULT_CONFIG = "configs/quadrotor_hover.yaml"
 Activation = Literal["tanh", "relu", "elu", "silu"]
+Ranges = dict[str, tuple[float, float]]
 
 
 class _Strict(BaseModel):
@@ -39,13 +44,21 @@ def _sim_model() -> type[BaseModel]:
     for f in fields(QuadrotorConfig):
         if f.name == "ranges":
             continue
-        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[operator]
         spec[f.name] = (hints[f.name], default)
     spec["task"] = (Literal["hover", "reach"], QuadrotorConfig.task)
     return create_model("SimConfig", __base__=_Strict, **spec)
 
 
-SimConfig = _sim_model()
+if TYPE_CHECKING:
+    class SimConfig(_Strict):
+        """Built at run time from ``QuadrotorConfig``'s fields: to mypy they are Any."""
+
+        task: str = "hover"
+
+        def __getattr__(self, name: str) -> Any: ...
+else:
+    SimConfig = _sim_model()
 
 
 def _arm_model() -> type[BaseModel]:
@@ -58,14 +71,23 @@ def _arm_model() -> type[BaseModel]:
     for f in fields(ArmConfig):
         if f.name == "ranges":
             continue
-        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[operator]
         spec[f.name] = (hints[f.name], default)
-    spec["task"] = (Literal[TASKS], ArmConfig.task)  # type: ignore[valid-type]
+    spec["task"] = (Literal[TASKS], ArmConfig.task)
     spec["num_threads"] = (int, Field(1, ge=0))
     return create_model("ArmSimConfig", __base__=_Strict, **spec)
 
 
-ArmSimConfig = _arm_model()
+if TYPE_CHECKING:
+    class ArmSimConfig(_Strict):
+        """Built at run time from ``ArmConfig``'s fields plus ``num_threads``: to mypy they are Any."""
+
+        task: str = "push"
+        num_threads: int = 1
+
+        def __getattr__(self, name: str) -> Any: ...
+else:
+    ArmSimConfig = _arm_model()
 ENV_FAMILIES = ("quadrotor", "arm")
 
 
@@ -89,25 +111,25 @@ class EnvConfig(_Strict):
     # (sims.manipulation, settings in ``arm``); the other section is ignored.
     name: Literal["quadrotor", "arm"] = "quadrotor"
     num_envs: int = Field(4096, ge=1)
-    sim: SimConfig = Field(default_factory=SimConfig)  # type: ignore[valid-type]
-    arm: ArmSimConfig = Field(default_factory=ArmSimConfig)  # type: ignore[valid-type]
+    sim: SimConfig = Field(default_factory=SimConfig)
+    arm: ArmSimConfig = Field(default_factory=ArmSimConfig)
     # Per-env parameter ranges [low, high] used for training (names: the family's PARAMS,
     # sims/quadrotor/params.py or sims/manipulation/params.py).
     ranges: dict[str, tuple[float, float]] = Field(default_factory=dict)
 
     @classmethod
-    def _check_ranges(cls, v: dict[str, tuple[float, float]]):
+    def _check_ranges(cls, v: Ranges) -> Ranges:
         """Quadrotor parameter ranges (also used by the curriculum sections)."""
         return check_family_ranges("quadrotor", v)
 
     @field_validator("ranges")
     @classmethod
-    def _check_env_ranges(cls, v: dict[str, tuple[float, float]], info: ValidationInfo):
+    def _check_env_ranges(cls, v: Ranges, info: ValidationInfo) -> Ranges:
         return check_family_ranges(info.data.get("name", "quadrotor"), v)
 
     @field_validator("sim")
     @classmethod
-    def _check_sim(cls, v):
+    def _check_sim(cls, v: SimConfig) -> SimConfig:
         from sims.quadrotor.config import QuadrotorConfig
 
         try:
@@ -119,7 +141,7 @@ class EnvConfig(_Strict):
 
     @field_validator("arm")
     @classmethod
-    def _check_arm(cls, v):
+    def _check_arm(cls, v: ArmSimConfig) -> ArmSimConfig:
         from sims.manipulation.env import ArmConfig
 
         d = v.model_dump()
@@ -145,7 +167,7 @@ class NetworkConfig(_Strict):
 
     @field_validator("actor_hidden", "critic_hidden")
     @classmethod
-    def _positive(cls, v: list[int]):
+    def _positive(cls, v: list[int]) -> list[int]:
         if not v or any(h < 1 for h in v):
             raise ValueError("must be a non-empty list of positive layer sizes")
         return v
@@ -227,7 +249,7 @@ class ADRCurriculumConfig(_Strict):
 
     @field_validator("target")
     @classmethod
-    def _check_target(cls, v):
+    def _check_target(cls, v: Ranges | None) -> Ranges | None:
         return v if v is None else EnvConfig._check_ranges(v)
 
 
@@ -254,7 +276,7 @@ class PointTeacherConfig(_Strict):
 
     @field_validator("space")
     @classmethod
-    def _check_space(cls, v):
+    def _check_space(cls, v: Ranges | None) -> Ranges | None:
         return v if v is None else EnvConfig._check_ranges(v)
 
 
@@ -301,7 +323,7 @@ class BanditCurriculumConfig(_Strict):
 
     @field_validator("groups")
     @classmethod
-    def _check_groups(cls, v):
+    def _check_groups(cls, v: dict[str, Ranges] | None) -> dict[str, Ranges] | None:
         if v is None:
             return v
         if not v:
@@ -316,7 +338,7 @@ class BanditCurriculumConfig(_Strict):
 
     @field_validator("band")
     @classmethod
-    def _check_band(cls, v):
+    def _check_band(cls, v: tuple[float, float]) -> tuple[float, float]:
         if not 0.0 <= v[0] <= v[1] <= 1.0:
             raise ValueError(f"must satisfy 0 <= low <= high <= 1, got {list(v)}")
         return v
@@ -378,7 +400,7 @@ class EvalConfig(_Strict):
 
     @field_validator("randomized_ranges")
     @classmethod
-    def _check_eval_ranges(cls, v):
+    def _check_eval_ranges(cls, v: Ranges | None) -> Ranges | None:
         return v if v is None else EnvConfig._check_ranges(v)
     plots: bool = True
 
@@ -396,7 +418,7 @@ class RunConfig(_Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
 
-    def sim_config(self, ranges: dict | None = None, **changes):
+    def sim_config(self, ranges: dict | None = None, **changes: Any) -> QuadrotorConfig:
         """The simulator's ``QuadrotorConfig`` for this run (``ranges`` default: env.ranges)."""
         from sims.quadrotor.config import QuadrotorConfig
 
@@ -406,7 +428,7 @@ class RunConfig(_Strict):
         d["ranges"] = dict(self.env.ranges if ranges is None else ranges)
         return QuadrotorConfig(**d)
 
-    def arm_config(self, ranges: dict | None = None, **changes):
+    def arm_config(self, ranges: dict | None = None, **changes: Any) -> ArmConfig:
         """The manipulation env's ``ArmConfig`` for this run (``ranges`` default: env.ranges)."""
         from sims.manipulation.env import ArmConfig
 
@@ -525,7 +547,7 @@ def _walk(model: type[BaseModel], loc: tuple) -> tuple[type[BaseModel] | None, A
     return owner, ann
 
 
-def format_validation_error(e: ValidationError, model: type[BaseModel] = None) -> str:
+def format_validation_error(e: ValidationError, model: type[BaseModel] | None = None) -> str:
     """One line for the first error: the dotted key, what went wrong and what is allowed."""
     model = model or RunConfig
     err = e.errors()[0]

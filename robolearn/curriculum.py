@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any, cast
 
 import numpy as np
 
@@ -17,8 +18,10 @@ from teachers.schedule import CombinedTeacher, LinearItem, LinearSchedule, Rewar
 from teachers.spdl import SPDL
 from teachers.start_states import SnapshotStarts
 
-from .config import RunConfig
+from .config import CurriculumConfig, Ranges, RunConfig
 from .errors import ConfigError
+
+Range = tuple[float, float]  # pydantic validates config ranges to 2-tuples; cast() only tells mypy
 
 
 def build_teacher(cfg: RunConfig) -> Teacher:
@@ -43,14 +46,15 @@ def build_teacher(cfg: RunConfig) -> Teacher:
                 raise ConfigError(f"config: 'curriculum.linear.{i}.param': unknown parameter {it.param!r}")
             if it.end_env_steps <= it.begin_env_steps:
                 raise ConfigError(f"config: 'curriculum.linear.{i}': end_env_steps must be > begin_env_steps")
-            items.append(LinearItem(it.param, tuple(it.start), tuple(it.end), it.begin_env_steps, it.end_env_steps))
+            items.append(LinearItem(it.param, cast(Range, tuple(it.start)), cast(Range, tuple(it.end)),
+                                    it.begin_env_steps, it.end_env_steps))
         if not items:
             raise ConfigError("config: 'curriculum.linear' must list at least one schedule when teacher is 'linear'")
         return LinearSchedule(items)
     raise ConfigError(f"config: 'curriculum.teacher': unknown teacher {c.teacher!r}")
 
 
-def _reward_schedule(c, initial) -> RewardWeightSchedule:
+def _reward_schedule(c: CurriculumConfig, initial: Ranges) -> RewardWeightSchedule:
     rules = []
     for name, (factor, cap) in c.reward_schedule.weights.items():
         if name not in initial:
@@ -81,17 +85,17 @@ def default_groups() -> dict[str, dict[str, tuple[float, float]]]:
     return groups
 
 
-def _bandit(cfg: RunConfig, initial) -> GroupBandit:
+def _bandit(cfg: RunConfig, initial: Ranges) -> GroupBandit:
     b = cfg.curriculum.bandit
     raw = {g: {k: tuple(v) for k, v in box.items()} for g, box in (b.groups or default_groups()).items()}
     names = sorted({n for box in raw.values() for n in box}, key=list(initial).index)
     groups = {g: {n: box.get(n, tuple(float(x) for x in initial[n])) for n in names} for g, box in raw.items()}
-    return GroupBandit(groups, cfg.env.num_envs, rule=cfg.curriculum.teacher, seed=cfg.seed, window=b.window,
-                       ucb_c=b.ucb_c, temperature=b.temperature, td_alpha=b.td_alpha, band=tuple(b.band),
+    return GroupBandit(cast(dict[str, Ranges], groups), cfg.env.num_envs, rule=cfg.curriculum.teacher, seed=cfg.seed, window=b.window,
+                       ucb_c=b.ucb_c, temperature=b.temperature, td_alpha=b.td_alpha, band=cast(Range, tuple(b.band)),
                        min_count=b.min_count)
 
 
-def _adaptive_teacher(cfg: RunConfig, initial) -> Teacher:
+def _adaptive_teacher(cfg: RunConfig, initial: Ranges) -> Teacher:
     """The teachers of issue 6 (teachers/adr.py, privileged.py, alp_gmm.py, riac.py, covar_gmm.py, spdl.py,
     bandits.py)."""
     from sims.quadrotor.params import PARAMS, REAL_WORLD_RANGES
@@ -146,7 +150,7 @@ def _adaptive_teacher(cfg: RunConfig, initial) -> Teacher:
                 offset_episodes=t.offset_episodes, alpha_offset=t.alpha_offset, zeta=t.zeta, max_kl=t.max_kl, **common)
 
 
-def apply_proposals(env, teacher: Teacher, env_steps: int) -> int:
+def apply_proposals(env: Any, teacher: Teacher, env_steps: int) -> int:
     """Ask the teacher and apply its proposals with env.set_range; returns how many were applied."""
     props = teacher.propose(env_steps)
     for p in props:
@@ -183,21 +187,21 @@ def attach_abs_advantage(outcomes: EpisodeOutcomes, per_episode: tuple[np.ndarra
 class StartStateCurriculum:
     """Glue between teachers.start_states.SnapshotStarts and ``env.set_start_states`` (quadrotor)."""
 
-    def __init__(self, cfg: RunConfig, env):
+    def __init__(self, cfg: RunConfig, env: Any) -> None:
         c = cfg.curriculum.start_states
         stop = None if c.stop_fraction >= 1.0 else int(c.stop_fraction * cfg.train.total_env_steps)
         self.buffer = SnapshotStarts(env.num_envs, int(env.relative_state.shape[1]), fraction=c.fraction,
                                      stop_env_steps=stop, capacity=c.capacity, per_episode=c.per_episode,
                                      clusters=c.clusters, seed=cfg.seed)
 
-    def apply(self, env, env_steps: int) -> int:
+    def apply(self, env: Any, env_steps: int) -> int:
         """Before an iteration: give some envs a snapshot to start their next episode from."""
         ids, states = self.buffer.propose(env_steps)
         if len(ids):
             env.set_start_states(states, ids)
         return len(ids)
 
-    def update(self, env, outcomes: EpisodeOutcomes | None) -> None:
+    def update(self, env: Any, outcomes: EpisodeOutcomes | None) -> None:
         """After an iteration: settle the finished episodes, snapshot the running ones."""
         ids = np.zeros(0, np.int64) if outcomes is None else outcomes.env_ids
         succ = np.zeros(0, bool) if outcomes is None else outcomes.success
@@ -213,7 +217,7 @@ class StartStateCurriculum:
         self.buffer.load_state_dict(state)
 
 
-def build_start_states(cfg: RunConfig, env) -> StartStateCurriculum | None:
+def build_start_states(cfg: RunConfig, env: Any) -> StartStateCurriculum | None:
     if not cfg.curriculum.start_states.enabled:
         return None
     if cfg.env.name != "quadrotor" or not hasattr(env, "set_start_states"):

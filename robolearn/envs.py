@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .config import RunConfig
 from .errors import UserError
 
@@ -19,7 +21,8 @@ def check_device(device: str) -> None:
 
 
 def make_env(cfg: RunConfig, num_envs: int | None = None, seed: int | None = None,
-             ranges: dict | None = None, backend: str | None = None, **sim_changes):
+             ranges: dict | None = None, backend: str | None = None,
+             **sim_changes: Any) -> Any:  # QuadrotorVecEnv or ArmVecEnv, by cfg.env.name
     """The vector env of this run's family (``ranges`` default: the config's training ranges).
 
     ``env.name: quadrotor`` gives a ``QuadrotorVecEnv``, ``arm`` an ``ArmVecEnv``
@@ -62,7 +65,7 @@ def hover_action(cfg: RunConfig) -> float:
     from sims.quadrotor.params import hover_rpm
 
     s = cfg.env.sim
-    return 2.0 * (hover_rpm() - s.rpm_min) / (s.rpm_max - s.rpm_min) - 1.0
+    return float(2.0 * (hover_rpm() - s.rpm_min) / (s.rpm_max - s.rpm_min) - 1.0)
 
 
 def eval_ranges(cfg: RunConfig, randomized: bool) -> dict:

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 import numpy as np
 import torch
@@ -25,6 +26,12 @@ from .curriculum import (apply_proposals, attach_abs_advantage, build_start_stat
 from .envs import check_device, init_action, make_env
 from .errors import ConfigError
 from .logging.run_dir import EpisodeStats, MetricsLogger, RunDir, read_metrics
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from .ppo import PPO
+    from .td3 import TD3
 
 
 @dataclass
@@ -53,7 +60,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def make_algorithm(cfg: RunConfig, env, on_episodes):
+def make_algorithm(cfg: RunConfig, env: Any, on_episodes: Callable[[dict, Any], None]) -> PPO | TD3:
     device = torch.device(cfg.device)
     a0 = init_action(cfg)
     if cfg.algo == "ppo":
@@ -67,7 +74,7 @@ def make_algorithm(cfg: RunConfig, env, on_episodes):
                on_episodes=on_episodes)
 
 
-def check_actor_size(cfg: RunConfig, env) -> int:
+def check_actor_size(cfg: RunConfig, env: Any) -> int:
     n = actor_param_count(env.single_observation_space["policy"].shape[0], cfg.network.actor_hidden,
                           env.single_action_space.shape[0])
     if n > cfg.network.max_actor_params:
@@ -79,7 +86,7 @@ def check_actor_size(cfg: RunConfig, env) -> int:
 class _Progress:
     """rich progress bar plus a line of live metrics below it (no-op when disabled)."""
 
-    def __init__(self, total: int, enabled: bool, console=None):
+    def __init__(self, total: int, enabled: bool, console: Console | None = None) -> None:
         self.enabled = enabled
         self._last = 0.0
         if not enabled:
@@ -102,7 +109,7 @@ class _Progress:
             return
         now = time.perf_counter()
         if force or now - self._last > 0.25:
-            self.p.update(self.task, completed=min(completed, self.p.tasks[0].total))
+            self.p.update(self.task, completed=min(completed, cast(float, self.p.tasks[0].total)))  # set above
             self.text.plain = info
             self.live.refresh()
             self._last = now
@@ -114,7 +121,7 @@ class _Progress:
 
 
 def _fmt_info(ep: dict, curriculum: dict, sps: float) -> str:
-    def g(k, f):
+    def g(k: str, f: str) -> str:
         v = ep.get(k)
         return f.format(v) if v is not None and math.isfinite(v) else "-"
 
@@ -132,7 +139,7 @@ def _fmt_info(ep: dict, curriculum: dict, sps: float) -> str:
 
 
 def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | None = None,
-          console=None, evaluate_at_end: bool = True) -> TrainResult:
+          console: Console | None = None, evaluate_at_end: bool = True) -> TrainResult:
     """Train ``cfg`` into a new run directory (``out``) or continue the run in ``resume``."""
     t_process = time.perf_counter()
     check_device(cfg.device)
@@ -215,12 +222,12 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
             it_stats = algo.iterate()
             arrays = stats.arrays()
             ep = stats.summary()
-            out = outcomes(arrays, env.param_names, algo.env_steps) if arrays else None
-            if out is not None:
-                attach_abs_advantage(out, getattr(algo, "last_episode_abs_advantage", None))  # PPO only
-                teacher.update(out)
+            finished = outcomes(arrays, env.param_names, algo.env_steps) if arrays else None
+            if finished is not None:
+                attach_abs_advantage(finished, getattr(algo, "last_episode_abs_advantage", None))  # PPO only
+                teacher.update(finished)
             if starts is not None:
-                starts.update(env, out)
+                starts.update(env, finished)
             stats.clear()
             now = time.perf_counter()
             sps = (algo.env_steps - prev_steps) / max(now - prev_t, 1e-9)

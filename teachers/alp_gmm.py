@@ -121,7 +121,8 @@ class ALPGMM(PointSamplingTeacher):
             lo, hi = float(seen.min()), float(seen.max())
         return np.clip((r - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
 
-    def observe(self, tasks, returns, success, outcomes: EpisodeOutcomes) -> None:
+    def observe(self, tasks: np.ndarray, returns: np.ndarray, success: np.ndarray,
+                outcomes: EpisodeOutcomes) -> None:
         r = success.astype(float) if self.signal == "success" else returns
         u = self.box.normalize(tasks)
         alps = self.alp.add(u, self._scale(r))

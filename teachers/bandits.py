@@ -124,8 +124,9 @@ class GroupBandit(Teacher):
             return keep / keep.sum() if keep.any() else np.full(G, 1.0 / G)
         if self.rule == "dump":
             if np.any(self.counts == 0):
-                p = (self.counts == 0).astype(float)
-                return p / p.sum()
+                untried = (self.counts == 0).astype(float)
+                probs: np.ndarray = untried / untried.sum()
+                return probs
             mean_adv = np.array([np.mean(a) for a in self.adv])
             score = mean_adv + self.ucb_c * np.sqrt(2 * np.log(self.counts.sum()) / self.counts) * (
                 mean_adv.max() if mean_adv.max() > 0 else 1.0)
@@ -133,7 +134,8 @@ class GroupBandit(Teacher):
             score = self.q.copy()
         z = score / max(np.abs(score).max(), 1e-12) / self.temperature
         e = np.exp(z - z.max())
-        return e / e.sum()
+        probs = e / e.sum()
+        return probs
 
     def propose(self, env_steps: int) -> list[RangeProposal]:
         ids = np.flatnonzero(self._needs)

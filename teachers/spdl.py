@@ -43,13 +43,14 @@ from .base import EpisodeOutcomes
 from .sampling import PointSamplingTeacher
 
 
-def kl_diag(m0, s0, m1, s1) -> float:
+def kl_diag(m0: np.ndarray, s0: np.ndarray, m1: np.ndarray, s1: np.ndarray) -> float:
     """KL(N(m0, s0^2) || N(m1, s1^2)), diagonal, summed over dimensions."""
     return float(np.sum(np.log(s1 / s0) + (s0 ** 2 + (m0 - m1) ** 2) / (2 * s1 ** 2) - 0.5))
 
 
-def logpdf_diag(x, m, s) -> np.ndarray:
-    return np.sum(-0.5 * ((x - m) / s) ** 2 - np.log(s) - 0.5 * np.log(2 * np.pi), axis=-1)
+def logpdf_diag(x: np.ndarray, m: np.ndarray, s: np.ndarray) -> np.ndarray:
+    lp: np.ndarray = np.sum(-0.5 * ((x - m) / s) ** 2 - np.log(s) - 0.5 * np.log(2 * np.pi), axis=-1)
+    return lp
 
 
 class SPDL(PointSamplingTeacher):
@@ -85,7 +86,8 @@ class SPDL(PointSamplingTeacher):
     def target_kl(self) -> float:
         return kl_diag(self.mean, self.std, self.t_mean, self.t_std)
 
-    def observe(self, tasks, returns, success, outcomes: EpisodeOutcomes) -> None:
+    def observe(self, tasks: np.ndarray, returns: np.ndarray, success: np.ndarray,
+                outcomes: EpisodeOutcomes) -> None:
         v = success.astype(float) if self.signal == "success" else np.asarray(returns, float)
         if self.reward_bounds is not None and self.signal == "return":
             lo, hi = self.reward_bounds
@@ -112,13 +114,13 @@ class SPDL(PointSamplingTeacher):
             self.alpha = min(self.zeta * max(float(v.mean()), 0.0) / max(kl_t, 1e-10), 1e5)
         scale = max(float(np.abs(v).mean()), 1e-8)
 
-        def unpack(z):
+        def unpack(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             return z[:d], np.exp(np.clip(z[d:], np.log(self.std_lb), np.log(10.0)))
 
-        def objective(z):
+        def objective(z: np.ndarray) -> float:
             m, s = unpack(z)
             w = np.exp(np.clip(logpdf_diag(c, m, s) - old_lp, -50, 50))
-            return -(np.mean(w * v) - self.alpha * kl_diag(m, s, self.t_mean, self.t_std)) / scale
+            return -(float(np.mean(w * v)) - self.alpha * kl_diag(m, s, self.t_mean, self.t_std)) / scale
 
         cons = [{"type": "ineq", "fun": lambda z: self.max_kl - kl_diag(m0, s0, *unpack(z))}]
         z0 = np.concatenate([m0, np.log(s0)])

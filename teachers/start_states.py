@@ -143,7 +143,8 @@ class SnapshotStarts:
         counts = np.bincount(lab[known], minlength=groups.max() + 1)[groups]
         g = np.searchsorted(groups, pick)
         j = starts[g] + (self.rng.random(n) * counts[g]).astype(np.int64)
-        return self.states[order[j]]
+        picked: np.ndarray = self.states[order[j]]
+        return picked
 
     def propose(self, env_steps: int) -> tuple[np.ndarray, np.ndarray]:
         """(env ids, start states) for envs whose next reset should start from a snapshot."""

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from ..evaluate import FlightRecord
 
-def _plt():
+
+def _plt() -> Any:  # matplotlib.pyplot, imported on first use
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -68,7 +72,7 @@ def learning_curves(metrics: dict[str, np.ndarray], path: str | Path) -> Path | 
     return path
 
 
-def flight_plot(flight, path: str | Path, title: str = "") -> Path:
+def flight_plot(flight: FlightRecord, path: str | Path, title: str = "") -> Path:
     """Position, attitude and motor commands over one evaluation episode."""
     plt = _plt()
     t = np.arange(len(flight.position)) * flight.dt

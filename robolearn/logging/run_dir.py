@@ -19,6 +19,7 @@ import math
 import os
 import tempfile
 from pathlib import Path
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -97,9 +98,9 @@ class MetricsLogger:
             with open(run.metrics, newline="") as f:
                 header = next(csv.reader(f), None)
             self.columns = header or None
-        self._file = None
-        self._writer = None
-        self._tb = None
+        self._file: TextIO | None = None
+        self._writer: Any = None  # csv writer (its type is private to the csv stub)
+        self._tb: Any = None  # tensorboard SummaryWriter
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -113,8 +114,8 @@ class MetricsLogger:
             self.columns = list(row)
         if self._file is None:
             new = not self.run.metrics.exists() or self.run.metrics.stat().st_size == 0
-            self._file = open(self.run.metrics, "a", newline="")
-            self._writer = csv.writer(self._file)
+            self._file = file = open(self.run.metrics, "a", newline="")
+            self._writer = csv.writer(file)
             if new:
                 self._writer.writerow(self.columns)
         self._writer.writerow([_fmt(row.get(c)) for c in self.columns])
@@ -164,7 +165,7 @@ def _truncate_metrics(path: Path, last_iteration: int) -> None:
     os.replace(tmp, path)
 
 
-def _fmt(v) -> str:
+def _fmt(v: Any) -> str:
     if v is None:
         return ""
     if isinstance(v, (float, np.floating)):
@@ -201,12 +202,13 @@ class EpisodeStats:
     def clear(self) -> None:
         self._chunks: list[dict[str, np.ndarray]] = []
 
-    def add(self, episode: dict, mask) -> None:
+    def add(self, episode: dict, mask: Any) -> None:
         mask = np.asarray(mask, dtype=bool)
         if not mask.any():
             return
         ids = np.nonzero(mask)[0]
-        chunk = {k: np.asarray(episode[k])[ids].astype(np.float64) for k in EPISODE_KEYS if k in episode}
+        chunk: dict[str, np.ndarray] = {k: np.asarray(episode[k])[ids].astype(np.float64)
+                                        for k in EPISODE_KEYS if k in episode}
         chunk["params"] = np.asarray(episode["params"])[ids].astype(np.float64)
         chunk["env_ids"] = ids
         self._chunks.append(chunk)

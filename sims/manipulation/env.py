@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 import gymnasium as gym
 import mujoco
@@ -132,7 +133,7 @@ class ArmConfig:
     home_noise_m: float = 0.02
     ranges: dict = field(default_factory=dict)  # initial per-param (low, high) overrides
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
         if self.episode_steps < 1 or self.substeps < 1:
@@ -209,7 +210,7 @@ class ArmVecEnv(VectorEnv):
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
 
     def __init__(self, num_envs: int = 1, task: str = "push", seed: int | None = None,
-                 num_threads: int | None = None, config: ArmConfig | None = None, **config_kwargs):
+                 num_threads: int | None = None, config: ArmConfig | None = None, **config_kwargs: Any):
         if config is None:
             config = ArmConfig(task=task, **config_kwargs)
         elif config_kwargs:
@@ -351,7 +352,8 @@ class ArmVecEnv(VectorEnv):
         self._steps[ids] = 0
         self._return[ids] = 0.0
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Reset all envs, or those of ``options["reset_mask"]`` (bool (N,))."""
         if seed is not None:
             self._rng = np.random.default_rng(seed)
@@ -370,7 +372,7 @@ class ArmVecEnv(VectorEnv):
         return self._obs(), {}
 
     # ------------------------------------------------------------------- step
-    def step(self, actions):
+    def step(self, actions: Any) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step all envs with actions (N, 8) in [-1, 1]; see the module docstring."""
         if self._needs_reset:
             raise RuntimeError("call reset() before step()")
@@ -465,7 +467,7 @@ class ArmVecEnv(VectorEnv):
         return self._obs(), reward.astype(np.float32), term, trunc, info
 
     # ------------------------------------------------------------ observations
-    def _obs(self):
+    def _obs(self) -> dict[str, np.ndarray]:
         return {"policy": self._obs_p, "critic": self._obs_c}
 
     def _observe(self) -> None:
@@ -525,7 +527,7 @@ class ArmVecEnv(VectorEnv):
         j = self._index(name)
         return self._lo[:, j].copy(), self._hi[:, j].copy()
 
-    def set_range(self, name: str, low, high, env_ids=None) -> None:
+    def set_range(self, name: str, low: Any, high: Any, env_ids: Any = None) -> None:
         """Set per-env sampling range of ``name``; takes effect at each env's next reset."""
         j = self._index(name)
         ids = slice(None) if env_ids is None else np.asarray(env_ids, np.int64)
@@ -553,7 +555,8 @@ class ArmVecEnv(VectorEnv):
     @property
     def object_pose(self) -> np.ndarray:
         """Exact box pose (N, 7): position, quaternion wxyz (a copy)."""
-        return self._qpos[:, self._obj_q].copy()
+        pose: np.ndarray = self._qpos[:, self._obj_q].copy()
+        return pose
 
     @property
     def ee_target(self) -> np.ndarray:
@@ -563,7 +566,8 @@ class ArmVecEnv(VectorEnv):
     @property
     def ee_pos(self) -> np.ndarray:
         """Exact end-effector (finger-pad centre) position (N, 3) (a copy)."""
-        return self._site_xpos[:, self._ee_site].copy()
+        pos: np.ndarray = self._site_xpos[:, self._ee_site].copy()
+        return pos
 
     def get_model_data(self, env_id: int) -> tuple[mujoco.MjModel, mujoco.MjData]:
         """MjModel (with env_id's randomized fields) and MjData of one env, e.g. to render."""
@@ -578,17 +582,18 @@ class ArmEnv(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, task: str = "push", config: ArmConfig | None = None, **config_kwargs):
+    def __init__(self, task: str = "push", config: ArmConfig | None = None, **config_kwargs: Any):
         self.vec = ArmVecEnv(1, task=task, config=config, **config_kwargs)
         self.observation_space = self.vec.single_observation_space
         self.action_space = self.vec.single_action_space
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         super().reset(seed=seed)
         obs, _ = self.vec.reset(seed=seed, options=options)
         return {k: v[0].copy() for k, v in obs.items()}, {}
 
-    def step(self, action):
+    def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         act = np.asarray(action, np.float32).reshape(1, ACTION_DIM)
         obs, rew, term, trunc, info = self.vec.step(act)
         out = {"nonfinite_resets": info["nonfinite_resets"]}

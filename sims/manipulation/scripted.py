@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .env import ACTION_DIM, BAR_HALF, BAR_Y, BOX_HALF
+from .env import ACTION_DIM, BAR_HALF, BAR_Y, BOX_HALF, ArmVecEnv
 
 
 class ScriptedPush:
@@ -17,10 +17,10 @@ class ScriptedPush:
         self.phase = np.zeros(num_envs, np.int64)
         self.speed = speed
 
-    def reset(self, mask=None) -> None:
+    def reset(self, mask: np.ndarray | None = None) -> None:
         self.phase[slice(None) if mask is None else np.asarray(mask, bool)] = 0
 
-    def __call__(self, env) -> np.ndarray:
+    def __call__(self, env: ArmVecEnv) -> np.ndarray:
         obj, ee, goal, target = env.object_pose[:, :3], env.ee_pos, env.goals, env.ee_target
         d = goal[:, :2] - obj[:, :2]
         u = d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-6)
@@ -54,12 +54,12 @@ class ScriptedPushLift:
         self.timer = np.zeros(num_envs, np.int64)
         self.speed = speed
 
-    def reset(self, mask=None) -> None:
+    def reset(self, mask: np.ndarray | None = None) -> None:
         m = slice(None) if mask is None else np.asarray(mask, bool)
         self.phase[m] = 0
         self.timer[m] = 0
 
-    def __call__(self, env) -> np.ndarray:
+    def __call__(self, env: ArmVecEnv) -> np.ndarray:
         obj, ee, goal, target = env.object_pose[:, :3], env.ee_pos, env.goals, env.ee_target
         top = obj[:, 2] + BAR_HALF[2]
         ph = self.phase
