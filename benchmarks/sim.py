@@ -96,12 +96,12 @@ def _bare_fn(num_envs: int, backend: str, inner: int, kernel: str = "simd"):
     if backend == "cuda":
         from numba import cuda
 
-        from sims.quadrotor import kernels_cuda as kc
+        from sims.quadrotor import kernels_cuda as kg
 
         d = [cuda.to_device(x) for x in (state, cmd, ep, ext, cfg)]
 
         def fn():
-            kc.physics_only[kc.blocks(num_envs), kc.THREADS](*d, np.float32(0.01), inner)
+            kg.physics_only[kg.blocks(num_envs), kg.THREADS](*d, np.float32(0.01), inner)
             cuda.synchronize()
     else:
         from sims.quadrotor import kernels_cpu as kc

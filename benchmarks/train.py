@@ -43,6 +43,7 @@ def run(config: str, seeds: int, overrides: list[str], out: str | None) -> dict:
         res = train(cfg, out=root / f"seed{seed}")
         total = time.perf_counter() - t0
         e = res.eval
+        assert e is not None  # train() evaluates at the end unless told not to
         rows.append({
             "seed": seed,
             "train_wall_time_s": res.train_wall_time_s,
@@ -76,9 +77,9 @@ def print_table(result: dict) -> None:
         return "-" if v is None else format(v, spec)
 
     t = Table(title=f"robolearn bench train: {result['config']} {' '.join(result['overrides'])}".strip())
-    for c in ("seed", "train s", "env steps", "surv", "pos m", "yaw deg", "surv DR", "pos DR m",
-              "sim s", "infer s", "update s", "bar"):
-        t.add_column(c, justify="right")
+    for col in ("seed", "train s", "env steps", "surv", "pos m", "yaw deg", "surv DR", "pos DR m",
+                "sim s", "infer s", "update s", "bar"):
+        t.add_column(col, justify="right")
     for r in result["runs"]:
         n, d, tb = r["nominal"], r["randomized"] or {}, r["time_breakdown_s"]
         t.add_row(str(r["seed"]), f"{r['train_wall_time_s']:.1f}", f"{r['env_steps'] / 1e6:.2f}M",

@@ -8,12 +8,14 @@ Heavy modules (torch, onnx) load lazily, on first use of ``export``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from .errors import ExportError
 
 __all__ = ["export", "ExportError"]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     # Lazy: `import firmware_export` stays cheap (the firmware builder and the HIL
     # runner import the package without needing torch). The implementation lives in
     # pipeline.py, not export.py, so that the submodule never shadows this function.

@@ -20,6 +20,7 @@ API (``policy.h``)::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 
@@ -35,7 +36,8 @@ class Int8Layer:
     scale: np.ndarray  # float32 (out,)
 
     def dequantized(self) -> np.ndarray:
-        return self.q.astype(np.float32) * self.scale[:, None]
+        out: np.ndarray = self.q.astype(np.float32) * self.scale[:, None]
+        return out
 
 
 def quantize_int8(spec: PolicySpec) -> list[Int8Layer]:
@@ -58,7 +60,7 @@ def c_float(x: float) -> str:
     return s + "f"
 
 
-def _array(ctype: str, name: str, values: np.ndarray, fmt, per_line: int = 8, attr: bool = False) -> str:
+def _array(ctype: str, name: str, values: np.ndarray, fmt: Callable[[Any], str], per_line: int = 8, attr: bool = False) -> str:
     flat = [fmt(v) for v in np.asarray(values).reshape(-1)]
     lines = [", ".join(flat[i:i + per_line]) for i in range(0, len(flat), per_line)]
     a = " ROBOLEARN_WEIGHTS_ATTR" if attr else ""
@@ -97,8 +99,8 @@ def weight_bytes(spec: PolicySpec, quantize: str | None) -> int:
     rows = [padded_rows(w.shape[0]) for w in spec.weights]
     biases = 4 * sum(rows)
     if quantize == "int8":
-        return consts + biases + sum(r * w.shape[1] + 4 * r for r, w in zip(rows, spec.weights))
-    return consts + biases + 4 * sum(r * w.shape[1] for r, w in zip(rows, spec.weights))
+        return consts + biases + sum(r * int(w.shape[1]) + 4 * r for r, w in zip(rows, spec.weights))
+    return consts + biases + 4 * sum(r * int(w.shape[1]) for r, w in zip(rows, spec.weights))
 
 
 def generate_header(spec: PolicySpec, manifest_sha256: str, rpm_min: float, rpm_max: float,

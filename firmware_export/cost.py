@@ -36,6 +36,9 @@ Only a real board's DWT counter gives the cycle count.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from .c_codegen import padded_rows
 from .policy_file import PolicySpec
 
@@ -88,12 +91,11 @@ def estimate(spec: PolicySpec, quantize: str | None, weights_in: str = "ram") ->
 ARM_CFLAGS = ("-O2", "-std=c99", "-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard")
 
 
-def arm_object_sizes(c_dir, build_dir) -> dict | None:
+def arm_object_sizes(c_dir: str | Path, build_dir: str | Path) -> dict[str, Any] | None:
     """Section sizes (bytes) of policy.o compiled for the Cortex-M4F with arm-none-eabi-gcc,
     or None when that toolchain is not installed (it is optional for onnx/c exports)."""
     import shutil
     import subprocess
-    from pathlib import Path
 
     gcc, size = shutil.which("arm-none-eabi-gcc"), shutil.which("arm-none-eabi-size")
     if gcc is None or size is None:

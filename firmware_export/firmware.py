@@ -32,6 +32,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from typing import Any
 from pathlib import Path
 
 from .errors import ExportError
@@ -117,7 +118,7 @@ def _berkeley(size_tool: str, path: Path) -> dict:
     return {"text": text, "data": data, "bss": bss}
 
 
-def build_firmware(export_dir, out_dir=None) -> Path:
+def build_firmware(export_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     """Build the STM32F405 image for ``export_dir``'s ``policy.c``; returns the ELF path.
 
     Also writes ``firmware_size.json`` next to the ELF: ``arm-none-eabi-size`` figures
@@ -132,8 +133,8 @@ def build_firmware(export_dir, out_dir=None) -> Path:
     inc = ["-I", str(export_dir), "-I", str(PROTO_DIR)]
     sources = [policy_c, PROTO_DIR / "rl_proto.c", PROTO_DIR / "rl_device.c",
                FIRMWARE_DIR / "board.c", FIRMWARE_DIR / "startup.c"]
-    with tempfile.TemporaryDirectory(prefix="robolearn_fw_") as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory(prefix="robolearn_fw_") as tmp_name:
+        tmp = Path(tmp_name)
         objs = []
         for src in sources:
             obj = tmp / (src.stem + ".o")
@@ -170,12 +171,13 @@ def build_firmware(export_dir, out_dir=None) -> Path:
     return out / ELF_NAME
 
 
-def firmware_size(elf) -> dict:
+def firmware_size(elf: str | Path) -> dict[str, Any]:
     """The ``firmware_size.json`` written next to ``elf`` by :func:`build_firmware`."""
-    return json.loads((Path(elf).parent / SIZE_NAME).read_text())
+    report: dict[str, Any] = json.loads((Path(elf).parent / SIZE_NAME).read_text())
+    return report
 
 
-def qemu_command(elf, serial_spec: str) -> list[str]:
+def qemu_command(elf: str | Path, serial_spec: str) -> list[str]:
     """``qemu-system-arm`` running ``elf`` on netduinoplus2, USART1 on ``serial_spec``
     (a QEMU chardev: ``pty``, ``tcp:127.0.0.1:PORT,server=on,wait=off``, ...).
 
@@ -191,10 +193,10 @@ def instructions_from_cycles(cycles: float, cpu_hz: float = QEMU_CPU_HZ,
                              shift: int = QEMU_ICOUNT_SHIFT) -> float:
     """Guest instructions behind a cycle count measured with SysTick under QEMU
     ``-icount shift``: ticks = instructions x 2**shift ns x cpu_hz."""
-    return float(cycles) / (cpu_hz * (2 ** shift) * 1e-9)
+    return float(cycles) / (cpu_hz * float(2 ** shift) * 1e-9)  # int ** int is Any to mypy
 
 
-def build_host_device(export_dir, out_dir=None) -> Path:
+def build_host_device(export_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     """Compile the device loop with ``policy.c`` for the host (``cc -O2 -Wall -Wextra
     -Werror``); returns the executable, run as ``EXE /dev/pts/N``."""
     export_dir = Path(export_dir)

@@ -22,13 +22,17 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .errors import ExportError
+
+if TYPE_CHECKING:
+    from sims.quadrotor.config import QuadrotorConfig
 
 
 @dataclass
 class SimSettings:
-    config: object  # sims.quadrotor.QuadrotorConfig
+    config: QuadrotorConfig
     env: dict  # {"sim": {...}, "ranges": {...}}: what hardware/hil.py rebuilds the config from
     source: str  # config.yaml path, or a note that defaults were used
     sha256: str | None  # of config.yaml's bytes
@@ -78,7 +82,7 @@ def read_sim_settings(config_path: Path | None, obs_dim: int) -> SimSettings:
     return SimSettings(cfg, _env_dict(cfg), str(config_path), hashlib.sha256(raw).hexdigest())
 
 
-def _env_dict(cfg) -> dict:
+def _env_dict(cfg: QuadrotorConfig) -> dict[str, Any]:
     d = cfg.to_dict()
     ranges = d.pop("ranges")
     return {"sim": d, "ranges": ranges}

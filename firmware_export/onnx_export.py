@@ -18,10 +18,14 @@ robot's units (rotor speed in RPM, the simulator's own mapping).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from .errors import ExportError
+
+if TYPE_CHECKING:
+    import onnx
 from .policy_file import PolicySpec
 
 OPSET = 17  # Gemm/Clip/Elu/Sigmoid semantics stable since opset 13; onnxruntime >= 1.18 runs 17
@@ -30,19 +34,19 @@ INPUT = "obs"
 OUTPUTS = ("action", "rpm")
 
 
-def build_onnx(spec: PolicySpec, rpm_min: float, rpm_max: float, doc: str = ""):
+def build_onnx(spec: PolicySpec, rpm_min: float, rpm_max: float, doc: str = "") -> onnx.ModelProto:
     """The ``onnx.ModelProto`` of ``spec`` (checked with ``onnx.checker``)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    inits: list = []
-    nodes: list = []
+    inits: list[onnx.TensorProto] = []
+    nodes: list[onnx.NodeProto] = []
 
-    def const(name: str, value) -> str:
+    def const(name: str, value: Any) -> str:
         inits.append(numpy_helper.from_array(np.asarray(value, np.float32), name))
         return name
 
-    def node(op: str, inputs: list[str], out: str, **attrs) -> str:
+    def node(op: str, inputs: list[str], out: str, **attrs: Any) -> str:
         nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
         return out
 
@@ -77,7 +81,7 @@ def build_onnx(spec: PolicySpec, rpm_min: float, rpm_max: float, doc: str = ""):
     return model
 
 
-def _activation(node, x: str, name: str, prefix: str) -> str:
+def _activation(node: Callable[..., str], x: str, name: str, prefix: str) -> str:
     if name == "tanh":
         return node("Tanh", [x], f"{prefix}.tanh")
     if name == "relu":
@@ -90,14 +94,14 @@ def _activation(node, x: str, name: str, prefix: str) -> str:
     raise ExportError(f"unsupported activation {name!r}")
 
 
-def save_onnx(model, path: Path) -> int:
+def save_onnx(model: onnx.ModelProto, path: Path) -> int:
     """Write the model; returns its size in bytes."""
     data = model.SerializeToString()
     Path(path).write_bytes(data)
     return len(data)
 
 
-def onnx_session(path_or_bytes):
+def onnx_session(path_or_bytes: str | Path | bytes) -> Any:
     """A single-threaded onnxruntime CPU session (deterministic, as the HIL runner uses)."""
     import onnxruntime as ort
 
@@ -109,7 +113,7 @@ def onnx_session(path_or_bytes):
     return ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
 
 
-def run_onnx(session, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def run_onnx(session: Any, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(action, rpm) for a batch of raw observations."""
     a, r = session.run(list(OUTPUTS), {INPUT: np.ascontiguousarray(obs, np.float32)})
     return a, r

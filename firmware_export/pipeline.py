@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from .c_codegen import generate_header, generate_source, quantize_int8, weight_b
 from .errors import ExportError
 from .manifest import build_manifest, manifest_bytes, manifest_sha256
 from .onnx_export import build_onnx, onnx_session, run_onnx, save_onnx
-from .policy_file import forward_numpy, forward_torch, load_policy
+from .policy_file import PolicySpec, forward_numpy, forward_torch, load_policy
 
 FORMATS = ("onnx", "c", "firmware")
 QUANTIZE = (None, "int8")
@@ -48,7 +49,7 @@ def _resolve_input(path: Path) -> tuple[Path, Path]:
     return path, pol
 
 
-def _check_options(formats, quantize) -> tuple[str, ...]:
+def _check_options(formats: str | Sequence[str], quantize: str | None) -> tuple[str, ...]:
     if isinstance(formats, str):
         formats = [f for f in formats.split(",") if f.strip()]
     fs = tuple(dict.fromkeys(str(f).strip().lower() for f in formats))
@@ -64,13 +65,13 @@ def _check_options(formats, quantize) -> tuple[str, ...]:
     return fs
 
 
-def _firmware_builder():
+def _firmware_builder() -> Callable[..., Path]:
     if importlib.util.find_spec("firmware_export.firmware") is None:
         raise ExportError("the firmware format is not available in this installation "
                           "(firmware_export/firmware.py missing); export with --format onnx,c")
     from . import firmware
 
-    fn = getattr(firmware, "build_firmware", None)
+    fn: Callable[..., Path] | None = getattr(firmware, "build_firmware", None)
     if fn is None:
         raise ExportError("firmware_export.firmware has no build_firmware(); export with --format onnx,c")
     return fn
@@ -108,19 +109,20 @@ def _err_stats(a: np.ndarray, b: np.ndarray) -> dict:
     return {"max_abs": float(e.max()), "mean_abs": float(e.mean()), "rms": float(np.sqrt((e ** 2).mean()))}
 
 
-def export(run_or_policy_dir, out_dir=None, formats=("onnx", "c"), quantize=None, *,
+def export(run_or_policy_dir: str | Path, out_dir: str | Path | None = None,
+           formats: str | Sequence[str] = ("onnx", "c"), quantize: str | None = None, *,
            n_random: int = 10_000, record_envs: int = 32, record_steps: int = 150,
-           closed_loop_episodes: int = 32, seed: int = 0) -> dict:
+           closed_loop_episodes: int = 32, seed: int = 0) -> dict[str, Any]:
     """Export a run's ``policy.pt``; returns the export report (also written as
     ``export_report.json``). Raises :class:`ExportError` (one line) on bad input or a
     failed check, leaving no partial output. ``out_dir`` default: ``RUN_DIR/export``."""
-    formats = _check_options(formats, quantize)
+    fmts = _check_options(formats, quantize)
     run_dir, policy_path = _resolve_input(Path(run_or_policy_dir))
     out_dir = Path(out_dir) if out_dir is not None else run_dir / "export"
     # Fail fast on missing tools, before any work or output.
-    if "c" in formats:
+    if "c" in fmts:
         verify.find_cc()
-    build_firmware = _firmware_builder() if "firmware" in formats else None
+    build_firmware = _firmware_builder() if "firmware" in fmts else None
     spec = load_policy(policy_path)
     sim = layout.read_sim_settings(run_dir / "config.yaml", spec.obs_dim)
     _prepare_target(out_dir)
@@ -130,7 +132,7 @@ def export(run_or_policy_dir, out_dir=None, formats=("onnx", "c"), quantize=None
         mask = os.umask(0)
         os.umask(mask)
         os.chmod(tmp, 0o777 & ~mask)  # mkdtemp makes 0700; the export gets the usual mode
-        report = _export_into(tmp, spec, sim, run_dir, out_dir, formats, quantize, n_random,
+        report = _export_into(tmp, spec, sim, run_dir, out_dir, fmts, quantize, n_random,
                               record_envs, record_steps, closed_loop_episodes, seed)
         if build_firmware is not None:
             from .firmware import firmware_size
@@ -147,8 +149,9 @@ def export(run_or_policy_dir, out_dir=None, formats=("onnx", "c"), quantize=None
     return report
 
 
-def _export_into(tmp: Path, spec, sim, run_dir: Path, out_dir: Path, formats, quantize, n_random,
-                 record_envs, record_steps, closed_loop_episodes, seed) -> dict:
+def _export_into(tmp: Path, spec: PolicySpec, sim: layout.SimSettings, run_dir: Path, out_dir: Path,
+                 formats: tuple[str, ...], quantize: str | None, n_random: int, record_envs: int,
+                 record_steps: int, closed_loop_episodes: int, seed: int) -> dict[str, Any]:
     cfg = sim.config
     notes: list[str] = []
     manifest = build_manifest(spec, sim, run_dir, out_dir, formats, quantize)

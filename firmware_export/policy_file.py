@@ -14,8 +14,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
+import numpy.typing as npt
 
 from .errors import ExportError
 
@@ -176,19 +178,22 @@ def load_policy(path: str | Path) -> PolicySpec:
 
 # ------------------------------------------------------------------ reference forwards
 def _act_np(x: np.ndarray, name: str) -> np.ndarray:
+    y: np.ndarray  # numpy's ufuncs return Any to mypy
     if name == "tanh":
-        return np.tanh(x)
-    if name == "relu":
-        return np.maximum(x, 0)
-    if name == "elu":
-        return np.where(x > 0, x, np.expm1(np.minimum(x, 0)))
-    if name == "silu":
-        return x / (1 + np.exp(-x))
-    raise ExportError(f"unsupported activation {name!r}")
+        y = np.tanh(x)
+    elif name == "relu":
+        y = np.maximum(x, 0)
+    elif name == "elu":
+        y = np.where(x > 0, x, np.expm1(np.minimum(x, 0)))
+    elif name == "silu":
+        y = x / (1 + np.exp(-x))
+    else:
+        raise ExportError(f"unsupported activation {name!r}")
+    return y
 
 
 def forward_numpy(spec: PolicySpec, obs: np.ndarray, weights: list[np.ndarray] | None = None,
-                  dtype=np.float64) -> np.ndarray:
+                  dtype: npt.DTypeLike = np.float64) -> np.ndarray:
     """The actor in numpy (default float64); ``weights`` replaces the layer weights
     (used to emulate int8-quantized weights)."""
     ws = spec.weights if weights is None else weights
@@ -200,7 +205,8 @@ def forward_numpy(spec: PolicySpec, obs: np.ndarray, weights: list[np.ndarray] |
             x = _act_np(x, spec.activation)
     if spec.output_activation == "tanh":
         x = np.tanh(x)
-    return np.minimum(np.maximum(x, spec.action_low.astype(dtype)), spec.action_high.astype(dtype))
+    out: np.ndarray = np.minimum(np.maximum(x, spec.action_low.astype(dtype)), spec.action_high.astype(dtype))
+    return out
 
 
 def forward_torch(spec: PolicySpec, obs: np.ndarray) -> np.ndarray:
@@ -209,7 +215,7 @@ def forward_torch(spec: PolicySpec, obs: np.ndarray) -> np.ndarray:
     import torch
     import torch.nn.functional as F
 
-    acts = {"tanh": torch.tanh, "relu": F.relu, "elu": F.elu, "silu": F.silu}
+    acts: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"tanh": torch.tanh, "relu": F.relu, "elu": F.elu, "silu": F.silu}
     with torch.no_grad():
         x = torch.as_tensor(np.asarray(obs, np.float32))
         x = ((x - torch.from_numpy(spec.obs_mean)) * torch.from_numpy(spec.obs_inv_std)).clamp(-spec.obs_clip, spec.obs_clip)

@@ -15,11 +15,15 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import ExportError
 from .policy_file import PolicySpec, forward_numpy
+
+if TYPE_CHECKING:
+    from sims.quadrotor.config import QuadrotorConfig
 
 HARNESS = Path(__file__).with_name("c_harness.c")
 # Strict C99 with every warning an error; -Wdouble-promotion because the Cortex-M4F FPU
@@ -45,7 +49,8 @@ def random_observations(spec: PolicySpec, n: int, seed: int = 0) -> np.ndarray:
     z = rng.standard_normal((n, spec.obs_dim)) * 2.0
     far = rng.random(n) < 0.1
     z[far] *= 15.0
-    return (spec.obs_mean + z * spec.obs_std).astype(np.float32)
+    obs: np.ndarray = (spec.obs_mean + z * spec.obs_std).astype(np.float32)
+    return obs
 
 
 def max_abs(a: np.ndarray, b: np.ndarray) -> float:
@@ -103,7 +108,7 @@ def c_actions(c_dir: Path, obs: np.ndarray, act_dim: int) -> tuple[np.ndarray, s
 
 
 # ------------------------------------------------------------------- simulator
-def recorded_observations(spec: PolicySpec, sim_config, n_envs: int = 32, steps: int = 150,
+def recorded_observations(spec: PolicySpec, sim_config: QuadrotorConfig, n_envs: int = 32, steps: int = 150,
                           seed: int = 0) -> np.ndarray:
     """Policy observations met when the policy itself flies the simulator (float actor)."""
     from sims.quadrotor import QuadrotorVecEnv
@@ -118,7 +123,7 @@ def recorded_observations(spec: PolicySpec, sim_config, n_envs: int = 32, steps:
     return np.concatenate(out).astype(np.float32)
 
 
-def fly(spec: PolicySpec, sim_config, weights: list[np.ndarray] | None, episodes: int, seed: int) -> dict:
+def fly(spec: PolicySpec, sim_config: QuadrotorConfig, weights: list[np.ndarray] | None, episodes: int, seed: int) -> dict:
     """Fly ``episodes`` episodes (one per env, fixed seed) with the numpy actor; survival
     rate and mean last-second position error (m) of the surviving episodes."""
     from sims.quadrotor import QuadrotorVecEnv
@@ -144,7 +149,7 @@ def fly(spec: PolicySpec, sim_config, weights: list[np.ndarray] | None, episodes
             "position_error_m": float(np.mean(pos[ok])) if ok.any() else None}
 
 
-def closed_loop_int8(spec: PolicySpec, sim_config, int8_weights: list[np.ndarray], episodes: int = 32,
+def closed_loop_int8(spec: PolicySpec, sim_config: QuadrotorConfig, int8_weights: list[np.ndarray], episodes: int = 32,
                      seed: int = 12345) -> dict:
     """The same episodes flown with float32 and with int8 weights (emulated in numpy)."""
     return {"float32": fly(spec, sim_config, None, episodes, seed),

@@ -27,9 +27,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from .errors import HilError
+
+if TYPE_CHECKING:
+    import typer as typer_
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -75,7 +78,7 @@ def hil_command(path: str | Path, device: str = "emulated", *, baud: int = 11520
     return EXIT_OK
 
 
-def register(app, name: str = "hil") -> None:
+def register(app: typer_.Typer, name: str = "hil") -> None:
     """Add the ``hil`` command to a typer app."""
     import typer
 
@@ -92,7 +95,7 @@ def register(app, name: str = "hil") -> None:
             replay_latency: bool = typer.Option(False, "--replay-latency", help="also fly in simulation with the measured latency"),
             timeout: Optional[float] = typer.Option(None, help="reply time-out per request, s (default by device)"),
             retries: int = typer.Option(3, help="retransmissions per request"),
-            report: Optional[Path] = typer.Option(None, help="report path (default EXPORT/hil_report.json)")):
+            report: Optional[Path] = typer.Option(None, help="report path (default EXPORT/hil_report.json)")) -> None:
         raise typer.Exit(hil_command(path, device, baud=baud, steps=steps, episodes=episodes, seed=seed,
                                      json_output=json_output, replay_latency=replay_latency,
                                      timeout=timeout, retries=retries, report=report))

@@ -36,16 +36,24 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, Self, Sequence
 
 from .errors import DeviceLost, DeviceOpenError
+
+if TYPE_CHECKING:
+    import serial as pyserial
+
+    from .device_model import DeviceModel
 
 # ------------------------------------------------------------------ child processes
 _LIVE: dict[int, subprocess.Popen] = {}
 _LIVE_LOCK = threading.Lock()
-_SAVED_HANDLERS: dict[int, object] = {}
+_Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
+_SAVED_HANDLERS: dict[int, _Handler] = {}
 _FORWARDED = (signal.SIGTERM, signal.SIGHUP)
 
+_prctl: Callable[..., int] | None
 try:
     _libc = ctypes.CDLL(None, use_errno=True)
     _prctl = _libc.prctl
@@ -59,7 +67,7 @@ def _child_setup() -> None:  # runs in the child between fork and exec
         _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def _raise_exit(signum, frame):  # noqa: ARG001
+def _raise_exit(signum: int, frame: FrameType | None) -> NoReturn:  # noqa: ARG001
     raise SystemExit(128 + signum)
 
 
@@ -174,7 +182,7 @@ class Device:
         self.bytes_written = 0
         self.bytes_read = 0
 
-    def open(self) -> "Device":
+    def open(self) -> Self:
         if not self.is_open:
             try:
                 self._open()
@@ -190,10 +198,10 @@ class Device:
         finally:
             self.is_open = False
 
-    def __enter__(self) -> "Device":
+    def __enter__(self) -> Self:
         return self.open()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def write(self, data: bytes) -> None:
@@ -227,18 +235,18 @@ class SerialDevice(Device):
     def __init__(self, port: str, baud: int = 115200, write_timeout: float = 2.0):
         super().__init__()
         self.port, self.baud, self.write_timeout = str(port), int(baud), write_timeout
-        self._s = None
+        self._s: pyserial.SerialBase | None = None
 
     def _open(self) -> None:
         import serial
 
         try:
-            self._s = serial.serial_for_url(self.port, baudrate=self.baud, timeout=0,
-                                            write_timeout=self.write_timeout)
+            s = self._s = serial.serial_for_url(self.port, baudrate=self.baud, timeout=0,
+                                                write_timeout=self.write_timeout)
         except (serial.SerialException, OSError, ValueError) as e:
             raise DeviceOpenError(f"cannot open serial port {self.port}: {e}") from None
         try:
-            self._s.reset_input_buffer()
+            s.reset_input_buffer()
         except Exception:  # noqa: BLE001  (not all URL handlers support it)
             pass
 
@@ -253,32 +261,39 @@ class SerialDevice(Device):
     def _write(self, data: bytes) -> None:
         import serial
 
+        s = self._port()
         try:
-            self._s.write(data)
-            self._s.flush()
+            s.write(data)
+            s.flush()
         except (serial.SerialException, OSError) as e:
             raise DeviceLost(f"serial port {self.port}: write failed: {e}") from None
 
     def _read(self, timeout: float) -> bytes:
         import serial
 
-        s = self._s
+        s = self._port()
         try:
             try:
-                fd = s.fileno()
+                fd: int | None = s.fileno()
             except Exception:  # noqa: BLE001  (URL handlers without a descriptor)
                 fd = None
             if fd is not None:
                 r, _, _ = select.select([fd], [], [], timeout)
                 if not r:
                     return b""
-                return s.read(65536)  # timeout 0: what is there now
+                return bytes(s.read(65536))  # timeout 0: what is there now
             s.timeout = timeout
             first = s.read(1)
             s.timeout = 0
-            return first + s.read(s.in_waiting) if first else b""
+            # every pyserial port class has in_waiting; the SerialBase stub does not declare it
+            return first + s.read(s.in_waiting) if first else b""  # type: ignore[attr-defined]
         except (serial.SerialException, OSError) as e:
             raise DeviceLost(f"serial port {self.port}: read failed: {e}") from None
+
+    def _port(self) -> pyserial.SerialBase:
+        if self._s is None:
+            raise DeviceLost(f"serial port {self.port} is not open")
+        return self._s
 
     def info(self) -> dict:
         return {"kind": self.kind, "port": self.port, "baud": self.baud}
@@ -301,26 +316,27 @@ class PtyProcessDevice(Device):
         self.startup_s = startup_s
         self.kind = name
         self.proc: subprocess.Popen | None = None
-        self.master = self.slave = None
+        self.master: int | None = None
+        self.slave: int | None = None
         self.tty_path: str | None = None
-        self._log = None
+        self._log: ChildLog | None = None
 
     def _open(self) -> None:
         import termios
         import tty
 
-        self.master, self.slave = os.openpty()
-        tty.setraw(self.slave, termios.TCSANOW)  # no echo, no line editing, 8-bit clean
-        os.set_blocking(self.master, False)
-        self.tty_path = os.ttyname(self.slave)
-        self._log = ChildLog()
+        master, slave = self.master, self.slave = os.openpty()
+        tty.setraw(slave, termios.TCSANOW)  # no echo, no line editing, 8-bit clean
+        os.set_blocking(master, False)
+        tty_path = self.tty_path = os.ttyname(slave)
+        log = self._log = ChildLog()
         argv = list(self.argv)
         if "{tty}" in argv:
-            argv = [self.tty_path if a == "{tty}" else a for a in argv]
+            argv = [tty_path if a == "{tty}" else a for a in argv]
         else:
-            argv.insert(1, self.tty_path)
+            argv.insert(1, tty_path)
         try:
-            self.proc = start_process(argv, self._log, self.env)
+            self.proc = start_process(argv, log, self.env)
         except OSError as e:
             raise DeviceOpenError(f"cannot start host device {argv[0]}: {e}") from None
         if self.startup_s:
@@ -347,28 +363,35 @@ class PtyProcessDevice(Device):
                 self._log.close()
                 self._log = None
 
+    def _fd(self) -> int:
+        if self.master is None:
+            raise DeviceLost("host device pty is not open")
+        return self.master
+
     def _write(self, data: bytes) -> None:
         self._check_alive()
+        fd = self._fd()
         view = memoryview(data)
         deadline = time.monotonic() + 2.0
         while view:
             try:
-                n = os.write(self.master, view)
+                n = os.write(fd, view)
                 view = view[n:]
             except BlockingIOError:
                 if time.monotonic() > deadline:
                     raise DeviceLost("host device does not read its pty (write blocked 2 s)") from None
-                select.select([], [self.master], [], 0.05)
+                select.select([], [fd], [], 0.05)
             except OSError as e:
                 raise DeviceLost(f"host device pty write failed: {e}") from None
 
     def _read(self, timeout: float) -> bytes:
-        r, _, _ = select.select([self.master], [], [], timeout)
+        fd = self._fd()
+        r, _, _ = select.select([fd], [], [], timeout)
         if not r:
             self._check_alive()
             return b""
         try:
-            return os.read(self.master, 65536)
+            return os.read(fd, 65536)
         except BlockingIOError:
             return b""
         except OSError as e:
@@ -383,7 +406,7 @@ class PtyProcessDevice(Device):
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return int(s.getsockname()[1])
 
 
 class QemuDevice(Device):
@@ -405,13 +428,13 @@ class QemuDevice(Device):
         self.proc: subprocess.Popen | None = None
         self.link: SerialDevice | None = None
         self.url: str | None = None
-        self._log = None
+        self._log: ChildLog | None = None
         self.argv: list[str] = []
 
     def _open(self) -> None:
         if not self.elf.is_file():
             raise DeviceOpenError(f"firmware not found: {self.elf}")
-        self._log = ChildLog()
+        log = self._log = ChildLog()
         deadline = time.monotonic() + self.boot_timeout
         for attempt in range(3):  # a free port can be taken between bind and QEMU's listen
             if self.serial == "tcp":
@@ -423,7 +446,7 @@ class QemuDevice(Device):
                 spec = "pty"
             self.argv = [str(a) for a in self.command(self.elf, spec)]
             try:
-                self.proc = start_process(self.argv, self._log)
+                self.proc = start_process(self.argv, log)
             except OSError as e:
                 raise DeviceOpenError(f"cannot start {self.argv[0]}: {e}") from None
             try:
@@ -444,14 +467,16 @@ class QemuDevice(Device):
 
     def _connect(self, deadline: float) -> None:
         last = ""
+        proc, url = self.proc, self.url
+        assert proc is not None and url is not None, "_open starts QEMU and sets the url first"
         while True:
-            if self.proc.poll() is not None:
-                raise DeviceOpenError(f"QEMU exited with code {self.proc.returncode}: "
+            if proc.poll() is not None:
+                raise DeviceOpenError(f"QEMU exited with code {proc.returncode}: "
                                       f"{_tail(self._log) or 'no output'} (command: {' '.join(self.argv)})")
-            link = SerialDevice(self.url)
+            link = SerialDevice(url)
             try:
                 self.link = link.open()
-                sock = getattr(self.link._s, "_socket", None)
+                sock = getattr(link._s, "_socket", None)
                 if sock is not None:
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 return
@@ -464,11 +489,13 @@ class QemuDevice(Device):
 
     def _pty_path(self, deadline: float) -> str:
         pat = re.compile(rb"char device redirected to (/dev/pts/\d+)")
+        log, proc = self._log, self.proc
+        assert log is not None and proc is not None, "_open starts QEMU first"
         while time.monotonic() < deadline:
-            m = pat.search(self._log.read())
+            m = pat.search(log.read())
             if m:
                 return m.group(1).decode()
-            if self.proc.poll() is not None:
+            if proc.poll() is not None:
                 break
             time.sleep(0.05)
         raise DeviceOpenError(f"QEMU did not report its serial pty: {_tail(self._log) or 'no output'}")
@@ -488,13 +515,18 @@ class QemuDevice(Device):
         if self.proc is not None and self.proc.poll() is not None:
             raise DeviceLost(f"QEMU exited with code {self.proc.returncode}: {_tail(self._log) or 'no output'}")
 
+    def _serial(self) -> SerialDevice:
+        if self.link is None:
+            raise DeviceLost("QEMU serial link is not open")
+        return self.link
+
     def _write(self, data: bytes) -> None:
         self._check_alive()
-        self.link.write(data)
+        self._serial().write(data)
 
     def _read(self, timeout: float) -> bytes:
         try:
-            return self.link.read(timeout)
+            return self._serial().read(timeout)
         except DeviceLost:
             self._check_alive()
             raise
@@ -513,7 +545,7 @@ class ModelDevice(Device):
 
     kind = "model"
 
-    def __init__(self, model):
+    def __init__(self, model: DeviceModel):
         super().__init__()
         self.model = model
         self._queue: list[tuple[float, bytes]] = []

@@ -66,13 +66,13 @@ def mutate(rng: np.random.Generator, frame: P.Frame, kind: str, other: P.Frame |
     if kind == "body_burst":
         # a burst in the bit order the CRC reads (MSB first), inside type..payload
         msg = body[:-2]
-        b = int.from_bytes(msg, "big")
+        bits = int.from_bytes(msg, "big")
         L = int(rng.integers(2, 17))
         start = int(rng.integers(0, len(msg) * 8 - L + 1))
         middle = int(rng.integers(0, 1 << (L - 2))) if L > 2 else 0
         pattern = 1 | (1 << (L - 1)) | (middle << 1)
-        b ^= pattern << start
-        return _wire(b.to_bytes(len(msg), "big") + body[-2:])
+        bits ^= pattern << start
+        return _wire(bits.to_bytes(len(msg), "big") + body[-2:])
     if kind == "wire_bitflip":
         c = bytearray(core)
         i = int(rng.integers(n * 8))

@@ -26,7 +26,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -34,6 +34,11 @@ from . import protocol as P
 from .devices import Device, ModelDevice, PtyProcessDevice, QemuDevice, SerialDevice
 from .errors import (DeviceError, DeviceLost, DeviceTimeout, ExportError, HandshakeError,
                      HilError, ManifestMismatch)
+
+if TYPE_CHECKING:
+    from sims.quadrotor import QuadrotorConfig, QuadrotorVecEnv
+
+    from .device_model import Faults
 
 REPORT_NAME = "hil_report.json"
 REPORT_SCHEMA = "robolearn.hil_report/1"
@@ -66,13 +71,14 @@ class OnnxActor:
         out = self.session.get_outputs()[0]
         self.input_name, self.output_name = inp.name, out.name
         self.obs_dim = int(inp.shape[-1])
-        self.act_dim = int(out.shape[-1]) if isinstance(out.shape[-1], int) else None
-        if self.act_dim is None:
-            self.act_dim = int(self(np.zeros(self.obs_dim, np.float32)).shape[0])
+        # a symbolic output size (str) is learned from one evaluation
+        last = out.shape[-1]
+        self.act_dim: int = int(last) if isinstance(last, int) else int(self(np.zeros(self.obs_dim, np.float32)).shape[0])
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         x = np.asarray(obs, np.float32).reshape(1, self.obs_dim)
-        return self.session.run([self.output_name], {self.input_name: x})[0].reshape(-1).astype(np.float32)
+        y: np.ndarray = self.session.run([self.output_name], {self.input_name: x})[0]
+        return y.reshape(-1).astype(np.float32)
 
 
 # ================================================================= export directory
@@ -83,7 +89,7 @@ class ExportInfo:
     manifest_sha256: bytes
     obs_dim: int
     act_dim: int
-    config: object  # sims.quadrotor.QuadrotorConfig
+    config: QuadrotorConfig
     config_source: str
     run_dir: Path | None = None
     notes: list[str] = field(default_factory=list)
@@ -91,9 +97,9 @@ class ExportInfo:
 
 def _manifest_dims(m: dict) -> tuple[int | None, int | None]:
     """obs/act dimensions from a manifest, tolerant of where the exporter puts them."""
-    def find(keys):
+    def find(keys: list[str]) -> int | None:
         for k in keys:
-            node = m
+            node: Any = m
             for part in k.split("."):
                 node = node.get(part) if isinstance(node, dict) else None
             if isinstance(node, int):
@@ -122,7 +128,7 @@ def _load_yaml(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def sim_config_from_run(cfg: dict):
+def sim_config_from_run(cfg: dict) -> QuadrotorConfig:
     """``QuadrotorConfig`` from a run's ``config.yaml`` mapping (its ``env`` section):
     ``env.sim`` holds the simulator settings and ``env.ranges`` the parameter ranges,
     as the trainer uses them."""
@@ -237,7 +243,7 @@ def device_kind(device: str | Device) -> str:
     return device if device in DEVICE_KINDS else "serial"
 
 
-def pty_model_device(export_dir: str | os.PathLike, faults=None, sha: bytes | None = None) -> PtyProcessDevice:
+def pty_model_device(export_dir: str | os.PathLike, faults: Faults | None = None, sha: bytes | None = None) -> PtyProcessDevice:
     """The Python device model as a separate process on a pseudo-terminal (``faults``: a
     :class:`~hardware.device_model.Faults`; ``sha``: a manifest digest to announce)."""
     env = dict(os.environ)
@@ -346,9 +352,11 @@ class HilClient:
         self.dev.write(P.encode_frame(type_, seq, payload))
         self.stats.frames_sent += 1
 
-    _CORRUPT = object()  # _await result: a corrupt frame arrived instead of the reply
+    # _await result: a corrupt frame arrived instead of the reply. A Frame (compared by
+    # identity) so the result type stays Frame | None; type -1 never comes off the wire.
+    _CORRUPT = P.Frame(-1, 0)
 
-    def _await(self, seq: int, want: int, timeout: float):
+    def _await(self, seq: int, want: int, timeout: float) -> P.Frame | None:
         """The reply (or an ERROR for this request), ``None`` on time-out, or
         ``_CORRUPT`` when a frame was rejected and nothing valid is pending (the reply
         was probably garbled: retransmit now rather than wait for the time-out)."""
@@ -507,7 +515,7 @@ class EpisodeResult:
                 "env_position_error_m": self.env_position_error_m, "error": self.error}
 
 
-def fly_episode(env, act: Callable[[np.ndarray], np.ndarray], seed: int, max_steps: int) -> EpisodeResult:
+def fly_episode(env: QuadrotorVecEnv, act: Callable[[np.ndarray], np.ndarray], seed: int, max_steps: int) -> EpisodeResult:
     """One episode of a 1-env ``QuadrotorVecEnv`` from ``reset(seed=seed)``.
 
     ``act(obs) -> action`` gets a copy of the policy view. Stops at the end of the
@@ -549,7 +557,7 @@ def fly_episode(env, act: Callable[[np.ndarray], np.ndarray], seed: int, max_ste
                          positions=np.array(pos).reshape(-1, 3), error=error)
 
 
-def _stats(x, scale: float = 1.0) -> dict | None:
+def _stats(x: Sequence[float] | np.ndarray, scale: float = 1.0) -> dict | None:
     if len(x) == 0:
         return None
     a = np.asarray(x, np.float64) * scale
@@ -557,7 +565,7 @@ def _stats(x, scale: float = 1.0) -> dict | None:
             "max": float(a.max()), "mean": float(a.mean()), "min": float(a.min()), "n": int(a.size)}
 
 
-def _nanmean(x) -> float:
+def _nanmean(x: Sequence[float] | np.ndarray) -> float:
     a = np.asarray(x, np.float64)
     a = a[np.isfinite(a)]
     return float(a.mean()) if a.size else float("nan")
@@ -573,7 +581,8 @@ def _outcome(eps: list[EpisodeResult]) -> dict:
             "mean_return": float(np.mean([e.return_ for e in eps]))}
 
 
-def _fly_sim(config, actor: OnnxActor, seeds: list[int], limits: list[int], latency_steps: int | None = None):
+def _fly_sim(config: QuadrotorConfig, actor: OnnxActor, seeds: list[int], limits: list[int],
+             latency_steps: int | None = None) -> list[EpisodeResult]:
     from sims.quadrotor import QuadrotorVecEnv
 
     env = QuadrotorVecEnv(1, config=config, seed=seeds[0] if seeds else 0)
@@ -582,7 +591,7 @@ def _fly_sim(config, actor: OnnxActor, seeds: list[int], limits: list[int], late
     return [fly_episode(env, actor, s, n) for s, n in zip(seeds, limits)]
 
 
-def _jsonable(x):
+def _jsonable(x: Any) -> Any:
     if isinstance(x, dict):
         return {str(k): _jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
@@ -695,20 +704,20 @@ def run_hil(export_dir: str | os.PathLike, device: str | Device = "emulated", *,
     sim_eps = _fly_sim(cfg, actor, [e.seed for e in flown], limits)
     per_ep = []
     agree = bool(flown) and status == "ok"
-    for h, s in zip(flown, sim_eps):
-        n = min(len(h.positions), len(s.positions))
-        div = float(np.max(np.linalg.norm(h.positions[:n] - s.positions[:n], axis=1))) if n else 0.0
-        d_err = abs(h.position_error_last_1s_m - s.position_error_last_1s_m)
-        ok = (h.error is None and h.survived == s.survived and h.steps == s.steps
+    for h, se in zip(flown, sim_eps):
+        n = min(len(h.positions), len(se.positions))
+        div = float(np.max(np.linalg.norm(h.positions[:n] - se.positions[:n], axis=1))) if n else 0.0
+        d_err = abs(h.position_error_last_1s_m - se.position_error_last_1s_m)
+        ok = (h.error is None and h.survived == se.survived and h.steps == se.steps
               and (d_err <= AGREE_POS_TOL_M or (math.isnan(d_err) and h.steps == 0)))
         agree &= ok
         per_ep.append({"seed": h.seed, "agree": ok, "max_position_divergence_m": div,
-                       "position_error_diff_m": d_err, "hil": h.summary(), "sim": s.summary()})
+                       "position_error_diff_m": d_err, "hil": h.summary(), "sim": se.summary()})
 
     D = np.array(diffs) if diffs else np.zeros((0, info.act_dim))
     inf_us = [c / ack.cpu_hz * 1e6 for c in cycles] if ack.cpu_hz else []
     rtt_stats = _stats(rtts, 1e3)
-    report = {
+    report: dict[str, Any] = {
         "schema": REPORT_SCHEMA,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "status": status,

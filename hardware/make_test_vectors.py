@@ -43,7 +43,7 @@ def _hex(b: bytes) -> str:
     return bytes(b).hex()
 
 
-def _f32_list(a) -> list[float]:
+def _f32_list(a: np.ndarray | list[float]) -> list[float]:
     return [float(x) for x in np.asarray(a, np.float32)]
 
 
@@ -237,8 +237,8 @@ def build() -> dict:
     fuzz = []
     for kind, _orig, wire, _other in mutated_frames(seed=2024, n=440, max_payload=48, pool=64):
         try:
-            f = P.decode_frame(wire)
-            out = {"accept": True, "type": f.type, "seq": f.seq, "payload_hex": _hex(f.payload)}
+            frame = P.decode_frame(wire)
+            out = {"accept": True, "type": frame.type, "seq": frame.seq, "payload_hex": _hex(frame.payload)}
         except P.FrameError as e:
             out = {"accept": False, "reason": e.reason}
         fuzz.append({"kind": kind, "wire_hex": _hex(wire), **out})

@@ -43,7 +43,7 @@ from cobs import cobs as _cobs
 
 VERSION = 1
 MAX_PAYLOAD = 1024
-HEADER_SIZE = 5  # type:u8 seq:u16 len:u16
+HEADER_SIZE = 5  # frame type u8, seq u16, len u16 (not a "type:" comment, which mypy would parse)
 CRC_SIZE = 2
 MIN_BODY = HEADER_SIZE + CRC_SIZE
 MAX_BODY = MIN_BODY + MAX_PAYLOAD
@@ -116,13 +116,15 @@ def crc16(data: bytes) -> int:
 # ----------------------------------------------------------------------------- COBS
 def cobs_encode(data: bytes) -> bytes:
     """COBS-encode ``data`` (no delimiter appended)."""
-    return _cobs.encode(bytes(data))
+    out: bytes = _cobs.encode(bytes(data))  # cobs is untyped
+    return out
 
 
 def cobs_decode(data: bytes) -> bytes:
     """Decode one COBS chunk (no delimiter); FrameError("cobs") when invalid."""
     try:
-        return _cobs.decode(bytes(data))
+        out: bytes = _cobs.decode(bytes(data))
+        return out
     except _cobs.DecodeError as e:
         raise FrameError("cobs", str(e)) from None
 
@@ -154,7 +156,8 @@ def encode_body(type_: int, seq: int, payload: bytes = b"") -> bytes:
 
 def encode_frame(type_: int, seq: int, payload: bytes = b"") -> bytes:
     """Wire bytes of one frame: ``COBS(body) 0x00``."""
-    return _cobs.encode(encode_body(type_, seq, payload)) + DELIMITER
+    body: bytes = _cobs.encode(encode_body(type_, seq, payload))
+    return body + DELIMITER
 
 
 def decode_body(body: bytes) -> Frame:

@@ -13,8 +13,11 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
+
+from .devices import Device, PtyProcessDevice, start_process, stop_process
 
 
 def _onnx_actor(path: Path, weights: list[tuple[np.ndarray, np.ndarray]], mean: np.ndarray,
@@ -96,7 +99,8 @@ def hover_weights(obs_dim: int, eps: float = 0.01) -> list[tuple[np.ndarray, np.
 
 
 def write_policy_pt(path: str | Path, weights: list[tuple[np.ndarray, np.ndarray]],
-                    activation: str = "tanh", mean=None, std=None, obs_clip: float = 10.0) -> Path:
+                    activation: str = "tanh", mean: np.ndarray | None = None, std: np.ndarray | None = None,
+                    obs_clip: float = 10.0) -> Path:
     """A ``policy.pt`` (format ``robolearn.actor/1``, see ``robolearn/networks.py``) with
     the given layers, for the exporter."""
     import torch
@@ -116,7 +120,7 @@ def write_policy_pt(path: str | Path, weights: list[tuple[np.ndarray, np.ndarray
     return Path(path)
 
 
-def _c_floats(a) -> str:
+def _c_floats(a: np.ndarray) -> str:
     """C float literals; %.9g round-trips every binary32 (IEEE 754-2008, 5.12.2)."""
     out = []
     for v in np.asarray(a, np.float32).ravel():
@@ -168,7 +172,8 @@ def write_policy_c(export_dir: str | Path, weights: list[tuple[np.ndarray, np.nd
 
 
 def make_test_export(out_dir: str | Path, seed: int = 0, action_history: int = 2,
-                     hidden: tuple[int, ...] = (32, 32), weights: list | None = None,
+                     hidden: tuple[int, ...] = (32, 32),
+                     weights: list[tuple[np.ndarray, np.ndarray]] | None = None,
                      hover: bool = False, episode_steps: int = 500, sim: dict | None = None,
                      ranges: dict | None = None) -> Path:
     """Write ``policy.onnx``, ``manifest.json``, ``policy.c``/``policy.h`` (in
@@ -197,6 +202,7 @@ def make_test_export(out_dir: str | Path, seed: int = 0, action_history: int = 2
         dims = [obs_dim, *hidden, act_dim]
         weights = [(rng.standard_normal((dims[i + 1], dims[i])) / np.sqrt(dims[i]),
                     0.1 * rng.standard_normal(dims[i + 1])) for i in range(len(dims) - 1)]
+    assert weights is not None  # random, hover or given
     _onnx_actor(exp / "policy.onnx", weights, mean, std, 10.0)
     sim_cfg = {"action_history": action_history, "episode_steps": episode_steps, **(sim or {})}
     env = {"name": "quadrotor", "num_envs": 16, "sim": sim_cfg,
@@ -240,9 +246,9 @@ class ProtoHarness:
     def hex(b: bytes) -> str:
         return bytes(b).hex() or "-"
 
-    def decode_frames(self, wires: list[bytes]) -> list[tuple]:
+    def decode_frames(self, wires: list[bytes]) -> list[tuple[Any, ...]]:
         """One-shot decoding of each wire frame: ``("OK", type, seq, payload)`` or ``("REJ", reason)``."""
-        out = []
+        out: list[tuple[Any, ...]] = []
         for line in self.run([f"frame {self.hex(w)}" for w in wires]):
             parts = line.split()
             if parts[0] == "OK":
@@ -269,13 +275,7 @@ class ProtoHarness:
 
 
 # ------------------------------------------------------------------ fault injection
-def _devices():
-    from . import devices
-
-    return devices
-
-
-class FaultyLink(_devices().Device):
+class FaultyLink(Device):
     """A proxy between the host and any :class:`~hardware.devices.Device` that damages
     the byte stream: each byte is independently dropped (``drop``) or has random bits
     flipped (``corrupt``), in the direction(s) chosen (``"to_device"``, ``"from_device"``,
@@ -283,7 +283,7 @@ class FaultyLink(_devices().Device):
     decisions depend on the byte position in the stream, not on how reads are chunked.
     """
 
-    def __init__(self, inner, seed: int = 0, drop: float = 0.0, corrupt: float = 0.0,
+    def __init__(self, inner: Device, seed: int = 0, drop: float = 0.0, corrupt: float = 0.0,
                  direction: str = "both", silent: bool = False):
         super().__init__()
         self.inner, self.drop, self.corrupt, self.silent = inner, drop, corrupt, silent
@@ -325,12 +325,12 @@ class FaultyLink(_devices().Device):
                                                      "dropped": self.dropped, "corrupted": self.corrupted}}
 
 
-class RebootingPty(_devices().PtyProcessDevice):
+class RebootingPty(PtyProcessDevice):
     """A host device process that is killed and started again (a power cycle: all its
     state lost) when the host sends the k-th STEP frame, for k in ``reboot_at_steps``;
     that STEP is lost with the old process."""
 
-    def __init__(self, argv, reboot_at_steps=(), **kw):
+    def __init__(self, argv: Sequence[str], reboot_at_steps: Sequence[int] = (), **kw: Any):
         super().__init__(argv, **kw)
         self.reboot_at = set(reboot_at_steps)
         self.steps = 0
@@ -345,12 +345,13 @@ class RebootingPty(_devices().PtyProcessDevice):
             if f.type == self._P.STEP:
                 self.steps += 1
                 if self.steps in self.reboot_at:
-                    d = _devices()
-                    d.stop_process(self.proc)
-                    argv = [self.tty_path if a == "{tty}" else a for a in self.argv]
+                    stop_process(self.proc)
+                    tty, log = self.tty_path, self._log
+                    assert tty is not None and log is not None, "only an open device gets writes"
+                    argv = [tty if a == "{tty}" else a for a in self.argv]
                     if "{tty}" not in self.argv:
-                        argv.insert(1, self.tty_path)
-                    self.proc = d.start_process(argv, self._log, self.env)
+                        argv.insert(1, tty)
+                    self.proc = start_process(argv, log, self.env)
                     self.reboots += 1
                     return
         super()._write(data)

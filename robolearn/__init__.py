@@ -12,6 +12,8 @@ Heavy modules (torch, the simulator) load on first use of these names.
 
 from __future__ import annotations
 
+from typing import Any
+
 __version__ = "0.1.0"
 
 _LAZY = {
@@ -35,7 +37,7 @@ _LAZY = {
 __all__ = sorted(_LAZY) + ["__version__"]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
@@ -46,5 +48,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'robolearn' has no attribute {name!r}")
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return __all__

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import torch
 
+# (obs_policy, obs_critic, actions, rewards, next_obs_policy, next_obs_critic, terminated)
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
 
 class RolloutBuffer:
     """One PPO rollout: ``steps`` transitions of ``num_envs`` envs, preallocated.
@@ -39,7 +42,7 @@ class RolloutBuffer:
         self.trunc_env.append(env_ids)
         self.trunc_obs.append(final_critic_obs)
 
-    def truncations(self):
+    def truncations(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
         """(step idx, env idx, final critic obs) of all truncated transitions, or None."""
         if not self.trunc_t:
             return None
@@ -63,7 +66,8 @@ class ReplayBuffer:
         self.pos = 0
         self.size = 0
 
-    def add(self, obs_p, obs_c, act, rew, next_obs_p, next_obs_c, terminated) -> None:
+    def add(self, obs_p: torch.Tensor, obs_c: torch.Tensor, act: torch.Tensor, rew: torch.Tensor,
+            next_obs_p: torch.Tensor, next_obs_c: torch.Tensor, terminated: torch.Tensor) -> None:
         """Add a batch of n transitions (n <= capacity), overwriting the oldest."""
         n = act.shape[0]
         idx = (torch.arange(n, device=self.actions.device) + self.pos) % self.capacity
@@ -77,7 +81,7 @@ class ReplayBuffer:
         self.pos = (self.pos + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
 
-    def sample(self, batch_size: int, generator: torch.Generator | None = None):
+    def sample(self, batch_size: int, generator: torch.Generator | None = None) -> Batch:
         idx = torch.randint(0, self.size, (batch_size,), device=self.actions.device, generator=generator)
         return (self.obs_policy[idx], self.obs_critic[idx], self.actions[idx], self.rewards[idx],
                 self.next_obs_policy[idx], self.next_obs_critic[idx], self.terminated[idx])

@@ -15,6 +15,7 @@ import random
 import re
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,7 +35,7 @@ def _umask() -> int:
 _MODE = 0o666 & ~_umask()  # mkstemp creates 0600; give final files the usual permissions
 
 
-def atomic_save(obj, path: str | Path) -> None:
+def atomic_save(obj: Any, path: str | Path) -> None:
     """``torch.save`` to ``path`` atomically (tmp file in the same dir + fsync + os.replace)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,7 +96,7 @@ def safe_load(path: str | Path, what: str = "checkpoint") -> dict:
 def rng_state() -> dict:
     """Python, numpy (legacy global) and torch RNG states as weights_only-loadable values."""
     py = random.getstate()
-    np_state = np.random.get_state()
+    np_state: Any = np.random.get_state()  # the legacy tuple (name, key, pos, has_gauss, cached)
     return {
         "python": [py[0], list(py[1]), py[2]],
         "numpy": {"key": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),

@@ -9,14 +9,19 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, Any, List, NoReturn, Optional
 
 import typer
 
 from hardware.cli_entry import register as register_hil
 
 from .cli_export import export_cmd
+from .cli_sb3 import sb3_export_cmd
+from .cli_sweep import sweep_cmd
 from .errors import UserError
+
+if TYPE_CHECKING:
+    from .config import RunConfig
 
 EXIT_USAGE = 2
 
@@ -24,12 +29,13 @@ EXIT_USAGE = 2
 class _App(typer.Typer):
     """Typer app whose usage errors and :class:`UserError` are one line + exit code 2."""
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> NoReturn:
         from typer._click.exceptions import ClickException, NoArgsIsHelpError  # typer vendors click
 
         cmd = typer.main.get_command(self)
         try:
-            rv = cmd.main(*args, standalone_mode=False, **kwargs)
+            # mypy cannot rule out standalone_mode in **kwargs; callers never pass it
+            rv = cmd.main(*args, standalone_mode=False, **kwargs)  # type: ignore[misc]
         except NoArgsIsHelpError as e:
             print(e.format_message() if hasattr(e, "format_message") else str(e))
             sys.exit(0)
@@ -53,6 +59,8 @@ app = _App(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (training speed / quality, simulator throughput).")
 app.add_typer(bench_app, name="bench")
 app.command("export")(export_cmd)
+app.command("sb3-export")(sb3_export_cmd)  # robolearn/cli_sb3.py
+app.command("sweep")(sweep_cmd)  # robolearn/cli_sweep.py (Ray)
 register_hil(app)  # robolearn hil (hardware/cli_entry.py)
 
 
@@ -72,7 +80,7 @@ def train(
     device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="show the progress bar"),
     evaluate: bool = typer.Option(True, "--eval/--no-eval", help="evaluate at the end"),
-):
+) -> int:
     """Train a policy; leaves a run directory (config, metrics, checkpoints, policy.pt, eval.json, plots)."""
     from .config import DEFAULT_CONFIG, load_config, read_config_file
     from .logging.run_dir import RunDir
@@ -105,7 +113,11 @@ def train(
         print(f"interrupted after {res.env_steps} env steps; continue with: robolearn train --resume {res.run_dir}")
         return 130
     line = f"run: {res.run_dir}  env steps: {res.env_steps}  train time: {res.train_wall_time_s:.1f} s"
-    if res.eval:
+    if res.eval and res.eval.get("env") == "arm":
+        e = res.eval
+        line += (f"\neval (privileges 0): success {e['success_rate']:.1%}  final box-goal distance "
+                 f"{e['object_goal_distance_m']:.3f} m")
+    elif res.eval:
         e = res.eval
         line += (f"\neval nominal: survival {e['survival_rate']:.1%}  position error "
                  f"{_f(e['position_error_m'], '.3f')} m  yaw {_f(e['yaw_deg'], '.2f')} deg")
@@ -117,7 +129,7 @@ def train(
     return 0
 
 
-def _f(v, spec: str) -> str:
+def _f(v: Any, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
 
@@ -137,7 +149,9 @@ def eval_cmd(
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
     seed: Optional[int] = typer.Option(None, "--seed", help="evaluation seed (default: config)"),
     save: bool = typer.Option(False, "--save", help="also rewrite RUN_DIR/eval.json and the plots"),
-):
+    video: bool = typer.Option(False, "--video", help="arm: also write RUN_DIR/videos/eval.gif (MuJoCo offscreen)"),
+    video_episodes: int = typer.Option(4, "--video-episodes", min=1, max=16, help="episodes in the video"),
+) -> int:
     """Re-run the fixed-seed evaluation of RUN_DIR/policy.pt."""
     from .checkpoint import latest_checkpoint, load_checkpoint, safe_load
     from .config import load_config, read_config_file
@@ -160,7 +174,15 @@ def eval_cmd(
     import torch
 
     torch.set_num_threads(cfg.train.torch_threads)
-    result, flight = evaluate(actor, cfg, episodes=episodes, seed=seed, train_info=train_info)
+    if cfg.env.name == "arm":
+        from .arm import evaluate_arm
+
+        result, trajs = evaluate_arm(actor, cfg, episodes=episodes, seed=seed, train_info=train_info,
+                                     record=video_episodes if video else 0)
+        flight = None
+    else:
+        result, flight = evaluate(actor, cfg, episodes=episodes, seed=seed, train_info=train_info)
+        trajs = []
     if save:
         write_eval(result, run.eval)
         if flight is not None and cfg.eval.plots:
@@ -171,7 +193,24 @@ def eval_cmd(
         print(json.dumps(result, indent=2))
     else:
         _print_eval(result)
+    if video:
+        _video(cfg, trajs, run.path / "videos" / "eval.gif")
     return 0
+
+
+def _video(cfg: RunConfig, trajs: list, path: Path) -> None:
+    """Write the evaluation GIF, or print one line saying why not (no GL, not the arm)."""
+    if cfg.env.name != "arm":
+        print(f"video skipped: only the arm env has a MuJoCo scene to render (env.name is {cfg.env.name!r})",
+              file=sys.stderr)
+        return
+    from .video import write_video
+
+    out, reason = write_video(trajs, path, task=cfg.task)
+    if out is None:
+        print(f"video skipped: {reason}", file=sys.stderr)
+    else:
+        print(f"video: {out}")
 
 
 def _print_eval(result: dict) -> None:
@@ -179,6 +218,16 @@ def _print_eval(result: dict) -> None:
     from rich.table import Table
 
     t = Table(title=f"evaluation: {result['episodes']} episodes per block, seed {result['seed']}")
+    if result.get("env") == "arm":
+        for c in ("block", "success", "box-goal distance (m)", "median (m)", "privileges (max)"):
+            t.add_column(c, justify="right")
+        for name in ("nominal", "train_ranges"):
+            if name in result:
+                b = result[name]
+                t.add_row(name, f"{b['success_rate']:.1%}", f"{b['object_goal_distance_m']:.4f}",
+                          f"{b['object_goal_distance_m_median']:.4f}", f"{max(b['privileged_max'].values()):g}")
+        Console().print(t)
+        return
     for c in ("block", "survival", "position error (m)", "tilt (deg)", "yaw (deg)"):
         t.add_column(c, justify="right")
     for name in ("nominal", "randomized"):
@@ -196,7 +245,7 @@ def bench_train(
     set_: List[str] = typer.Option([], "--set", help="config override (repeatable)"),
     out: Optional[Path] = typer.Option(None, "--out", help="directory for the runs (default: a temp dir)"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
-):
+) -> int:
     """Train the config for several seeds; print a table of time and quality per seed."""
     from benchmarks.train import main as bench_main
 
@@ -216,7 +265,7 @@ def bench_sim(
     envs: str = typer.Option("1,1024,16384", "--envs", help="comma-separated env counts"),
     seconds: float = typer.Option(3.0, "--seconds"),
     backend: str = typer.Option("cpu", "--backend"),
-):
+) -> int:
     """Simulator throughput (benchmarks.sim)."""
     from benchmarks.sim import main as sim_main
 

@@ -22,7 +22,7 @@ def export_cmd(
     formats: str = typer.Option("onnx,c", "--format", help="comma-separated: onnx, c, firmware"),
     quantize: Optional[str] = typer.Option(None, "--quantize", help="int8: int8 weights in the C code"),
     as_json: bool = typer.Option(False, "--json", help="print the export report as JSON"),
-):
+) -> int:
     """Export RUN_DIR/policy.pt to policy.onnx, policy.c/.h and manifest.json, each verified."""
     from firmware_export.errors import ExportError
 

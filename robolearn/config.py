@@ -11,15 +11,20 @@ import re
 import typing
 from dataclasses import MISSING, fields
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import TYPE_CHECKING, Any, Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, create_model, field_validator
 
 from .errors import ConfigError
 
+if TYPE_CHECKING:
+    from sims.manipulation.env import ArmConfig
+    from sims.quadrotor.config import QuadrotorConfig
+
 DEFAULT_CONFIG = "configs/quadrotor_hover.yaml"
 Activation = Literal["tanh", "relu", "elu", "silu"]
+Ranges = dict[str, tuple[float, float]]
 
 
 class _Strict(BaseModel):
@@ -39,37 +44,92 @@ def _sim_model() -> type[BaseModel]:
     for f in fields(QuadrotorConfig):
         if f.name == "ranges":
             continue
-        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[operator]
         spec[f.name] = (hints[f.name], default)
     spec["task"] = (Literal["hover", "reach"], QuadrotorConfig.task)
     return create_model("SimConfig", __base__=_Strict, **spec)
 
 
-SimConfig = _sim_model()
+if TYPE_CHECKING:
+    class SimConfig(_Strict):
+        """Built at run time from ``QuadrotorConfig``'s fields: to mypy they are Any."""
+
+        task: str = "hover"
+
+        def __getattr__(self, name: str) -> Any: ...
+else:
+    SimConfig = _sim_model()
+
+
+def _arm_model() -> type[BaseModel]:
+    """A pydantic model mirroring ``sims.manipulation.ArmConfig`` (minus ``ranges``), plus
+    ``num_threads`` of the ``mujoco.batch`` thread pool (0: all CPUs)."""
+    from sims.manipulation.env import TASKS, ArmConfig
+
+    hints = typing.get_type_hints(ArmConfig)
+    spec: dict[str, Any] = {}
+    for f in fields(ArmConfig):
+        if f.name == "ranges":
+            continue
+        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[operator]
+        spec[f.name] = (hints[f.name], default)
+    spec["task"] = (Literal[TASKS], ArmConfig.task)
+    spec["num_threads"] = (int, Field(1, ge=0))
+    return create_model("ArmSimConfig", __base__=_Strict, **spec)
+
+
+if TYPE_CHECKING:
+    class ArmSimConfig(_Strict):
+        """Built at run time from ``ArmConfig``'s fields plus ``num_threads``: to mypy they are Any."""
+
+        task: str = "push"
+        num_threads: int = 1
+
+        def __getattr__(self, name: str) -> Any: ...
+else:
+    ArmSimConfig = _arm_model()
+ENV_FAMILIES = ("quadrotor", "arm")
+
+
+def check_family_ranges(family: str, v: dict) -> dict:
+    """Validate ``{param: (low, high)}`` against the parameter table of ``family``."""
+    if family == "arm":
+        from sims.manipulation.params import check_range
+    else:
+        from sims.quadrotor.config import check_range
+    for name, (lo, hi) in v.items():
+        try:
+            check_range(name, lo, hi)  # names the parameter and its limits
+        except (KeyError, ValueError) as e:
+            msg = e.args[0] if e.args else str(e)
+            raise ValueError(f"@{name}@{msg}") from None
+    return v
 
 
 class EnvConfig(_Strict):
-    name: Literal["quadrotor"] = "quadrotor"
+    # The env family: "quadrotor" (sims.quadrotor, settings in ``sim``) or "arm"
+    # (sims.manipulation, settings in ``arm``); the other section is ignored.
+    name: Literal["quadrotor", "arm"] = "quadrotor"
     num_envs: int = Field(4096, ge=1)
-    sim: SimConfig = Field(default_factory=SimConfig)  # type: ignore[valid-type]
-    # Per-env parameter ranges [low, high] used for training (names: sims.quadrotor.params.PARAMS).
+    sim: SimConfig = Field(default_factory=SimConfig)
+    arm: ArmSimConfig = Field(default_factory=ArmSimConfig)
+    # Per-env parameter ranges [low, high] used for training (names: the family's PARAMS,
+    # sims/quadrotor/params.py or sims/manipulation/params.py).
     ranges: dict[str, tuple[float, float]] = Field(default_factory=dict)
+
+    @classmethod
+    def _check_ranges(cls, v: Ranges) -> Ranges:
+        """Quadrotor parameter ranges (also used by the curriculum sections)."""
+        return check_family_ranges("quadrotor", v)
 
     @field_validator("ranges")
     @classmethod
-    def _check_ranges(cls, v: dict[str, tuple[float, float]]):
-        from sims.quadrotor.config import check_range
-
-        for name, (lo, hi) in v.items():
-            try:
-                check_range(name, lo, hi)  # ValueError names the parameter and its limits
-            except ValueError as e:
-                raise ValueError(f"@{name}@{e}") from None
-        return v
+    def _check_env_ranges(cls, v: Ranges, info: ValidationInfo) -> Ranges:
+        return check_family_ranges(info.data.get("name", "quadrotor"), v)
 
     @field_validator("sim")
     @classmethod
-    def _check_sim(cls, v):
+    def _check_sim(cls, v: SimConfig) -> SimConfig:
         from sims.quadrotor.config import QuadrotorConfig
 
         try:
@@ -77,6 +137,19 @@ class EnvConfig(_Strict):
         except ValueError as e:
             m = re.match(r"QuadrotorConfig\.([\w/]+): (.*)", str(e))
             raise ValueError(f"@{m.group(1)}@{m.group(2)}" if m else str(e)) from None
+        return v
+
+    @field_validator("arm")
+    @classmethod
+    def _check_arm(cls, v: ArmSimConfig) -> ArmSimConfig:
+        from sims.manipulation.env import ArmConfig
+
+        d = v.model_dump()
+        d.pop("num_threads")
+        try:
+            ArmConfig(**d)
+        except ValueError as e:
+            raise ValueError(str(e)) from None
         return v
 
 
@@ -94,7 +167,7 @@ class NetworkConfig(_Strict):
 
     @field_validator("actor_hidden", "critic_hidden")
     @classmethod
-    def _positive(cls, v: list[int]):
+    def _positive(cls, v: list[int]) -> list[int]:
         if not v or any(h < 1 for h in v):
             raise ValueError("must be a non-empty list of positive layer sizes")
         return v
@@ -176,7 +249,7 @@ class ADRCurriculumConfig(_Strict):
 
     @field_validator("target")
     @classmethod
-    def _check_target(cls, v):
+    def _check_target(cls, v: Ranges | None) -> Ranges | None:
         return v if v is None else EnvConfig._check_ranges(v)
 
 
@@ -203,7 +276,7 @@ class PointTeacherConfig(_Strict):
 
     @field_validator("space")
     @classmethod
-    def _check_space(cls, v):
+    def _check_space(cls, v: Ranges | None) -> Ranges | None:
         return v if v is None else EnvConfig._check_ranges(v)
 
 
@@ -223,19 +296,77 @@ class RIACConfig(PointTeacherConfig):
 
 
 class SPDLConfig(PointTeacherConfig):
-    update_episodes: int = Field(250, ge=2)
-    max_kl: float = Field(0.1, gt=0)  # TeachMyAgent's SPDL default
-    zeta: float = Field(1.0, ge=0)
-    alpha_offset: int = Field(5, ge=0)
+    # TeachMyAgent's published SPDL settings (teachers/spdl.py): a small step every ~1-2 iterations
+    update_episodes: int = Field(50, ge=2)
+    offset_episodes: int = Field(100, ge=0)  # no update before (TeachMyAgent: two update periods)
+    max_kl: float = Field(0.8, gt=0)
+    zeta: float = Field(0.05, ge=0)
+    alpha_offset: int = Field(0, ge=0)
     init_std: float = Field(0.05, gt=0)  # of each parameter's span, around the initial ranges' centre
+
+
+class BanditCurriculumConfig(_Strict):
+    """dump | sec | filter (teachers/bandits.py): choose among named task groups.
+
+    ``groups``: name -> {parameter: [low, high]}; a parameter a group omits keeps the run's
+    initial range there. Default (null): robolearn/curriculum.py DEFAULT_GROUPS, starts of
+    three difficulties (start radius and tilt) x nominal / real-world randomization.
+    """
+
+    groups: Optional[dict[str, dict[str, tuple[float, float]]]] = None
+    window: int = Field(100, ge=1)  # recent episodes per group (DUMP's sliding window, the filter's rate)
+    ucb_c: float = Field(1.0, ge=0)  # DUMP's exploration bonus weight
+    temperature: float = Field(0.3, gt=0)  # softmax over scores scaled to [-1, 1]
+    td_alpha: float = Field(0.5, gt=0, le=1)  # SEC's TD(0) step
+    band: tuple[float, float] = (0.25, 0.75)  # filter: keep groups with success rate in [low, high]
+    min_count: int = Field(10, ge=0)  # filter: groups with fewer episodes stay eligible
+
+    @field_validator("groups")
+    @classmethod
+    def _check_groups(cls, v: dict[str, Ranges] | None) -> dict[str, Ranges] | None:
+        if v is None:
+            return v
+        if not v:
+            raise ValueError("must name at least one group (or be null for the default groups)")
+        for g, box in v.items():
+            try:
+                EnvConfig._check_ranges(box)
+            except ValueError as e:
+                m = re.match(r"@([^@]*)@(.*)", str(e), re.S)
+                raise ValueError(f"@{g}.{m.group(1)}@{m.group(2)}" if m else f"@{g}@{e}") from None
+        return v
+
+    @field_validator("band")
+    @classmethod
+    def _check_band(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not 0.0 <= v[0] <= v[1] <= 1.0:
+            raise ValueError(f"must satisfy 0 <= low <= high <= 1, got {list(v)}")
+        return v
+
+
+class StartStatesConfig(_Strict):
+    """Start-state curriculum (teachers/start_states.py, *Snapshot RL*): quadrotor only.
+
+    Some resets start from states recorded in earlier *successful* episodes of this run
+    (position relative to the target), combined with whichever ``teacher`` runs.
+    """
+
+    enabled: bool = False
+    fraction: float = Field(0.5, ge=0, le=1)  # of resets that start from a snapshot
+    # Snapshot RL uses snapshots in the early phase only: none after this fraction of
+    # train.total_env_steps (1.0: the whole run)
+    stop_fraction: float = Field(0.5, ge=0, le=1)
+    capacity: int = Field(4096, ge=1)  # snapshots kept (ring buffer)
+    per_episode: int = Field(16, ge=1)  # snapshots kept per episode (one per iteration, thinned)
+    clusters: int = Field(8, ge=0)  # S3RL status classification: k-means clusters drawn uniformly (0/1: off)
 
 
 class CurriculumConfig(_Strict):
     teacher: Literal["none", "reward_schedule", "linear", "adr", "privileged", "alp_gmm", "riac", "covar_gmm",
-                     "spdl"] = "none"
+                     "spdl", "dump", "sec", "filter"] = "none"
     reward_schedule: RewardScheduleConfig = Field(default_factory=RewardScheduleConfig)
     linear: list[LinearScheduleItem] = Field(default_factory=list)
-    # The teachers adr .. spdl run alongside the reward-weight schedule above (they change
+    # The teachers adr .. filter run alongside the reward-weight schedule above (they change
     # other parameters) unless this is false.
     with_reward_schedule: bool = True
     adr: ADRCurriculumConfig = Field(default_factory=ADRCurriculumConfig)
@@ -244,6 +375,8 @@ class CurriculumConfig(_Strict):
     riac: RIACConfig = Field(default_factory=RIACConfig)
     covar_gmm: CovarGMMConfig = Field(default_factory=CovarGMMConfig)
     spdl: SPDLConfig = Field(default_factory=SPDLConfig)
+    bandit: BanditCurriculumConfig = Field(default_factory=BanditCurriculumConfig)  # dump, sec, filter
+    start_states: StartStatesConfig = Field(default_factory=StartStatesConfig)
 
 
 # ---------------------------------------------------------------------- run
@@ -267,7 +400,7 @@ class EvalConfig(_Strict):
 
     @field_validator("randomized_ranges")
     @classmethod
-    def _check_eval_ranges(cls, v):
+    def _check_eval_ranges(cls, v: Ranges | None) -> Ranges | None:
         return v if v is None else EnvConfig._check_ranges(v)
     plots: bool = True
 
@@ -285,7 +418,7 @@ class RunConfig(_Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
 
-    def sim_config(self, ranges: dict | None = None, **changes):
+    def sim_config(self, ranges: dict | None = None, **changes: Any) -> QuadrotorConfig:
         """The simulator's ``QuadrotorConfig`` for this run (``ranges`` default: env.ranges)."""
         from sims.quadrotor.config import QuadrotorConfig
 
@@ -294,6 +427,21 @@ class RunConfig(_Strict):
         d["home_target"] = tuple(d["home_target"])
         d["ranges"] = dict(self.env.ranges if ranges is None else ranges)
         return QuadrotorConfig(**d)
+
+    def arm_config(self, ranges: dict | None = None, **changes: Any) -> ArmConfig:
+        """The manipulation env's ``ArmConfig`` for this run (``ranges`` default: env.ranges)."""
+        from sims.manipulation.env import ArmConfig
+
+        d = self.env.arm.model_dump()
+        d.pop("num_threads")
+        d.update(changes)
+        d["ranges"] = {k: tuple(v) for k, v in (self.env.ranges if ranges is None else ranges).items()}
+        return ArmConfig(**d)
+
+    @property
+    def task(self) -> str:
+        """The task name of the configured env family (hover, reach, push, lift, ...)."""
+        return self.env.arm.task if self.env.name == "arm" else self.env.sim.task
 
 
 # ---------------------------------------------------------------------- YAML I/O
@@ -399,7 +547,7 @@ def _walk(model: type[BaseModel], loc: tuple) -> tuple[type[BaseModel] | None, A
     return owner, ann
 
 
-def format_validation_error(e: ValidationError, model: type[BaseModel] = None) -> str:
+def format_validation_error(e: ValidationError, model: type[BaseModel] | None = None) -> str:
     """One line for the first error: the dotted key, what went wrong and what is allowed."""
     model = model or RunConfig
     err = e.errors()[0]

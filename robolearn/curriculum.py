@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any, cast
+
 import numpy as np
 
 from teachers.base import EpisodeOutcomes, NoTeacher, Teacher
 from teachers.adr import ADRTeacher
 from teachers.alp_gmm import ALPGMM
+from teachers.bandits import GroupBandit
 from teachers.covar_gmm import CovarGMM
 from teachers.privileged import PrivilegedAnnealing
 from teachers.riac import RIAC
 from teachers.schedule import CombinedTeacher, LinearItem, LinearSchedule, RewardWeightSchedule, WeightRule
 from teachers.spdl import SPDL
+from teachers.start_states import SnapshotStarts
 
-from .config import RunConfig
+from .config import CurriculumConfig, Ranges, RunConfig
 from .errors import ConfigError
+
+Range = tuple[float, float]  # pydantic validates config ranges to 2-tuples; cast() only tells mypy
 
 
 def build_teacher(cfg: RunConfig) -> Teacher:
@@ -39,14 +46,15 @@ def build_teacher(cfg: RunConfig) -> Teacher:
                 raise ConfigError(f"config: 'curriculum.linear.{i}.param': unknown parameter {it.param!r}")
             if it.end_env_steps <= it.begin_env_steps:
                 raise ConfigError(f"config: 'curriculum.linear.{i}': end_env_steps must be > begin_env_steps")
-            items.append(LinearItem(it.param, tuple(it.start), tuple(it.end), it.begin_env_steps, it.end_env_steps))
+            items.append(LinearItem(it.param, cast(Range, tuple(it.start)), cast(Range, tuple(it.end)),
+                                    it.begin_env_steps, it.end_env_steps))
         if not items:
             raise ConfigError("config: 'curriculum.linear' must list at least one schedule when teacher is 'linear'")
         return LinearSchedule(items)
     raise ConfigError(f"config: 'curriculum.teacher': unknown teacher {c.teacher!r}")
 
 
-def _reward_schedule(c, initial) -> RewardWeightSchedule:
+def _reward_schedule(c: CurriculumConfig, initial: Ranges) -> RewardWeightSchedule:
     rules = []
     for name, (factor, cap) in c.reward_schedule.weights.items():
         if name not in initial:
@@ -55,11 +63,41 @@ def _reward_schedule(c, initial) -> RewardWeightSchedule:
     return RewardWeightSchedule(rules, c.reward_schedule.interval_env_steps)
 
 
-ADAPTIVE_TEACHERS = ("adr", "privileged", "alp_gmm", "riac", "covar_gmm", "spdl")
+ADAPTIVE_TEACHERS = ("adr", "privileged", "alp_gmm", "riac", "covar_gmm", "spdl", "dump", "sec", "filter")
 
 
-def _adaptive_teacher(cfg: RunConfig, initial) -> Teacher:
-    """The teachers of issue 6 (teachers/adr.py, privileged.py, alp_gmm.py, riac.py, covar_gmm.py, spdl.py)."""
+def default_groups() -> dict[str, dict[str, tuple[float, float]]]:
+    """The bandit's default task families: start difficulty x randomization width.
+
+    Starts: ``near`` (+-0.1 m, tilt <= 30 deg), ``mid`` (+-0.2 m, <= 60 deg), ``full``
+    (+-0.2 m, <= 90 deg: the evaluation's distribution); each with the nominal model or
+    under REAL_WORLD_RANGES (the evaluation's randomized block). Parameters a group does
+    not name keep the run's initial range.
+    """
+    from sims.quadrotor.params import REAL_WORLD_RANGES
+
+    starts = {"near": (0.1, math.pi / 6), "mid": (0.2, math.pi / 3), "full": (0.2, math.pi / 2)}
+    groups = {}
+    for name, (r, tilt) in starts.items():
+        box = {"task.start_radius_m": (r, r), "task.start_tilt_rad": (tilt, tilt)}
+        groups[f"{name}_nominal"] = dict(box)
+        groups[f"{name}_real"] = {**box, **REAL_WORLD_RANGES}
+    return groups
+
+
+def _bandit(cfg: RunConfig, initial: Ranges) -> GroupBandit:
+    b = cfg.curriculum.bandit
+    raw = {g: {k: tuple(v) for k, v in box.items()} for g, box in (b.groups or default_groups()).items()}
+    names = sorted({n for box in raw.values() for n in box}, key=list(initial).index)
+    groups = {g: {n: box.get(n, tuple(float(x) for x in initial[n])) for n in names} for g, box in raw.items()}
+    return GroupBandit(cast(dict[str, Ranges], groups), cfg.env.num_envs, rule=cfg.curriculum.teacher, seed=cfg.seed, window=b.window,
+                       ucb_c=b.ucb_c, temperature=b.temperature, td_alpha=b.td_alpha, band=cast(Range, tuple(b.band)),
+                       min_count=b.min_count)
+
+
+def _adaptive_teacher(cfg: RunConfig, initial: Ranges) -> Teacher:
+    """The teachers of issue 6 (teachers/adr.py, privileged.py, alp_gmm.py, riac.py, covar_gmm.py, spdl.py,
+    bandits.py)."""
     from sims.quadrotor.params import PARAMS, REAL_WORLD_RANGES
 
     c = cfg.curriculum
@@ -74,6 +112,8 @@ def _adaptive_teacher(cfg: RunConfig, initial) -> Teacher:
                               f"limits {limits}")
         return PrivilegedAnnealing(p.param, p.initial, limits, p.success_threshold, p.window, p.step, p.factor,
                                    p.min_value)
+    if c.teacher in ("dump", "sec", "filter"):
+        return _bandit(cfg, initial)
     if c.teacher == "adr":
         a = c.adr
         target = dict(a.target if a.target is not None else REAL_WORLD_RANGES)
@@ -107,10 +147,10 @@ def _adaptive_teacher(cfg: RunConfig, initial) -> Teacher:
     # spdl: start around the run's initial ranges, widen towards a uniform target over ``space``
     centre = [min(max(0.5 * (initial[n][0] + initial[n][1]), lo), hi) for n, (lo, hi) in space.items()]
     return SPDL(space, n_envs, init_mean=centre, init_std=t.init_std, update_episodes=t.update_episodes,
-                alpha_offset=t.alpha_offset, zeta=t.zeta, max_kl=t.max_kl, **common)
+                offset_episodes=t.offset_episodes, alpha_offset=t.alpha_offset, zeta=t.zeta, max_kl=t.max_kl, **common)
 
 
-def apply_proposals(env, teacher: Teacher, env_steps: int) -> int:
+def apply_proposals(env: Any, teacher: Teacher, env_steps: int) -> int:
     """Ask the teacher and apply its proposals with env.set_range; returns how many were applied."""
     props = teacher.propose(env_steps)
     for p in props:
@@ -125,3 +165,62 @@ def outcomes_from_arrays(a: dict[str, np.ndarray], param_names: list[str], env_s
         returns=a["return"], success=a["survived"] > 0.5, params=a["params"], param_names=param_names,
         env_ids=a["env_ids"], env_steps=env_steps,
         extra={k: a[k] for k in ("length", "position_error_m", "tilt_deg", "yaw_deg") if k in a})
+
+
+def attach_abs_advantage(outcomes: EpisodeOutcomes, per_episode: tuple[np.ndarray, np.ndarray] | None) -> bool:
+    """Put the trainer's per-episode mean |advantage| into ``outcomes.extra["abs_advantage"]``.
+
+    ``per_episode`` is PPO's ``last_episode_abs_advantage`` (env ids, values) for the
+    episodes of the last rollout, in the order the env reported them; it is attached only
+    if those are exactly the episodes in ``outcomes`` (else the bandits fall back to their
+    Monte-Carlo advantage). Returns whether it was attached.
+    """
+    if per_episode is None:
+        return False
+    ids, values = per_episode
+    if len(ids) != len(outcomes) or not np.array_equal(np.asarray(ids), np.asarray(outcomes.env_ids)):
+        return False
+    outcomes.extra["abs_advantage"] = np.asarray(values, np.float64)
+    return True
+
+
+class StartStateCurriculum:
+    """Glue between teachers.start_states.SnapshotStarts and ``env.set_start_states`` (quadrotor)."""
+
+    def __init__(self, cfg: RunConfig, env: Any) -> None:
+        c = cfg.curriculum.start_states
+        stop = None if c.stop_fraction >= 1.0 else int(c.stop_fraction * cfg.train.total_env_steps)
+        self.buffer = SnapshotStarts(env.num_envs, int(env.relative_state.shape[1]), fraction=c.fraction,
+                                     stop_env_steps=stop, capacity=c.capacity, per_episode=c.per_episode,
+                                     clusters=c.clusters, seed=cfg.seed)
+
+    def apply(self, env: Any, env_steps: int) -> int:
+        """Before an iteration: give some envs a snapshot to start their next episode from."""
+        ids, states = self.buffer.propose(env_steps)
+        if len(ids):
+            env.set_start_states(states, ids)
+        return len(ids)
+
+    def update(self, env: Any, outcomes: EpisodeOutcomes | None) -> None:
+        """After an iteration: settle the finished episodes, snapshot the running ones."""
+        ids = np.zeros(0, np.int64) if outcomes is None else outcomes.env_ids
+        succ = np.zeros(0, bool) if outcomes is None else outcomes.success
+        self.buffer.update(ids, succ, env.relative_state)
+
+    def metrics(self) -> dict[str, float]:
+        return self.buffer.metrics()
+
+    def state_dict(self) -> dict:
+        return self.buffer.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.buffer.load_state_dict(state)
+
+
+def build_start_states(cfg: RunConfig, env: Any) -> StartStateCurriculum | None:
+    if not cfg.curriculum.start_states.enabled:
+        return None
+    if cfg.env.name != "quadrotor" or not hasattr(env, "set_start_states"):
+        raise ConfigError(f"config: 'curriculum.start_states.enabled': start states need env.name 'quadrotor' "
+                          f"(an env with set_start_states), got {cfg.env.name!r}")
+    return StartStateCurriculum(cfg, env)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .config import RunConfig
 from .errors import UserError
 
@@ -19,9 +21,24 @@ def check_device(device: str) -> None:
 
 
 def make_env(cfg: RunConfig, num_envs: int | None = None, seed: int | None = None,
-             ranges: dict | None = None, backend: str | None = None, **sim_changes):
-    """A ``QuadrotorVecEnv`` for this run (``ranges`` default: the config's training ranges)."""
+             ranges: dict | None = None, backend: str | None = None,
+             **sim_changes: Any) -> Any:  # QuadrotorVecEnv or ArmVecEnv, by cfg.env.name
+    """The vector env of this run's family (``ranges`` default: the config's training ranges).
+
+    ``env.name: quadrotor`` gives a ``QuadrotorVecEnv``, ``arm`` an ``ArmVecEnv``
+    (sims.manipulation, stepped by ``mujoco.batch`` on ``env.arm.num_threads`` threads; CPU only).
+    """
     import sims  # noqa: F401 - registers the gymnasium ids
+
+    if cfg.env.name == "arm":
+        from sims.manipulation import ArmVecEnv
+
+        try:
+            arm_cfg = cfg.arm_config(ranges=ranges, **sim_changes)
+        except ValueError as e:
+            raise UserError(f"arm config: {e}") from None
+        return ArmVecEnv(num_envs or cfg.env.num_envs, config=arm_cfg, seed=cfg.seed if seed is None else seed,
+                         num_threads=cfg.env.arm.num_threads)
     from sims.quadrotor import QuadrotorVecEnv
 
     try:
@@ -33,12 +50,22 @@ def make_env(cfg: RunConfig, num_envs: int | None = None, seed: int | None = Non
                            backend=backend or backend_for(cfg.device))
 
 
+def init_action(cfg: RunConfig) -> float:
+    """The actor's initial mean action: the quadrotor's hover throttle, or 0."""
+    if cfg.network.init_action == "zero":
+        return 0.0
+    if cfg.env.name != "quadrotor":
+        raise UserError(f"config: 'network.init_action': 'hover' is the quadrotor's hover throttle; "
+                        f"use 'zero' with env.name {cfg.env.name!r}")
+    return hover_action(cfg)
+
+
 def hover_action(cfg: RunConfig) -> float:
     """Normalized rotor command at which the nominal vehicle hovers (the actor's initial mean)."""
     from sims.quadrotor.params import hover_rpm
 
     s = cfg.env.sim
-    return 2.0 * (hover_rpm() - s.rpm_min) / (s.rpm_max - s.rpm_min) - 1.0
+    return float(2.0 * (hover_rpm() - s.rpm_min) / (s.rpm_max - s.rpm_min) - 1.0)
 
 
 def eval_ranges(cfg: RunConfig, randomized: bool) -> dict:

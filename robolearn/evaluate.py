@@ -41,7 +41,8 @@ def quat_to_euler_deg(q: np.ndarray) -> np.ndarray:
     roll = np.arctan2(2 * (w * x + y * z), 1 - 2 * (x * x + y * y))
     pitch = np.arcsin(np.clip(2 * (w * y - z * x), -1, 1))
     yaw = np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
-    return np.degrees(np.stack([roll, pitch, yaw], -1))
+    deg: np.ndarray = np.degrees(np.stack([roll, pitch, yaw], -1))
+    return deg
 
 
 @torch.inference_mode()
@@ -92,6 +93,7 @@ def run_block(policy: torch.nn.Module, cfg: RunConfig, randomized: bool, episode
         acts = np.asarray(rec_act)
         T = min(len(st), len(acts))
         st, acts = st[:T], acts[:T]
+        assert target is not None  # recorded with the states
         flight = FlightRecord(dt=cfg.env.sim.dt, position=st[:, 0:3], target=target,
                               euler_deg=quat_to_euler_deg(st[:, 3:7]), actions=acts,
                               rpm=st[:, 13:17], survived=bool(survived[0]))

@@ -58,6 +58,9 @@ def linear_layers(net: nn.Sequential) -> list[nn.Linear]:
 class DeterministicActor(nn.Module):
     """Normalizer + MLP + clip: the network that runs on the robot."""
 
+    action_low: torch.Tensor  # registered buffers
+    action_high: torch.Tensor
+
     def __init__(self, obs_dim: int, act_dim: int, hidden: list[int], activation: str,
                  obs_clip: float = 10.0, action_low: float = -1.0, action_high: float = 1.0,
                  output_activation: str = "none"):

@@ -7,6 +7,8 @@ so the statistics equal numpy's ``mean`` / ``var`` over everything seen so far.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -17,6 +19,13 @@ class RunningNorm(nn.Module):
     Statistics live in float64 buffers (exact over millions of samples) and are part of
     ``state_dict()``; ``update()`` is explicit so evaluation never changes them.
     """
+
+    # registered buffers (declared for mypy: nn.Module's __getattr__ returns Tensor | Module)
+    mean: torch.Tensor
+    var: torch.Tensor
+    count: torch.Tensor
+    _mean32: torch.Tensor
+    _inv_std32: torch.Tensor
 
     def __init__(self, dim: int, clip: float = 10.0, eps: float = 1e-8):
         super().__init__()
@@ -63,6 +72,6 @@ class RunningNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return ((x - self._mean32) * self._inv_std32).clamp_(-self.clip, self.clip)
 
-    def _load_from_state_dict(self, *args, **kwargs):
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
         super()._load_from_state_dict(*args, **kwargs)
         self._refresh()

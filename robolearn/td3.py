@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from typing import Any, Callable, cast
 
 import numpy as np
 import torch
@@ -38,12 +39,14 @@ class QNetwork(nn.Module):
         self.q = mlp(critic_dim + act_dim, net.critic_hidden, 1, net.critic_activation)
 
     def forward(self, obs_c: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-        return self.q(torch.cat([obs_c, act], -1)).squeeze(-1)
+        q: torch.Tensor = self.q(torch.cat([obs_c, act], -1))
+        return q.squeeze(-1)
 
 
 class TD3:
-    def __init__(self, env, cfg: TD3Config, net: NetworkConfig, device: str | torch.device = "cpu",
-                 seed: int = 0, init_action: float = 0.0, on_episodes=None):
+    def __init__(self, env: Any, cfg: TD3Config, net: NetworkConfig, device: str | torch.device = "cpu",
+                 seed: int = 0, init_action: float = 0.0,
+                 on_episodes: Callable[[dict[str, Any], Any], None] | None = None):
         self.env, self.cfg, self.device = env, cfg, torch.device(device)
         self.num_envs = env.num_envs
         self.policy_dim = env.single_observation_space["policy"].shape[0]
@@ -55,7 +58,7 @@ class TD3:
         self.critic_norm = RunningNorm(self.critic_dim, clip=net.obs_clip).to(self.device)
         self.actor = mlp(self.policy_dim, net.actor_hidden, self.act_dim, net.actor_activation, out_gain=0.01).to(self.device)
         with torch.no_grad():
-            self.actor[-1].bias.fill_(math.atanh(max(min(init_action, 0.999), -0.999)))
+            cast(nn.Linear, self.actor[-1]).bias.fill_(math.atanh(max(min(init_action, 0.999), -0.999)))
         self.q1 = QNetwork(self.critic_dim, self.act_dim, net).to(self.device)
         self.q2 = QNetwork(self.critic_dim, self.act_dim, net).to(self.device)
         self.actor_target = copy.deepcopy(self.actor)
@@ -70,10 +73,10 @@ class TD3:
         self.grad_steps = 0
         self._update_credit = 0.0
         self.timers = {"sim": 0.0, "inference": 0.0, "update": 0.0}
-        self._obs = None
+        self._obs: dict[str, torch.Tensor] | None = None
         self.steps_per_iteration = 16  # vector-env steps between driver callbacks
 
-    def _to_torch(self, x) -> torch.Tensor:
+    def _to_torch(self, x: Any) -> torch.Tensor:
         if isinstance(x, torch.Tensor):
             return x
         if hasattr(x, "__cuda_array_interface__"):
@@ -97,6 +100,7 @@ class TD3:
 
     def step_env(self) -> None:
         t0 = time.perf_counter()
+        assert self._obs is not None, "reset() first"
         obs_p, obs_c = self._obs["policy"], self._obs["critic"]
         with torch.no_grad():
             if self.buffer.size < self.cfg.learning_starts:

@@ -13,16 +13,25 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 import numpy as np
 import torch
 
 from .checkpoint import atomic_save, latest_checkpoint, load_checkpoint, save_checkpoint, set_rng_state
 from .config import RunConfig, actor_param_count, config_to_dict, dump_config
-from .curriculum import apply_proposals, build_teacher, outcomes_from_arrays
-from .envs import check_device, hover_action, make_env
+from .arm import arm_outcomes, build_arm_teacher
+from .curriculum import (apply_proposals, attach_abs_advantage, build_start_states, build_teacher,
+                         outcomes_from_arrays)
+from .envs import check_device, init_action, make_env
 from .errors import ConfigError
 from .logging.run_dir import EpisodeStats, MetricsLogger, RunDir, read_metrics
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from .ppo import PPO
+    from .td3 import TD3
 
 
 @dataclass
@@ -37,7 +46,7 @@ class TrainResult:
 
 def default_run_dir(cfg: RunConfig) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path(cfg.out_root) / f"{cfg.env.sim.task}-{cfg.algo}-s{cfg.seed}-{stamp}"
+    base = Path(cfg.out_root) / f"{cfg.task}-{cfg.algo}-s{cfg.seed}-{stamp}"
     path, k = base, 1
     while path.exists():
         k += 1
@@ -51,21 +60,21 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def make_algorithm(cfg: RunConfig, env, on_episodes):
+def make_algorithm(cfg: RunConfig, env: Any, on_episodes: Callable[[dict, Any], None]) -> PPO | TD3:
     device = torch.device(cfg.device)
-    init_action = hover_action(cfg) if cfg.network.init_action == "hover" else 0.0
+    a0 = init_action(cfg)
     if cfg.algo == "ppo":
         from .ppo import PPO
 
-        return PPO(env, cfg.ppo, cfg.network, device=device, seed=cfg.seed, init_action=init_action,
+        return PPO(env, cfg.ppo, cfg.network, device=device, seed=cfg.seed, init_action=a0,
                    on_episodes=on_episodes)
     from .td3 import TD3
 
-    return TD3(env, cfg.td3, cfg.network, device=device, seed=cfg.seed, init_action=init_action,
+    return TD3(env, cfg.td3, cfg.network, device=device, seed=cfg.seed, init_action=a0,
                on_episodes=on_episodes)
 
 
-def check_actor_size(cfg: RunConfig, env) -> int:
+def check_actor_size(cfg: RunConfig, env: Any) -> int:
     n = actor_param_count(env.single_observation_space["policy"].shape[0], cfg.network.actor_hidden,
                           env.single_action_space.shape[0])
     if n > cfg.network.max_actor_params:
@@ -77,7 +86,7 @@ def check_actor_size(cfg: RunConfig, env) -> int:
 class _Progress:
     """rich progress bar plus a line of live metrics below it (no-op when disabled)."""
 
-    def __init__(self, total: int, enabled: bool, console=None):
+    def __init__(self, total: int, enabled: bool, console: Console | None = None) -> None:
         self.enabled = enabled
         self._last = 0.0
         if not enabled:
@@ -100,7 +109,7 @@ class _Progress:
             return
         now = time.perf_counter()
         if force or now - self._last > 0.25:
-            self.p.update(self.task, completed=min(completed, self.p.tasks[0].total))
+            self.p.update(self.task, completed=min(completed, cast(float, self.p.tasks[0].total)))  # set above
             self.text.plain = info
             self.live.refresh()
             self._last = now
@@ -112,12 +121,16 @@ class _Progress:
 
 
 def _fmt_info(ep: dict, curriculum: dict, sps: float) -> str:
-    def g(k, f):
+    def g(k: str, f: str) -> str:
         v = ep.get(k)
         return f.format(v) if v is not None and math.isfinite(v) else "-"
 
-    s = (f"return {g('episode/return', '{:.0f}')} | length {g('episode/length', '{:.0f}')} | "
-         f"survival {g('episode/survival', '{:.0%}')} | pos err {g('episode/position_error_m', '{:.3f}')} m")
+    s = f"return {g('episode/return', '{:.0f}')} | length {g('episode/length', '{:.0f}')} | "
+    if "episode/success" in ep:  # arm
+        s += (f"success {g('episode/success', '{:.0%}')} | "
+              f"box-goal {g('episode/object_goal_distance_m', '{:.3f}')} m")
+    else:
+        s += f"survival {g('episode/survival', '{:.0%}')} | pos err {g('episode/position_error_m', '{:.3f}')} m"
     if curriculum:
         s += " | curriculum " + " ".join(f"{k}={v:.3g}" for k, v in curriculum.items())
     if sps > 0:
@@ -126,7 +139,7 @@ def _fmt_info(ep: dict, curriculum: dict, sps: float) -> str:
 
 
 def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | None = None,
-          console=None, evaluate_at_end: bool = True) -> TrainResult:
+          console: Console | None = None, evaluate_at_end: bool = True) -> TrainResult:
     """Train ``cfg`` into a new run directory (``out``) or continue the run in ``resume``."""
     t_process = time.perf_counter()
     check_device(cfg.device)
@@ -152,7 +165,9 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
     env_seed = cfg.seed if ckpt is None else cfg.seed + 1_000_003 * iteration0
     env = make_env(cfg, seed=env_seed)
     n_actor = check_actor_size(cfg, env)
-    teacher = build_teacher(cfg)
+    teacher = build_arm_teacher(cfg) if cfg.env.name == "arm" else build_teacher(cfg)
+    outcomes = arm_outcomes if cfg.env.name == "arm" else outcomes_from_arrays
+    starts = build_start_states(cfg, env)  # None unless curriculum.start_states.enabled
     stats = EpisodeStats(env.param_names)
     algo = make_algorithm(cfg, env, stats.add)
     wall_offset = 0.0
@@ -160,6 +175,8 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
         try:
             algo.load_state_dict(ckpt["algo_state"])
             teacher.load_state_dict(ckpt.get("teacher", {}))
+            if starts is not None:
+                starts.load_state_dict(ckpt.get("start_states", {}))
             set_rng_state(ckpt["rng"])
         except (KeyError, RuntimeError, ValueError, TypeError) as e:
             from .errors import CheckpointError
@@ -176,6 +193,7 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
             "algo": cfg.algo,
             "algo_state": algo.state_dict(),
             "teacher": teacher.state_dict(),
+            "start_states": starts.state_dict() if starts is not None else {},
             "config": config_to_dict(cfg),
             "env_steps": algo.env_steps,
             "iteration": algo.iteration,
@@ -189,6 +207,9 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
     prev_steps, prev_t = algo.env_steps, t0
     steps0 = algo.env_steps
     ep_smooth: dict[str, float] = {}
+    episode_columns = ("episode/return", "episode/length") + (
+        ("episode/success", "episode/object_goal_distance_m") if cfg.env.name == "arm" else
+        ("episode/survival", "episode/position_error_m", "episode/tilt_deg", "episode/yaw_deg")) + ("episode/count",)
     interrupted = False
     try:
         while algo.env_steps < cfg.train.total_env_steps:
@@ -196,11 +217,17 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
             if cfg.train.max_wall_time_s is not None and wall >= cfg.train.max_wall_time_s:
                 break
             apply_proposals(env, teacher, algo.env_steps)
+            if starts is not None:
+                starts.apply(env, algo.env_steps)
             it_stats = algo.iterate()
             arrays = stats.arrays()
             ep = stats.summary()
-            if arrays:
-                teacher.update(outcomes_from_arrays(arrays, env.param_names, algo.env_steps))
+            finished = outcomes(arrays, env.param_names, algo.env_steps) if arrays else None
+            if finished is not None:
+                attach_abs_advantage(finished, getattr(algo, "last_episode_abs_advantage", None))  # PPO only
+                teacher.update(finished)
+            if starts is not None:
+                starts.update(env, finished)
             stats.clear()
             now = time.perf_counter()
             sps = (algo.env_steps - prev_steps) / max(now - prev_t, 1e-9)
@@ -208,12 +235,10 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
             for k, v in ep.items():  # smoothed for the progress bar only
                 if math.isfinite(v):
                     ep_smooth[k] = v if k not in ep_smooth else 0.8 * ep_smooth[k] + 0.2 * v
-            cur = teacher.metrics()
+            cur = teacher.metrics() | (starts.metrics() if starts is not None else {})
             row = {"iteration": algo.iteration, "env_steps": algo.env_steps,
                    "wall_time_s": wall_offset + now - t0, "samples_per_s": sps}
-            row.update({k: ep.get(k, float("nan")) for k in (
-                "episode/return", "episode/length", "episode/survival", "episode/position_error_m",
-                "episode/tilt_deg", "episode/yaw_deg", "episode/count")})
+            row.update({k: ep.get(k, float("nan")) for k in episode_columns})
             row.update(it_stats)
             row.update({f"curriculum/{k}": v for k, v in cur.items()})
             row.update({f"time/{k}": v for k, v in algo.timers.items()})
@@ -245,11 +270,20 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
 
 def finish_run(run: RunDir, cfg: RunConfig, policy: dict, train_info: dict, episodes: int | None = None) -> dict:
     """Evaluate ``policy`` (a policy.pt dict) and write eval.json and the plots."""
-    from .evaluate import evaluate, write_eval
+    from .evaluate import write_eval
     from .networks import actor_from_export
 
     actor = actor_from_export(policy)
-    result, flight = evaluate(actor, cfg, episodes=episodes, train_info=train_info)
+    if cfg.env.name == "arm":
+        from .arm import evaluate_arm
+
+        result, trajs = evaluate_arm(actor, cfg, episodes=episodes, train_info=train_info, record=8)
+        flight = None
+    else:
+        from .evaluate import evaluate
+
+        result, flight = evaluate(actor, cfg, episodes=episodes, train_info=train_info)
+        trajs = []
     write_eval(result, run.eval)
     if cfg.eval.plots:
         from .logging.plots import flight_plot, learning_curves
@@ -258,4 +292,8 @@ def finish_run(run: RunDir, cfg: RunConfig, policy: dict, train_info: dict, epis
             learning_curves(read_metrics(run.metrics), run.plots / "learning_curves.png")
         if flight is not None:
             flight_plot(flight, run.plots / "flight.png")
+        if trajs:
+            from .arm import trajectory_plot
+
+            trajectory_plot(trajs, run.plots / "box_paths.png")
     return result

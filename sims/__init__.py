@@ -13,7 +13,7 @@ for _id, _task in _IDS.items():
             kwargs={"task": _task},
         )
 
-_ARM_IDS = {"robolearn/ArmPush-v0": "push", "robolearn/ArmLift-v0": "lift"}
+_ARM_IDS = {"robolearn/ArmPush-v0": "push", "robolearn/ArmLift-v0": "lift", "robolearn/ArmPushLift-v0": "push_lift"}
 
 for _id, _task in _ARM_IDS.items():
     if _id not in gym.registry:

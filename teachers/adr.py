@@ -111,15 +111,15 @@ class ADRTeacher(Teacher):
 
     def _movable(self, i: int, side: int) -> bool:
         if side:
-            return self.hi[i] < self.lim_hi[i] or self.hi[i] > self.init_hi[i]
-        return self.lo[i] > self.lim_lo[i] or self.lo[i] < self.init_lo[i]
+            return bool(self.hi[i] < self.lim_hi[i] or self.hi[i] > self.init_hi[i])
+        return bool(self.lo[i] > self.lim_lo[i] or self.lo[i] < self.init_lo[i])
 
     def _step(self, value: float, i: int, outward: bool, side: int) -> float:
         sign = 1.0 if (outward == bool(side)) else -1.0  # +: towards higher values
         if self.multiplicative and value != 0.0:
-            f = 1.0 + self.delta[i]
+            f = 1.0 + float(self.delta[i])
             return value * f if sign * value > 0 else value / f
-        return value + sign * self.delta[i]
+        return value + sign * float(self.delta[i])
 
     def _adjust(self, i: int, side: int, perf: float) -> None:
         self.evaluations += 1

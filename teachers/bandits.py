@@ -2,8 +2,12 @@
 
 A *group* is a named box over the same parameters (e.g. "easy starts", "wide
 randomization"). Each env is given one group at a time (its range is set to the group's
-box; the env samples inside it) and a finished episode is credited to the first group
-whose box contains its parameters. Three published rules choose groups:
+box; the env samples inside it). A finished episode is credited to the group its env ran
+when it started: ``set_range`` applies at an env's next reset, so the first episode an
+env finishes after a proposal still ran its previous group (the bookkeeping of ADR).
+Groups may therefore overlap or nest (e.g. narrow and wide randomization). Episodes that
+started before the teacher's first proposal (or a resume) go to the first group whose box
+contains their parameters. Three published rules choose groups:
 
 * ``dump`` — DUMP (Wang et al. 2025, *Automated Distribution-Level Curriculum Learning
   for RL-based LLM Post-training*): score a group by the mean absolute advantage of its
@@ -66,22 +70,36 @@ class GroupBandit(Teacher):
         self.adv: list[list[float]] = [[] for _ in range(G)]
         self.succ: list[list[float]] = [[] for _ in range(G)]
         self._needs = np.ones(self.num_envs, bool)
-        self.assigned = np.zeros(self.num_envs, np.int64)
+        self.assigned = np.full(self.num_envs, -1, np.int64)  # group proposed last, per env
+        self.running = np.full(self.num_envs, -1, np.int64)  # group of the running episode (-1: unknown)
 
     def group_of(self, params: np.ndarray) -> np.ndarray:
         inside = np.all((params[:, None, :] >= self.lo[None] - 1e-9) & (params[:, None, :] <= self.hi[None] + 1e-9), -1)
         return np.where(inside.any(1), inside.argmax(1), -1)
+
+    def credited_groups(self, ids: np.ndarray, params: np.ndarray) -> np.ndarray:
+        """The group each finished episode ran (rows in chronological order), and advance the envs."""
+        g = np.full(len(ids), -1, np.int64)
+        ok = np.flatnonzero((ids >= 0) & (ids < self.num_envs))
+        envs, first = np.unique(ids[ok], return_index=True)
+        is_first = np.zeros(len(ok), bool)
+        is_first[first] = True
+        # an env's first episode in the batch started before the last proposal, later ones after it
+        g[ok] = np.where(is_first, self.running[ids[ok]], self.assigned[ids[ok]])
+        self.running[envs] = self.assigned[envs]
+        self._needs[envs] = True
+        unknown = g < 0
+        g[unknown] = self.group_of(params[unknown])
+        return g
 
     def update(self, outcomes: EpisodeOutcomes) -> None:
         if len(outcomes) == 0:
             return
         pn = list(outcomes.param_names)
         params = np.asarray(outcomes.params, float)[:, [pn.index(n) for n in self.names]]
-        g = self.group_of(params)
+        g = self.credited_groups(np.asarray(outcomes.env_ids, np.int64), params)
         ret = np.asarray(outcomes.returns, float)
         adv = outcomes.extra.get("abs_advantage")
-        ids = np.asarray(outcomes.env_ids, np.int64)
-        self._needs[ids[(ids >= 0) & (ids < self.num_envs)]] = True
         for j in range(len(self.group_names)):
             m = g == j
             if not m.any():
@@ -106,8 +124,9 @@ class GroupBandit(Teacher):
             return keep / keep.sum() if keep.any() else np.full(G, 1.0 / G)
         if self.rule == "dump":
             if np.any(self.counts == 0):
-                p = (self.counts == 0).astype(float)
-                return p / p.sum()
+                untried = (self.counts == 0).astype(float)
+                probs: np.ndarray = untried / untried.sum()
+                return probs
             mean_adv = np.array([np.mean(a) for a in self.adv])
             score = mean_adv + self.ucb_c * np.sqrt(2 * np.log(self.counts.sum()) / self.counts) * (
                 mean_adv.max() if mean_adv.max() > 0 else 1.0)
@@ -115,7 +134,8 @@ class GroupBandit(Teacher):
             score = self.q.copy()
         z = score / max(np.abs(score).max(), 1e-12) / self.temperature
         e = np.exp(z - z.max())
-        return e / e.sum()
+        probs = e / e.sum()
+        return probs
 
     def propose(self, env_steps: int) -> list[RangeProposal]:
         ids = np.flatnonzero(self._needs)
@@ -143,4 +163,7 @@ class GroupBandit(Teacher):
         self.adv = [list(a) for a in state["adv"]]
         self.succ = [list(s) for s in state["succ"]]
         set_rng_state(self.rng, state.get("rng"))
+        # a resumed env starts from config ranges: reassign everything
         self._needs[:] = True
+        self.assigned[:] = -1
+        self.running[:] = -1

@@ -12,7 +12,7 @@ absolute value with ``absolute_lp``) and a task is drawn from its task dimension
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -36,11 +36,12 @@ class CovarGMM(PointSamplingTeacher):
         self.reward_bounds = reward_bounds
         self.signal = signal
         self.rows: list[list[float]] = []  # (task in unit cube, time, return)
-        self.gmm = None
+        self.gmm: Any = None  # sklearn GaussianMixture once fitted (sklearn is untyped)
         self._since_fit = 0
         self.fits = 0
 
-    def observe(self, tasks, returns, success, outcomes: EpisodeOutcomes) -> None:
+    def observe(self, tasks: np.ndarray, returns: np.ndarray, success: np.ndarray,
+                outcomes: EpisodeOutcomes) -> None:
         r = success.astype(float) if self.signal == "success" else np.asarray(returns, float)
         if self.reward_bounds is not None and self.signal == "return":
             lo, hi = self.reward_bounds
@@ -61,7 +62,8 @@ class CovarGMM(PointSamplingTeacher):
 
     def lp(self) -> np.ndarray:
         c = self.gmm.covariances_[:, -2, -1]
-        return np.abs(c) if self.absolute_lp else np.maximum(c, 0.0)
+        lp: np.ndarray = np.abs(c) if self.absolute_lp else np.maximum(c, 0.0)
+        return lp
 
     def sample(self, n: int) -> np.ndarray:
         u = self.rng.uniform(size=(n, self.box.dim))

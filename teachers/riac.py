@@ -2,7 +2,7 @@
 
 Baranes & Oudeyer, *R-IAC: Robust Intrinsically Motivated Exploration and Active
 Learning* (IEEE TAMD 2009), with the defaults and "minor improvements" of Portelas et
-al. 2019 / TeachMyAgent (Romac et al. 2021):
+al. 2019 (teachDeepRL; TeachMyAgent's scripts use 150 / 75 / 0.1 for the first three):
 
 * the task space (unit cube) is split recursively into regions; each holds its last
   ``max_region_size = 200`` (task, return) pairs; a leaf holding more is split;
@@ -20,7 +20,7 @@ al. 2019 / TeachMyAgent (Romac et al. 2021):
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -29,7 +29,8 @@ from .sampling import PointSamplingTeacher, proportional_choice
 
 
 class _Region:
-    def __init__(self, lo: np.ndarray, hi: np.ndarray, parent: int, tasks=None, rewards=None):
+    def __init__(self, lo: np.ndarray, hi: np.ndarray, parent: int, tasks: list[list[float]] | None = None,
+                 rewards: list[float] | None = None):
         self.lo, self.hi, self.parent = lo, hi, parent
         self.tasks: list[list[float]] = tasks or []
         self.rewards: list[float] = rewards or []
@@ -40,7 +41,7 @@ class _Region:
         return bool(np.all(x >= self.lo) and np.all(x <= self.hi))
 
 
-def region_alp(rewards, window: int) -> float:
+def region_alp(rewards: Sequence[float], window: int) -> float:
     n = min(len(rewards), window)
     if n <= 2:
         return 0.0
@@ -123,7 +124,8 @@ class RIAC(PointSamplingTeacher):
             self.regions.append(child)
         self.splits += 1
 
-    def observe(self, tasks, returns, success, outcomes: EpisodeOutcomes) -> None:
+    def observe(self, tasks: np.ndarray, returns: np.ndarray, success: np.ndarray,
+                outcomes: EpisodeOutcomes) -> None:
         r = success.astype(float) if self.signal == "success" else np.asarray(returns, float)
         if self.reward_bounds is not None and self.signal == "return":
             lo, hi = self.reward_bounds

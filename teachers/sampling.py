@@ -11,7 +11,7 @@ so it never has to match episodes to proposals.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -41,18 +41,23 @@ class Box:
     def as_mapping(self) -> dict[str, tuple[float, float]]:
         return {n: (float(lo), float(hi)) for n, lo, hi in zip(self.names, self.low, self.high)}
 
+    # typed locals: numpy's functions return Any to mypy
     def uniform(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        return rng.uniform(self.low, self.high, size=(n, self.dim))
+        x: np.ndarray = rng.uniform(self.low, self.high, size=(n, self.dim))
+        return x
 
     def clip(self, x: np.ndarray) -> np.ndarray:
-        return np.clip(x, self.low, self.high)
+        y: np.ndarray = np.clip(x, self.low, self.high)
+        return y
 
     def normalize(self, x: np.ndarray) -> np.ndarray:
         """To the unit cube (what the GMM teachers fit, as in teachDeepRL)."""
-        return (np.asarray(x, float) - self.low) / self.span
+        u: np.ndarray = (np.asarray(x, float) - self.low) / self.span
+        return u
 
     def denormalize(self, u: np.ndarray) -> np.ndarray:
-        return self.low + np.asarray(u, float) * self.span
+        x: np.ndarray = self.low + np.asarray(u, float) * self.span
+        return x
 
     def columns(self, outcomes: EpisodeOutcomes) -> np.ndarray:
         """The (k, dim) task vectors of finished episodes, in this space's column order."""
@@ -64,8 +69,8 @@ class Box:
         return np.asarray(outcomes.params, float)[:, idx]
 
 
-def rng_state(rng: np.random.Generator) -> dict:
-    return rng.bit_generator.state
+def rng_state(rng: np.random.Generator) -> dict[str, Any]:
+    return dict(rng.bit_generator.state)  # typed as a Mapping; a plain dict copy for state_dict()
 
 
 def set_rng_state(rng: np.random.Generator, state: dict | None) -> None:
@@ -147,7 +152,8 @@ class UniformTeacher(PointSamplingTeacher):
     def sample(self, n: int) -> np.ndarray:
         return self.box.uniform(self.rng, n)
 
-    def observe(self, tasks, returns, success, outcomes) -> None:
+    def observe(self, tasks: np.ndarray, returns: np.ndarray, success: np.ndarray,
+                outcomes: EpisodeOutcomes) -> None:
         pass
 
     def state_dict(self) -> dict:

@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from .base import RangeProposal, Teacher
+from .base import EpisodeOutcomes, RangeProposal, Teacher
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ class CombinedTeacher(Teacher):
             space.update(t.task_space)
         self.task_space = space
 
-    def update(self, outcomes) -> None:
+    def update(self, outcomes: EpisodeOutcomes) -> None:
         for t in self.teachers:
             t.update(outcomes)
 

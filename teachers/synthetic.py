@@ -25,10 +25,11 @@ applied at each env's next reset; every env finishes one episode per ``step``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Iterator
 
 import numpy as np
 
-from .base import EpisodeOutcomes
+from .base import EpisodeOutcomes, Teacher
 
 OPEN, LOCKED, NEVER = 0, 1, 2
 
@@ -55,7 +56,7 @@ class Scenario:
         return {n: (0.0, 1.0) for n in self.names}
 
 
-def _grid(grid: int):
+def _grid(grid: int) -> tuple[np.ndarray, np.ndarray]:
     c = (np.arange(grid) + 0.5) / grid
     return np.meshgrid(c, c, indexing="ij")
 
@@ -100,7 +101,7 @@ class GridStudent:
         iv = np.clip((np.asarray(x)[:, 1] * g).astype(int), 0, g - 1)
         return iu, iv
 
-    def _neighbours(self, i: int, j: int):
+    def _neighbours(self, i: int, j: int) -> Iterator[tuple[int, int]]:
         for a, b in ((i - 1, j), (i + 1, j), (i, j - 1), (i, j + 1)):
             if 0 <= a < self.grid and 0 <= b < self.grid:
                 yield a, b
@@ -129,12 +130,14 @@ class GridStudent:
 
     def mastered(self, x: np.ndarray) -> np.ndarray:
         iu, iv = self.cells(x)
-        return self.c[iu, iv] >= self.mastery
+        m: np.ndarray = self.c[iu, iv] >= self.mastery
+        return m
 
 
 def held_out_tasks(scenario: Scenario, n: int = 1000, seed: int = 12345) -> np.ndarray:
     """The held-out task set: uniform over the whole space, fixed across teachers and seeds."""
-    return np.random.default_rng(seed).uniform(size=(n, scenario.dim))
+    tasks: np.ndarray = np.random.default_rng(seed).uniform(size=(n, scenario.dim))
+    return tasks
 
 
 class SyntheticVecEnv:
@@ -149,12 +152,13 @@ class SyntheticVecEnv:
         self.params = self._sample(np.arange(num_envs))
 
     def _sample(self, ids: np.ndarray) -> np.ndarray:
-        return self.rng.uniform(self.lo[ids], self.hi[ids])
+        x: np.ndarray = self.rng.uniform(self.lo[ids], self.hi[ids])
+        return x
 
-    def set_range(self, name: str, low, high, env_ids=None) -> None:
+    def set_range(self, name: str, low: Any, high: Any, env_ids: Any = None) -> None:
         j = self.param_names.index(name)
-        ids = slice(None) if env_ids is None else np.asarray(env_ids, np.int64)
-        n = self.num_envs if env_ids is None else len(ids)
+        ids: slice | np.ndarray = slice(None) if env_ids is None else np.asarray(env_ids, np.int64)
+        n = self.num_envs if env_ids is None else len(np.asarray(env_ids))
         lo, hi = np.broadcast_to(np.asarray(low, float), (n,)), np.broadcast_to(np.asarray(high, float), (n,))
         if np.any(hi < lo):
             raise ValueError(f"{name}: high < low")
@@ -170,7 +174,7 @@ class SyntheticVecEnv:
         return out
 
 
-def run_teacher(teacher, scenario: Scenario, budget: int, num_envs: int = 50, seed: int = 0,
+def run_teacher(teacher: Teacher, scenario: Scenario, budget: int, num_envs: int = 50, seed: int = 0,
                 student_kwargs: dict | None = None) -> float:
     """Train a fresh student for ``budget`` episodes under ``teacher``; fraction of test tasks mastered."""
     student = GridStudent(scenario, seed=seed + 7919, **(student_kwargs or {}))

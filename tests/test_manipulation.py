@@ -157,6 +157,39 @@ def test_privileged_force_moves_the_box_only_when_enabled():
     assert np.abs(_box_after(0.0, 7, 1.0)).max() < 1e-4
 
 
+def test_gated_virtual_force_acts_only_near_the_box():
+    def push(radius, target):
+        env = ArmVecEnv(2, seed=0, episode_steps=1000, force_radius_m=radius)
+        env.set_range("privileged.force_scale", 1, 1)
+        env.set_range("task.object_spawn_m", 0, 0)
+        env.reset()
+        start = env.object_pose[:, :3]
+        for k in range(40):  # bring the pads above ``target``, then down to it; force dims at zero
+            a = np.zeros((2, ACTION_DIM))
+            goal = target + (0.0, 0.0, 0.08 if k < 20 else 0.0)
+            a[:, :3] = np.clip((goal - env.ee_target) / env.config.ee_step_m, -0.5, 0.5)
+            env.step(a)
+        assert np.abs(env.object_pose[:, :3] - start).max() < 1e-3
+        d = np.linalg.norm(env.ee_pos - env.object_pose[:, :3], axis=1)
+        a = np.zeros((2, ACTION_DIM))
+        a[:, 5] = 1.0  # +x, away from the arm
+        a[:, :3] = 0.0
+        start = env.object_pose[:, :3]
+        for _ in range(5):
+            env.step(a)
+        return env.object_pose[:, 0] - start[:, 0], d
+
+    box = np.array([0.4, 0.0, BOX_HALF])
+    near = box + [-0.04, 0, 0.005]  # pads 5 mm behind the box face: gate >= 0.75
+    far = box + [-0.15, 0, 0.10]  # 18 cm away: beyond twice the radius
+    moved, d = push(0.04, near)
+    assert np.all(d < 0.05) and np.all(moved > 0.01), (d, moved)
+    moved, d = push(0.04, far)
+    assert np.all(d > 0.08) and np.abs(moved).max() < 1e-4, (d, moved)
+    moved, _ = push(None, far)  # ungated: the force acts from afar
+    assert np.all(moved > 0.01)
+
+
 def test_privileged_gravity_cancels_the_weight():
     # at gravity_scale 1 a small upward force (0.15 N < weight 0.98 N) lifts the box
     assert np.all(_box_after(0.05, 7, 1.0, gravity_scale=1.0)[:, 2] > 0.005)

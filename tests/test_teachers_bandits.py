@@ -76,3 +76,103 @@ def test_state_round_trip():
     b.load_state_dict(s)
     pa, pb = a.propose(1)[0], b.propose(1)[0]
     assert np.array_equal(pa.low, pb.low) and np.allclose(a.probabilities(), t.probabilities())
+
+
+# ------------------------------------------------------------------ credit by assignment
+NESTED = {"narrow": {"x": (0.9, 1.1)}, "wide": {"x": (0.5, 1.5)}}
+
+
+def test_episodes_are_credited_to_the_group_their_env_ran_even_when_groups_nest():
+    t = GroupBandit(NESTED, num_envs=40, rule="sec", seed=1, td_alpha=1.0)
+    ran = np.full(40, -1)  # group each env's running episode started with (-1: before any proposal)
+    lo, hi = np.full(40, 1.0), np.full(40, 1.0)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(lo, hi)
+    for it in range(6):
+        (p,) = t.propose(it)
+        lo[p.env_ids], hi[p.env_ids] = p.low, p.high  # applies at the next reset
+        group = np.where(p.high - p.low > 0.5, 1, 0)
+        proposed = np.full(40, -1)
+        proposed[p.env_ids] = group
+        # every env finishes one episode (started under `ran`) and restarts under the proposal
+        adv = np.where(ran == 0, 1.0, np.where(ran == 1, 5.0, 0.0))
+        before = t.counts.copy()
+        t.update(batch(x, adv=adv))
+        known = ran >= 0
+        assert t.counts[0] - before[0] >= np.sum(ran == 0)
+        assert t.counts[1] - before[1] >= np.sum(ran == 1)
+        if known.all():  # every episode credited by assignment, never by box (narrow lies inside wide)
+            assert t.counts[0] - before[0] == np.sum(ran == 0) and t.counts[1] - before[1] == np.sum(ran == 1)
+            assert t.q[0] == pytest.approx(1.0) and t.q[1] == pytest.approx(5.0)
+        ran = np.where(proposed >= 0, proposed, ran)
+        x = rng.uniform(lo, hi)
+    assert t.counts.sum() == 6 * 40
+
+
+# ------------------------------------------------------------------ the trainer's |advantage| per episode
+def _brute_force_episode_abs_adv(advs, dones):
+    """Per env, walk the concatenated rollouts; emit the mean |A| at each done, in (t, env) order."""
+    adv, done = np.concatenate(advs), np.concatenate(dones)
+    T, N = adv.shape
+    s, n, out = np.zeros(N), np.zeros(N), []
+    for t in range(T):
+        for e in range(N):
+            s[e] += abs(adv[t, e])
+            n[e] += 1
+            if done[t, e]:
+                out.append((t, e, s[e] / n[e]))
+                s[e] = n[e] = 0
+    return out
+
+
+def test_episode_abs_advantage_matches_a_per_episode_loop_across_rollouts():
+    import torch
+
+    from robolearn.ppo import episode_abs_advantage
+
+    rng = np.random.default_rng(0)
+    T, N = 8, 5
+    carry_s, carry_n = torch.zeros(N), torch.zeros(N)
+    advs, dones, got = [], [], []
+    for r in range(6):
+        adv = rng.normal(size=(T, N)).astype(np.float32)
+        done = rng.random((T, N)) < 0.15
+        done[:, 0] = False  # env 0: one episode spanning every rollout until the last step
+        done[-1, 0] = r == 5
+        done[2:4, 1] = True  # two episodes ending back to back
+        t_idx, e_idx, v = episode_abs_advantage(torch.from_numpy(adv), torch.from_numpy(done.astype(np.float32)),
+                                                carry_s, carry_n)
+        got += [(int(t) + r * T, int(e), float(x)) for t, e, x in zip(t_idx, e_idx, v)]
+        advs.append(adv)
+        dones.append(done)
+    want = _brute_force_episode_abs_adv(advs, dones)
+    assert [(t, e) for t, e, _ in got] == [(t, e) for t, e, _ in want]
+    assert np.allclose([x for *_, x in got], [x for *_, x in want], rtol=1e-5)
+    assert (T * 6 - 1, 0) in [(t, e) for t, e, _ in got]  # the long episode, 48 steps over 6 rollouts
+
+
+def test_ppo_reports_the_mean_abs_advantage_of_each_finished_episode():
+    from fake_envs import PointMassVecEnv
+
+    from robolearn.config import NetworkConfig, PPOConfig
+    from robolearn.logging.run_dir import EpisodeStats
+    from robolearn.ppo import PPO
+
+    env = PointMassVecEnv(num_envs=6, horizon=12, seed=0, start=1.8)  # some terminate early, some truncate
+    stats = EpisodeStats(env.param_names)
+    ppo = PPO(env, PPOConfig(rollout_steps=5, epochs=1, minibatches=1), NetworkConfig(actor_hidden=[8],
+              critic_hidden=[8]), seed=0, on_episodes=stats.add)
+    advs, dones, ids, vals = [], [], [], []
+    for _ in range(9):
+        ppo.iterate()
+        advs.append(ppo.buf.advantages.numpy().copy())
+        dones.append(ppo.buf.dones.numpy().copy() > 0.5)
+        e, v = ppo.last_episode_abs_advantage
+        arrays = stats.arrays()
+        assert np.array_equal(e, arrays.get("env_ids", np.zeros(0, np.int64)))  # same episodes, same order
+        ids += list(e)
+        vals += list(v)
+        stats.clear()
+    want = _brute_force_episode_abs_adv(advs, dones)
+    assert len(want) > 6 and ids == [e for _, e, _ in want]
+    assert np.allclose(vals, [x for *_, x in want], rtol=1e-5)

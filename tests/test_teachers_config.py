@@ -1,4 +1,5 @@
-"""curriculum.teacher = adr | privileged | alp_gmm | riac | covar_gmm | spdl: built from the config, applied."""
+"""curriculum.teacher = adr | privileged | alp_gmm | riac | covar_gmm | spdl | dump | sec | filter: built from the
+config, applied; the trainer hands the bandits PPO's per-episode |advantage| and runs start states."""
 
 import numpy as np
 import pytest
@@ -35,7 +36,8 @@ def cfg_for(teacher, *extra):
     return load_config("configs/quadrotor_hover.yaml", [f"curriculum.teacher={teacher}", "env.num_envs=16", *extra])
 
 
-@pytest.mark.parametrize("teacher", ["adr", "privileged", "alp_gmm", "riac", "covar_gmm", "spdl"])
+@pytest.mark.parametrize("teacher", ["adr", "privileged", "alp_gmm", "riac", "covar_gmm", "spdl", "dump", "sec",
+                                     "filter"])
 def test_each_teacher_builds_runs_and_keeps_the_reward_schedule(teacher):
     cfg = cfg_for(teacher)
     t = build_teacher(cfg)
@@ -70,3 +72,77 @@ def test_bad_curriculum_settings_are_config_errors():
         build_teacher(cfg_for("privileged", "curriculum.privileged.param=reward.nothing"))
     with pytest.raises(ConfigError, match="curriculum.teacher"):
         cfg_for("goal_gan")
+
+
+def test_bandit_default_groups_are_start_difficulty_by_randomization_width():
+    from teachers.bandits import GroupBandit
+
+    cfg = cfg_for("dump")
+    t = build_teacher(cfg).teachers[1]
+    assert isinstance(t, GroupBandit)
+    assert t.group_names == ["near_nominal", "near_real", "mid_nominal", "mid_real", "full_nominal", "full_real"]
+    box = dict(zip(t.group_names, zip(t.lo, t.hi)))
+    j = t.names.index("task.start_tilt_rad")
+    assert box["near_nominal"][1][j] < box["mid_real"][1][j] < box["full_real"][1][j] == pytest.approx(np.pi / 2)
+    m = t.names.index("randomization.mass_scale")
+    assert (box["full_nominal"][0][m], box["full_nominal"][1][m]) == (1.0, 1.0)
+    assert (box["full_real"][0][m], box["full_real"][1][m]) == REAL_WORLD_RANGES["randomization.mass_scale"]
+    env = RangeEnv(16, cfg.sim_config().initial_ranges())
+    apply_proposals(env, t, 0)  # every box passes the simulator's range check
+    rows = {tuple(np.round(np.r_[env.lo[e], env.hi[e]], 6)) for e in range(16)}
+    assert 1 < len(rows) <= 6
+
+
+def test_bandit_groups_from_the_config_fill_omitted_parameters_and_errors_name_the_key():
+    cfg = cfg_for("sec", "curriculum.bandit.groups={easy: {task.start_tilt_rad: [0.1, 0.2]}, "
+                  "windy: {randomization.disturbance_force_n: [0.0, 0.01]}}")
+    t = build_teacher(cfg).teachers[1]
+    assert t.group_names == ["easy", "windy"] and t.rule == "sec"
+    initial = cfg.sim_config().initial_ranges()
+    j, k = t.names.index("task.start_tilt_rad"), t.names.index("randomization.disturbance_force_n")
+    assert (t.lo[0, j], t.hi[0, j]) == (0.1, 0.2) and (t.lo[0, k], t.hi[0, k]) == tuple(initial[t.names[k]])
+    assert (t.lo[1, j], t.hi[1, j]) == tuple(initial[t.names[j]]) and t.hi[1, k] == 0.01
+    with pytest.raises(ConfigError, match=r"curriculum.bandit.groups.easy.task.nothing"):
+        cfg_for("dump", "curriculum.bandit.groups={easy: {task.nothing: [0, 1]}}")
+    with pytest.raises(ConfigError, match=r"curriculum.bandit.groups.easy.task.start_tilt_rad"):
+        cfg_for("dump", "curriculum.bandit.groups={easy: {task.start_tilt_rad: [0, 9]}}")
+    with pytest.raises(ConfigError, match=r"curriculum.bandit.band"):
+        cfg_for("filter", "curriculum.bandit.band=[0.8, 0.2]")
+
+
+def test_trainer_feeds_ppo_abs_advantage_to_the_bandit_and_runs_start_states(tmp_path, monkeypatch):
+    from robolearn.train import train
+    from teachers.bandits import GroupBandit
+
+    seen = []
+    orig = GroupBandit.update
+
+    def spy(self, outcomes):
+        seen.append((len(outcomes), outcomes.extra.get("abs_advantage")))
+        return orig(self, outcomes)
+
+    monkeypatch.setattr(GroupBandit, "update", spy)
+    cfg = load_config("configs/quadrotor_hover.yaml", [
+        "curriculum.teacher=dump", "env.num_envs=64", "env.sim.episode_steps=40", "ppo.rollout_steps=16",
+        "train.total_env_steps=20480", "network.critic_hidden=[16]", "curriculum.start_states.enabled=true",
+        "curriculum.start_states.stop_fraction=1.0", "train.progress=false", "eval.plots=false"])
+    res = train(cfg, out=tmp_path / "run", evaluate_at_end=False)
+    assert len(seen) >= 10 and all(a is not None and len(a) == n for n, a in seen)
+    adv = np.concatenate([a for _, a in seen])
+    assert np.all(np.isfinite(adv)) and np.all(adv >= 0) and adv.std() > 0
+    import csv
+
+    rows = list(csv.DictReader(open(res.run_dir / "metrics.csv")))
+    assert float(rows[-1]["curriculum/start_states/buffer"]) > 0
+    assert float(rows[-1]["curriculum/start_states/proposed"]) > 0
+    assert "curriculum/bandit/p.full_real" in rows[-1]
+    ck = torch_load_latest(res.run_dir)
+    assert ck["start_states"]["size"] == float(rows[-1]["curriculum/start_states/buffer"])
+
+
+def torch_load_latest(run_dir):
+    import torch
+
+    from robolearn.checkpoint import latest_checkpoint
+
+    return torch.load(latest_checkpoint(run_dir / "checkpoints"), weights_only=False)

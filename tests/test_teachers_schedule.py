@@ -96,7 +96,7 @@ def test_combined_teacher_and_contract():
 def test_teachers_import_neither_torch_nor_robolearn():
     code = ("import sys, teachers.base, teachers.schedule, teachers.adr, teachers.privileged, teachers.alp_gmm, "
             "teachers.riac, teachers.covar_gmm, teachers.spdl, teachers.bandits, teachers.sampling, "
-            "teachers.synthetic; "
+            "teachers.synthetic, teachers.start_states; "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'robolearn', 'sims')]; "
             "print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from ..evaluate import FlightRecord
 
-def _plt():
+
+def _plt() -> Any:  # matplotlib.pyplot, imported on first use
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -27,9 +31,12 @@ def learning_curves(metrics: dict[str, np.ndarray], path: str | Path) -> Path | 
         ("episode/survival", "survival rate"),
         ("episode/length", "episode length (steps)"),
         ("episode/position_error_m", "position error, last 1 s (m)"),
+        ("episode/success", "success rate (with the current privileges)"),
+        ("episode/object_goal_distance_m", "final box-goal distance (m)"),
         ("loss/value", "value loss"),
         ("samples_per_s", "samples / s"),
     ]
+    panels = [p for p in panels if p[0] in metrics or p[0].startswith("loss") or p[0] == "samples_per_s"]
     curriculum = [k for k in metrics if k.startswith("curriculum/")]
     n = len(panels) + (1 if curriculum else 0)
     cols = 3
@@ -65,7 +72,7 @@ def learning_curves(metrics: dict[str, np.ndarray], path: str | Path) -> Path | 
     return path
 
 
-def flight_plot(flight, path: str | Path, title: str = "") -> Path:
+def flight_plot(flight: FlightRecord, path: str | Path, title: str = "") -> Path:
     """Position, attitude and motor commands over one evaluation episode."""
     plt = _plt()
     t = np.arange(len(flight.position)) * flight.dt

@@ -19,13 +19,16 @@ import math
 import os
 import tempfile
 from pathlib import Path
+from typing import Any, TextIO
 
 import numpy as np
 
 from ..checkpoint import atomic_write_text
 from ..errors import UserError
 
-EPISODE_KEYS = ("return", "length", "survived", "position_error_m", "tilt_deg", "yaw_deg")
+# quadrotor: survived, position_error_m, tilt_deg, yaw_deg; arm: success, object_goal_distance_m
+EPISODE_KEYS = ("return", "length", "survived", "position_error_m", "tilt_deg", "yaw_deg", "success",
+                "object_goal_distance_m")
 
 
 class RunDir:
@@ -95,9 +98,9 @@ class MetricsLogger:
             with open(run.metrics, newline="") as f:
                 header = next(csv.reader(f), None)
             self.columns = header or None
-        self._file = None
-        self._writer = None
-        self._tb = None
+        self._file: TextIO | None = None
+        self._writer: Any = None  # csv writer (its type is private to the csv stub)
+        self._tb: Any = None  # tensorboard SummaryWriter
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -111,8 +114,8 @@ class MetricsLogger:
             self.columns = list(row)
         if self._file is None:
             new = not self.run.metrics.exists() or self.run.metrics.stat().st_size == 0
-            self._file = open(self.run.metrics, "a", newline="")
-            self._writer = csv.writer(self._file)
+            self._file = file = open(self.run.metrics, "a", newline="")
+            self._writer = csv.writer(file)
             if new:
                 self._writer.writerow(self.columns)
         self._writer.writerow([_fmt(row.get(c)) for c in self.columns])
@@ -162,7 +165,7 @@ def _truncate_metrics(path: Path, last_iteration: int) -> None:
     os.replace(tmp, path)
 
 
-def _fmt(v) -> str:
+def _fmt(v: Any) -> str:
     if v is None:
         return ""
     if isinstance(v, (float, np.floating)):
@@ -199,12 +202,13 @@ class EpisodeStats:
     def clear(self) -> None:
         self._chunks: list[dict[str, np.ndarray]] = []
 
-    def add(self, episode: dict, mask) -> None:
+    def add(self, episode: dict, mask: Any) -> None:
         mask = np.asarray(mask, dtype=bool)
         if not mask.any():
             return
         ids = np.nonzero(mask)[0]
-        chunk = {k: np.asarray(episode[k])[ids].astype(np.float64) for k in EPISODE_KEYS if k in episode}
+        chunk: dict[str, np.ndarray] = {k: np.asarray(episode[k])[ids].astype(np.float64)
+                                        for k in EPISODE_KEYS if k in episode}
         chunk["params"] = np.asarray(episode["params"])[ids].astype(np.float64)
         chunk["env_ids"] = ids
         self._chunks.append(chunk)
@@ -221,14 +225,18 @@ class EpisodeStats:
         a = self.arrays()
         if not a:
             return {}
-        surv = a["survived"] > 0.5
         out = {
-            "episode/count": float(len(surv)),
+            "episode/count": float(len(a["return"])),
             "episode/return": float(a["return"].mean()),
             "episode/length": float(a["length"].mean()),
-            "episode/survival": float(surv.mean()),
         }
-        for k in ("position_error_m", "tilt_deg", "yaw_deg"):
-            if k in a:
-                out[f"episode/{k}"] = float(a[k][surv].mean()) if surv.any() else float("nan")
+        if "success" in a:
+            out["episode/success"] = float((a["success"] > 0.5).mean())
+            out["episode/object_goal_distance_m"] = float(a["object_goal_distance_m"].mean())
+        if "survived" in a:
+            surv = a["survived"] > 0.5
+            out["episode/survival"] = float(surv.mean())
+            for k in ("position_error_m", "tilt_deg", "yaw_deg"):
+                if k in a:
+                    out[f"episode/{k}"] = float(a[k][surv].mean()) if surv.any() else float("nan")
         return out

@@ -1,4 +1,4 @@
-"""Manipulation tasks (push, lift) for a 5-DoF arm with a parallel gripper, batched with
+"""Manipulation tasks (push, lift, push_lift) for a 5-DoF arm with a parallel gripper, batched with
 ``mujoco.batch.Batch``, with privileged actions and per-env domain randomization.
 
 See ``env.py`` for the control mode (end-effector deltas), observations and privileges,

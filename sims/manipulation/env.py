@@ -1,6 +1,23 @@
 """Gymnasium environments: a 5-DoF arm with a parallel gripper pushing or lifting a box,
 ``num_envs`` MuJoCo simulations stepped together by ``mujoco.batch.Batch``.
 
+Tasks (``ArmConfig.task``; success = the box centre within ``success_threshold_m`` of the goal):
+
+* ``push``: a 5 cm cube to a goal on the table (xy distance). Reward: pads at the cube's
+  face away from the goal (``approach_weight``) + box near the goal, tanh-shaped.
+* ``lift``: the cube to a goal height above its start (3-D distance). Reward: pads at the
+  cube + both pads touching + lifted + box near the goal.
+* ``push_lift`` (long horizon, non-prehensile then prehensile): a 10 x 4 x 4 cm bar lies
+  with its long side against a wall. It is too long to grasp end to end (8 cm opening) and a
+  finger cannot get between it and the wall, so it must first be dragged away from the
+  wall, then grasped across its width and lifted to a goal 4 cm off the wall. Success
+  also needs both finger pads on the bar (carrying it, not pinning it). Reward: the lift
+  reward + the gap opened between bar and wall (up to 2 cm).
+
+``success_bonus`` is added at every step the box is within the threshold; with
+``terminate_on_success`` (default) the episode ends there, otherwise success is judged at
+the episode's last step.
+
 Control mode: **end-effector deltas**. The policy moves a Cartesian target of the
 finger-pad centre (site ``ee``) and the gripper yaw; closed-form inverse kinematics (the
 hand is kept pointing down) turns the target into joint position targets of the arm's
@@ -11,7 +28,8 @@ position servos. Actions, all in [-1, 1]:
 * ``3`` gripper yaw delta, x ``yaw_step_rad``;
 * ``4`` gripper opening, absolute: -1 closed, +1 open (8 cm);
 * ``5:8`` privileged virtual force on the box (world frame), x
-  ``privileged.force_scale * max_virtual_force_n``: ignored at coefficient 0.
+  ``privileged.force_scale * max_virtual_force_n`` (x a gate that is 1 within
+  ``force_radius_m`` of the box and 0 beyond twice that, when set): ignored at coefficient 0.
 
 Privileged actions (simulation-only help, each scaled by a coefficient in [0, 1] the
 curriculum drives to 0; evaluation always runs at 0): the virtual force above (through
@@ -49,6 +67,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 import gymnasium as gym
 import mujoco
@@ -60,7 +79,7 @@ from mujoco.batch import Batch
 from . import params as P
 
 MODEL_PATH = os.path.join(os.path.dirname(__file__), "arm.xml")
-TASKS = ("push", "lift")
+TASKS = ("push", "lift", "push_lift")
 ARM_JOINTS = ("yaw", "shoulder", "elbow", "wrist_pitch", "wrist_roll")
 # geometry of arm.xml (closed-form IK)
 SHOULDER_Z = 0.12
@@ -75,6 +94,19 @@ GOAL_LO = np.array([0.25, -0.25])
 GOAL_HI = np.array([0.55, 0.25])
 PENETRATION_DEPTH = 0.04  # the target may go this far lower at table_penetration 1
 HOME_EE = np.array([0.3, 0.0, 0.15])
+PUSH_GAP = 0.01  # push shaping: pad centre this far behind the box face (pads are 1 cm thick)
+PUSH_Z = 0.03  # and this high (the box centre is at BOX_HALF = 2.5 cm)
+PUSH_HOVER = 0.06  # target this much higher while the pads are >= PUSH_NEAR away in xy
+PUSH_NEAR = 0.04
+# push_lift: a 10 x 4 x 4 cm bar lies along x with its +y face against a wall. Its long side
+# exceeds the gripper's 8 cm opening and a finger cannot get between the bar and the wall,
+# so it must first be dragged away from the wall (non-prehensile), then grasped across its
+# 4 cm width and lifted.
+BAR_HALF = np.array([0.05, 0.02, 0.02])
+WALL_Y = 0.11  # wall centre; its -y face is at WALL_Y - WALL_HALF[1]
+WALL_HALF = np.array([0.2, 0.01, 0.04])
+PULL_M = 0.04  # the goal is this far from the wall (bar centre), above the bar's start
+BAR_Y = WALL_Y - WALL_HALF[1] - BAR_HALF[1]  # bar centre at the start: touching the wall
 SOLIMP_HARD = np.array([0.9, 0.95])
 SOLIMP_SOFT = np.array([0.01, 0.01])
 SOLREF_TIMECONST = 0.02  # arm.xml's (MuJoCo's default); x 100 at table_penetration 1
@@ -89,15 +121,19 @@ class ArmConfig:
     ee_step_m: float = 0.02
     yaw_step_rad: float = 0.1
     max_virtual_force_n: float = 3.0
+    # None: the virtual force acts anywhere. r: only near the box, full while the finger-pad
+    # centre is within r of the box centre, fading linearly to 0 at 2 r (see step()).
+    force_radius_m: float | None = None
     success_threshold_m: float = 0.03
     terminate_on_success: bool = True
     success_bonus: float = 10.0
     fall_penalty: float = 10.0
     action_penalty: float = 0.01
+    approach_weight: float = 0.5  # push: pads to the box's back face; lift: pads to the box centre
     home_noise_m: float = 0.02
     ranges: dict = field(default_factory=dict)  # initial per-param (low, high) overrides
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
         if self.episode_steps < 1 or self.substeps < 1:
@@ -148,8 +184,18 @@ CRITIC_PARTS = [("joint_pos", 5), ("joint_vel", 5), ("finger_pos", 2), ("gripper
                 ("randomization", P.P_NOISE + 1), ("privileged", 3), ("time_fraction", 1)]
 
 
-def load_model() -> mujoco.MjModel:
-    return mujoco.MjModel.from_xml_path(MODEL_PATH)
+def load_model(task: str = "push") -> mujoco.MjModel:
+    """``arm.xml``; for ``push_lift`` with the box made a bar and a wall added (MjSpec)."""
+    if task != "push_lift":
+        return mujoco.MjModel.from_xml_path(MODEL_PATH)
+    spec = mujoco.MjSpec.from_file(MODEL_PATH)
+    spec.geom("object").size = BAR_HALF
+    spec.body("object").pos = [SPAWN_CENTER[0], BAR_Y, BAR_HALF[2]]
+    # contype/conaffinity 3: the wall stops the box (3) and the gripper (2) alike
+    spec.worldbody.add_geom(name="wall", type=mujoco.mjtGeom.mjGEOM_BOX, size=WALL_HALF,
+                            pos=[SPAWN_CENTER[0], WALL_Y, WALL_HALF[2]], contype=3, conaffinity=3,
+                            friction=[0.6, 0.005, 0.0001], rgba=[0.5, 0.55, 0.6, 1])
+    return spec.compile()
 
 
 class ArmVecEnv(VectorEnv):
@@ -164,7 +210,7 @@ class ArmVecEnv(VectorEnv):
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
 
     def __init__(self, num_envs: int = 1, task: str = "push", seed: int | None = None,
-                 num_threads: int | None = None, config: ArmConfig | None = None, **config_kwargs):
+                 num_threads: int | None = None, config: ArmConfig | None = None, **config_kwargs: Any):
         if config is None:
             config = ArmConfig(task=task, **config_kwargs)
         elif config_kwargs:
@@ -186,7 +232,8 @@ class ArmVecEnv(VectorEnv):
         self.param_names = [p.name for p in P.PARAMS]
 
         # ---- model and batch
-        self.model = m = load_model()
+        self.model = m = load_model(c.task)
+        self._half = BAR_HALF if c.task == "push_lift" else np.full(3, BOX_HALF)
         self.batch = b = Batch(m, n, nthread=num_threads, persistent=True)
         self._qpos, self._qvel, self._ctrl = b.bind("qpos"), b.bind("qvel"), b.bind("ctrl")
         self._xfrc = b.bind("xfrc_applied")
@@ -276,8 +323,11 @@ class ArmVecEnv(VectorEnv):
         qpos[:, self._finger_q] = FINGER_MAX
         xy = np.asarray(SPAWN_CENTER) + ep[:, P.P_SPAWN, None] * rng.uniform(-1, 1, (k, 2))
         yaw = ep[:, P.P_YAW] * rng.uniform(-1, 1, k)
+        if self.task == "push_lift":  # flush against the wall: spawn along it only, no yaw
+            xy[:, 1] = BAR_Y
+            yaw[:] = 0.0
         qpos[:, self._obj_q] = np.column_stack(
-            [xy, np.full(k, BOX_HALF), np.cos(yaw / 2), np.zeros((k, 2)), np.sin(yaw / 2)])
+            [xy, np.full(k, self._half[2]), np.cos(yaw / 2), np.zeros((k, 2)), np.sin(yaw / 2)])
         self._qpos[ids] = qpos
         ctrl = np.zeros((k, m.nu))
         ctrl[:, self._arm_act] = q
@@ -291,8 +341,10 @@ class ArmVecEnv(VectorEnv):
             th = rng.uniform(-np.pi, np.pi, k)
             g = xy + ep[:, P.P_GOAL_D, None] * np.column_stack([np.cos(th), np.sin(th)])
             self._goal[ids] = np.column_stack([np.clip(g, GOAL_LO, GOAL_HI), np.full(k, BOX_HALF)])
-        else:
+        elif self.task == "lift":
             self._goal[ids] = np.column_stack([xy, BOX_HALF + ep[:, P.P_GOAL_H]])
+        else:
+            self._goal[ids] = np.column_stack([xy[:, 0], xy[:, 1] - PULL_M, self._half[2] + ep[:, P.P_GOAL_H]])
         self._target[ids] = target
         self._yaw[ids] = 0.0
         self._last_action[ids] = 0.0
@@ -300,7 +352,8 @@ class ArmVecEnv(VectorEnv):
         self._steps[ids] = 0
         self._return[ids] = 0.0
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Reset all envs, or those of ``options["reset_mask"]`` (bool (N,))."""
         if seed is not None:
             self._rng = np.random.default_rng(seed)
@@ -319,7 +372,7 @@ class ArmVecEnv(VectorEnv):
         return self._obs(), {}
 
     # ------------------------------------------------------------------- step
-    def step(self, actions):
+    def step(self, actions: Any) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step all envs with actions (N, 8) in [-1, 1]; see the module docstring."""
         if self._needs_reset:
             raise RuntimeError("call reset() before step()")
@@ -337,6 +390,13 @@ class ArmVecEnv(VectorEnv):
         ctrl[:, self._arm_act] = q
         ctrl[:, -2:] = (0.5 * FINGER_MAX) * (a[:, 4:5] + 1.0)
         force = (ep[:, P.P_FORCE, None] * c.max_virtual_force_n) * a[:, 5:8]
+        if c.force_radius_m is not None:
+            # Gated "telekinesis": an ungated force lets the policy move the box from afar, so
+            # it never learns to approach and push; when the coefficient reaches 0 nothing
+            # transfers (measured: 80 % success at coefficient 0.2, 2 % at 0). Gated, using
+            # the privilege needs the approach the real task needs.
+            d = np.linalg.norm(self._qpos[:, self._obj_q][:, :3] - self._site_xpos[:, self._ee_site], axis=1)
+            force *= np.clip(2.0 - d / c.force_radius_m, 0.0, 1.0)[:, None]
         force[:, 2] += ep[:, P.P_GRAVITY] * self._f_mass[:, self._obj_body] * self._g
         self._xfrc[:, self._obj_body, 0:3] = force
         self._last_action = a
@@ -346,19 +406,39 @@ class ArmVecEnv(VectorEnv):
         # reward, success, termination
         obj = self._qpos[:, self._obj_q]
         ee = self._site_xpos[:, self._ee_site]
-        d_eo = np.linalg.norm(obj[:, :3] - ee, axis=1)
         if self.task == "push":
             d_og = np.linalg.norm(obj[:, :2] - self._goal[:, :2], axis=1)
-            reward = 0.5 * (1 - np.tanh(10 * d_eo)) + (1 - np.tanh(10 * d_og))
+            # Approach shaping: reward the finger pads for being at the box's face away from
+            # the goal (where a push moves it towards the goal), not at its centre: with the
+            # centre as target (FetchPush's dense reward) PPO first learns to hover over the
+            # box and 0.5 M steps gave < 5 % success. Sign: towards the goal is +u.
+            # The target height is PUSH_Z only once the pads are above the push point (xy):
+            # with a 3-D distance to a low point the pads went low first and were blocked by
+            # the box when the point was on its far side (6-7 cm from it on average after
+            # 1 M steps). Far in xy the target is 6 cm higher, over the box, as a scripted
+            # push goes.
+            u = (self._goal[:, :2] - obj[:, :2]) / np.maximum(d_og, 1e-6)[:, None]
+            push_xy = obj[:, :2] - (BOX_HALF + PUSH_GAP) * u
+            d_xy = np.linalg.norm(ee[:, :2] - push_xy, axis=1)
+            z_des = PUSH_Z + PUSH_HOVER * np.minimum(1.0, (d_xy / PUSH_NEAR) ** 2)
+            d_push = np.hypot(d_xy, ee[:, 2] - z_des)
+            reward = c.approach_weight * (1 - np.tanh(10 * d_push)) + (1 - np.tanh(10 * d_og))
         else:
             d_og = np.linalg.norm(obj[:, :3] - self._goal, axis=1)
+            d_eo = np.linalg.norm(obj[:, :3] - ee, axis=1)
             touch = self._sensordata[:, :2]
             grasp = (touch > 0.1).all(axis=1)
-            lifted = obj[:, 2] > BOX_HALF + 0.01
-            reward = (0.5 * (1 - np.tanh(10 * d_eo)) + 0.5 * grasp + 0.5 * lifted
+            lifted = obj[:, 2] > self._half[2] + 0.01
+            reward = (c.approach_weight * (1 - np.tanh(10 * d_eo)) + 0.5 * grasp + 0.5 * lifted
                       + 1.5 * (1 - np.tanh(10 * d_og)))
+            if self.task == "push_lift":
+                # the non-prehensile stage: gap between the bar and the wall, up to 2 cm
+                gap = (WALL_Y - WALL_HALF[1]) - (obj[:, 1] + self._half[1])
+                reward += 0.5 * np.clip(gap / 0.02, 0.0, 1.0)
         reward -= c.action_penalty * np.sum(a[:, :5] ** 2, axis=1)
         success = d_og < c.success_threshold_m
+        if self.task == "push_lift":  # held in the gripper, not pinned against the wall
+            success &= grasp
         fell = obj[:, 2] < -0.05
         bad = ~np.isfinite(self._qpos).all(axis=1)
         reward = np.where(success, reward + c.success_bonus, reward)
@@ -387,7 +467,7 @@ class ArmVecEnv(VectorEnv):
         return self._obs(), reward.astype(np.float32), term, trunc, info
 
     # ------------------------------------------------------------ observations
-    def _obs(self):
+    def _obs(self) -> dict[str, np.ndarray]:
         return {"policy": self._obs_p, "critic": self._obs_c}
 
     def _observe(self) -> None:
@@ -447,7 +527,7 @@ class ArmVecEnv(VectorEnv):
         j = self._index(name)
         return self._lo[:, j].copy(), self._hi[:, j].copy()
 
-    def set_range(self, name: str, low, high, env_ids=None) -> None:
+    def set_range(self, name: str, low: Any, high: Any, env_ids: Any = None) -> None:
         """Set per-env sampling range of ``name``; takes effect at each env's next reset."""
         j = self._index(name)
         ids = slice(None) if env_ids is None else np.asarray(env_ids, np.int64)
@@ -475,7 +555,8 @@ class ArmVecEnv(VectorEnv):
     @property
     def object_pose(self) -> np.ndarray:
         """Exact box pose (N, 7): position, quaternion wxyz (a copy)."""
-        return self._qpos[:, self._obj_q].copy()
+        pose: np.ndarray = self._qpos[:, self._obj_q].copy()
+        return pose
 
     @property
     def ee_target(self) -> np.ndarray:
@@ -485,7 +566,8 @@ class ArmVecEnv(VectorEnv):
     @property
     def ee_pos(self) -> np.ndarray:
         """Exact end-effector (finger-pad centre) position (N, 3) (a copy)."""
-        return self._site_xpos[:, self._ee_site].copy()
+        pos: np.ndarray = self._site_xpos[:, self._ee_site].copy()
+        return pos
 
     def get_model_data(self, env_id: int) -> tuple[mujoco.MjModel, mujoco.MjData]:
         """MjModel (with env_id's randomized fields) and MjData of one env, e.g. to render."""
@@ -500,17 +582,18 @@ class ArmEnv(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, task: str = "push", config: ArmConfig | None = None, **config_kwargs):
+    def __init__(self, task: str = "push", config: ArmConfig | None = None, **config_kwargs: Any):
         self.vec = ArmVecEnv(1, task=task, config=config, **config_kwargs)
         self.observation_space = self.vec.single_observation_space
         self.action_space = self.vec.single_action_space
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         super().reset(seed=seed)
         obs, _ = self.vec.reset(seed=seed, options=options)
         return {k: v[0].copy() for k, v in obs.items()}, {}
 
-    def step(self, action):
+    def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         act = np.asarray(action, np.float32).reshape(1, ACTION_DIM)
         obs, rew, term, trunc, info = self.vec.step(act)
         out = {"nonfinite_resets": info["nonfinite_resets"]}

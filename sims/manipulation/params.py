@@ -58,7 +58,7 @@ NOISE_OBJECT_POS = 0.005
 NOISE_OBJECT_ROT = 0.03
 
 
-def check_range(name: str, lo, hi) -> None:
+def check_range(name: str, lo: float | np.ndarray, hi: float | np.ndarray) -> None:
     """Raise ValueError naming the parameter if [lo, hi] is not inside its hard limits."""
     if name not in PARAM_INDEX:
         raise KeyError(f"unknown parameter {name!r}; known: {', '.join(PARAM_INDEX)}")

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields
+from typing import TYPE_CHECKING
 
 from . import params as P
+
+if TYPE_CHECKING:
+    import numpy as np
 
 TASKS = ("hover", "reach")
 
@@ -94,7 +98,7 @@ class QuadrotorConfig:
         return [f.name for f in fields(cls)]
 
 
-def check_range(name: str, lo, hi) -> None:
+def check_range(name: str, lo: float | np.ndarray, hi: float | np.ndarray) -> None:
     """Raise ValueError naming the parameter if [lo, hi] is not inside its hard limits."""
     import numpy as np
 

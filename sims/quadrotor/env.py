@@ -19,7 +19,10 @@ Actions are four normalized rotor commands in [-1, 1], mapped linearly to
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 import gymnasium as gym
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
@@ -76,7 +79,7 @@ class QuadrotorVecEnv(VectorEnv):
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
 
     def __init__(self, num_envs: int = 1, config: QuadrotorConfig | None = None,
-                 seed: int | None = None, backend: str = "cpu", **config_kwargs):
+                 seed: int | None = None, backend: str = "cpu", **config_kwargs: Any):
         if config is None:
             config = QuadrotorConfig(**config_kwargs)
         elif config_kwargs:
@@ -121,24 +124,32 @@ class QuadrotorVecEnv(VectorEnv):
             "ep_out": np.zeros((n, K.OUT_DIM), f32),
             "ep_params": np.zeros((n, P.NUM_PARAMS), f32),
         }
+        # numpy arrays on the CPU, numba device arrays on CUDA: Any to mypy
+        self._a: dict[str, Any]
+        self._actions: Any
+        self._k: Any
         if backend == "cpu":
-            from . import kernels_cpu as kern
+            from . import kernels_cpu
 
             self._a = host
-            self._work = kern.scratch(n)
+            self._work = kernels_cpu.scratch(n)
             self._actions = np.zeros((n, 4), f32)
+            self._k = kernels_cpu
         else:
             from numba import cuda
 
-            from . import kernels_cuda as kern
+            from . import kernels_cuda
 
             self._a = {k: cuda.to_device(v) for k, v in host.items()}
             self._actions = cuda.device_array((n, 4), f32)
-        self._k = kern
+            self._k = kernels_cuda
         self._needs_reset = True
+        # start states for the next reset of chosen envs (set_start_states), host side
+        self._start = np.zeros((n, P.STATE_DIM), f32)
+        self._start_pending = np.zeros(n, bool)
 
     # ----------------------------------------------------------------- kernels
-    def _launch(self, name: str, *args):
+    def _launch(self, name: str, *args: Any) -> Any:
         fn = getattr(self._k, name)
         if self.backend == "cpu":
             return fn(*args)
@@ -149,9 +160,10 @@ class QuadrotorVecEnv(VectorEnv):
 
     def _host(self, key: str) -> np.ndarray:
         a = self._a[key]
-        return a if self.backend == "cpu" else a.copy_to_host()
+        out: np.ndarray = a if self.backend == "cpu" else a.copy_to_host()
+        return out
 
-    def _obs(self):
+    def _obs(self) -> dict[str, Any]:
         return {"policy": self._a["obs_p"], "critic": self._a["obs_c"]}
 
     def _reset_mask(self, mask: np.ndarray) -> None:
@@ -170,7 +182,8 @@ class QuadrotorVecEnv(VectorEnv):
                      a["cfg"], a["obs_p"], a["obs_c"])
 
     # --------------------------------------------------------------- gymnasium
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
         """Reset all envs, or a subset.
 
         ``options`` may hold ``reset_mask`` (bool (N,)), or ``state`` ((k, 17): pos,
@@ -215,11 +228,13 @@ class QuadrotorVecEnv(VectorEnv):
             state[ids] = states
             if self.backend == "cuda":
                 self._a["state"].copy_to_device(state)
+            mask[ids] = False  # an explicit state wins over a pending start state
+        self._apply_start_states(mask)
         self._observe()
         self._needs_reset = False
         return self._obs(), {}
 
-    def step(self, actions):
+    def step(self, actions: Any) -> tuple[dict[str, Any], Any, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step all envs with actions (N, 4) in [-1, 1]; see the module docstring."""
         if self._needs_reset:
             raise RuntimeError("call reset() before step()")
@@ -236,16 +251,85 @@ class QuadrotorVecEnv(VectorEnv):
                      a["rng"], a["steps"], a["acc"], a["cfg"], a["obs_p"], a["obs_c"],
                      a["fin_p"], a["fin_c"], a["reward"], a["flags"], a["ep_out"], a["ep_params"],
                      *((self._work,) if self.backend == "cpu" else ()))
+        if self._start_pending.any():
+            flags = self._host("flags")
+            done = (flags[:, K.F_TERMINATED] | flags[:, K.F_TRUNCATED]).astype(bool)
+            ids = self._apply_start_states(done)
+            if len(ids):
+                self._observe_ids(ids)
         return self._outputs()
 
-    def _to_device(self, actions):
+    # ------------------------------------------------------------ start states
+    def set_start_states(self, states: npt.ArrayLike, env_ids: npt.ArrayLike | None = None) -> None:
+        """Start envs ``env_ids`` (all if None) from ``states`` at their next reset.
+
+        ``states`` is (k, 17) in the layout of :attr:`state` (pos, quat wxyz, vel, body
+        rates, RPM) except that the position is relative to the target (as in
+        :attr:`relative_state`), so a state fits whatever target the new episode draws.
+        It applies once, at the env's next reset (the auto-reset in ``step`` or
+        ``reset``); episode parameters are drawn as usual. For start-state curricula.
+        """
+        ids = np.arange(self.num_envs) if env_ids is None else np.asarray(env_ids, np.int64).reshape(-1)
+        st = np.asarray(states, np.float32)
+        if st.shape != (len(ids), P.STATE_DIM):
+            raise ValueError(f"states must have shape ({len(ids)}, {P.STATE_DIM}), got {st.shape}")
+        if len(ids) and (ids.min() < 0 or ids.max() >= self.num_envs):
+            raise ValueError(f"env_ids must lie in [0, {self.num_envs}), got {ids.min()}..{ids.max()}")
+        if not np.all(np.isfinite(st)):
+            raise ValueError("states contain non-finite values")
+        norm = np.linalg.norm(st[:, 3:7], axis=1, keepdims=True)
+        if np.any(norm < 1e-6):
+            raise ValueError("state quaternion (columns 3:7) must be non-zero")
+        st = st.copy()
+        st[:, 3:7] /= norm
+        self._start[ids] = st
+        self._start_pending[ids] = True
+
+    @property
+    def pending_start_states(self) -> np.ndarray:
+        """Which envs start their next episode from a state given to :meth:`set_start_states` (copy)."""
+        return self._start_pending.copy()
+
+    @property
+    def relative_state(self) -> np.ndarray:
+        """:attr:`state` with the position relative to the target (a copy): what set_start_states takes."""
+        s = np.array(self.state, copy=True)
+        s[:, :3] -= self.targets
+        return s
+
+    def _apply_start_states(self, reset: np.ndarray) -> np.ndarray:
+        """Overwrite the freshly reset states of envs in ``reset`` that have a pending start state."""
+        ids = np.flatnonzero(reset & self._start_pending)
+        if len(ids) == 0:
+            return ids
+        state = self._host("state")
+        s = self._start[ids].copy()
+        s[:, :3] += self._host("vec")[ids, P.E_TARGET : P.E_TARGET + 3]
+        state[ids] = s
+        self._start_pending[ids] = False
+        if self.backend == "cuda":
+            self._a["state"].copy_to_device(state)
+        return ids
+
+    def _observe_ids(self, ids: np.ndarray) -> None:
+        """Recompute both observation views of envs ``ids`` (after their state was replaced)."""
+        if self.backend == "cuda":
+            self._observe()  # one launch for all envs is cheaper than gathering on the device
+            return
+        a = self._a
+        sub = {k: a[k][ids] for k in ("state", "hist", "ep", "vec", "rng", "steps", "obs_p", "obs_c")}
+        self._launch("observe", sub["state"], sub["hist"], sub["ep"], sub["vec"], sub["rng"], sub["steps"],
+                     a["cfg"], sub["obs_p"], sub["obs_c"])
+        a["obs_p"][ids], a["obs_c"][ids], a["rng"][ids] = sub["obs_p"], sub["obs_c"], sub["rng"]
+
+    def _to_device(self, actions: Any) -> Any:
         act = np.ascontiguousarray(actions, dtype=np.float32)
         if act.shape != (self.num_envs, 4):
             raise ValueError(f"actions must have shape ({self.num_envs}, 4), got {act.shape}")
         self._actions.copy_to_device(act)
         return self._actions
 
-    def _outputs(self):
+    def _outputs(self) -> tuple[dict[str, Any], Any, np.ndarray, np.ndarray, dict[str, Any]]:
         flags = self._host("flags")
         term = flags[:, K.F_TERMINATED].view(bool)
         trunc = flags[:, K.F_TRUNCATED].view(bool)
@@ -276,7 +360,8 @@ class QuadrotorVecEnv(VectorEnv):
         j = self._index(name)
         return self._host("lo")[:, j].copy(), self._host("hi")[:, j].copy()
 
-    def set_range(self, name: str, low, high, env_ids=None) -> None:
+    def set_range(self, name: str, low: npt.ArrayLike, high: npt.ArrayLike,
+                  env_ids: npt.ArrayLike | None = None) -> None:
         """Set per-env sampling range of ``name``; takes effect at each env's next reset."""
         j = self._index(name)
         ids = slice(None) if env_ids is None else np.asarray(env_ids, np.int64)
@@ -317,17 +402,18 @@ class QuadrotorEnv(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, config: QuadrotorConfig | None = None, **config_kwargs):
+    def __init__(self, config: QuadrotorConfig | None = None, **config_kwargs: Any):
         self.vec = QuadrotorVecEnv(1, config=config, **config_kwargs)
         self.observation_space = self.vec.single_observation_space
         self.action_space = self.vec.single_action_space
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         super().reset(seed=seed)
         obs, _ = self.vec.reset(seed=seed, options=options)
         return {k: v[0].copy() for k, v in obs.items()}, {}
 
-    def step(self, action):
+    def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         act = np.asarray(action, np.float32).reshape(1, 4)
         obs, rew, term, trunc, info = self.vec.step(act)
         out = {"nonfinite_resets": info["nonfinite_resets"]}
@@ -340,4 +426,5 @@ class QuadrotorEnv(gym.Env):
 
     @property
     def state(self) -> np.ndarray:
-        return self.vec.state[0]
+        s: np.ndarray = self.vec.state[0]
+        return s
