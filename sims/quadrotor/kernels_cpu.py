@@ -34,7 +34,7 @@ from numba import njit, prange
 from . import params as P
 from .physics import (
     A_POS, A_RETURN, A_TILT, A_YAW, ACC_DIM, C_DRAG, C_DT, C_EP_STEPS, C_GRAVITY, C_GROUND,
-    C_HIST, C_LAST_WINDOW, C_MOTOR, C_NOISE, C_R_CONST, C_R_SCALE, C_R_TERM, C_RPM_MAX,
+    C_HIST, C_HOME, C_LAST_WINDOW, C_MOTOR, C_NOISE, C_R_CONST, C_R_SCALE, C_R_TERM, C_RPM_MAX,
     C_RPM_MIN, C_SUBSTEPS, C_TERM_ANGVEL, C_TERM_POS, C_TERM_VEL, F_NONFINITE, F_TERMINATED,
     F_TRUNCATED, HIST_LEN, O_LENGTH, O_POS, O_RETURN, O_SURVIVED, O_TILT, O_YAW, SCRATCH,
     build,
@@ -189,6 +189,12 @@ _MASK18 = np.uint64(0x3FFFF)
 _NOISE_DRAWS = 18  # physics.observe draws 3 + 9 + 3 + 3 normals
 # (k + 1) * golden mod 2**64: the counter offset of draw k
 _GK = tuple(np.uint64((0x9E3779B97F4A7C15 * (k + 1)) % 2**64) for k in range(_NOISE_DRAWS))
+_U40, _U48 = np.uint64(40), np.uint64(48)
+_MASK16 = np.uint64(0xFFFF)
+_INV_2_24_F64 = 1.0 / 16777216.0
+_INV_2_16_F64 = 1.0 / 65536.0
+_SQRT3_F64 = math.sqrt(3.0)
+_TWO_PI_F64 = 2.0 * math.pi
 
 
 @njit(**_SINL)
@@ -429,6 +435,164 @@ def _normal(x):
     s = (t + (t >> _U32)) & _MASK18
     # s < 2**18: the int32 conversion is exact and vectorizes (uint64 -> float does not).
     return ((_f32(np.int32(s)) + _2) * _INV_2_16 - _2) * _SQRT3
+
+
+# ----------------------------------------------------------------------------------
+# Reset of one finished env: physics.reset_env followed by physics.observe, the same
+# float64 arithmetic and the same random numbers, restated so that no draw waits on the
+# previous one. physics.rng_next keeps the SplitMix64 counter in rng[i] (a store and a
+# reload per draw, ~60 dependent draws per reset); SplitMix64 being a counter generator
+# (Steele et al. 2014), draw k after state x0 is mix(x0 + k * golden), so here the counter
+# lives in a register and the draws' hashes overlap.
+@njit(**_SINL)
+def _mix64(x):
+    z = (x ^ (x >> _U30)) * _MIX1
+    z = (z ^ (z >> _U27)) * _MIX2
+    return z ^ (z >> _U31)
+
+
+@njit(**_SINL)
+def _uniform64(x):
+    """physics.rng_uniform from the counter value x (after the increment)."""
+    return float(np.int64(_mix64(x) >> _U40)) * _INV_2_24_F64
+
+
+@njit(**_SINL)
+def _normal64(x):
+    """physics.rng_normal from the counter value x (after the increment)."""
+    z = _mix64(x)
+    s = (z & _MASK16) + ((z >> _U16) & _MASK16) + ((z >> _U32) & _MASK16) + (z >> _U48)
+    return ((float(np.int64(s)) + 2.0) * _INV_2_16_F64 - 2.0) * _SQRT3_F64
+
+
+@njit(**_SINL)
+def _unit64(x, out, o):
+    """physics.random_unit with counter x: uses draws x + golden and x + 2 golden."""
+    z = 2.0 * _uniform64(x + _GOLDEN) - 1.0
+    phi = _TWO_PI_F64 * _uniform64(x + _GOLDEN + _GOLDEN)
+    r = math.sqrt(max(1.0 - z * z, 0.0))
+    out[o] = r * math.cos(phi)
+    out[o + 1] = r * math.sin(phi)
+    out[o + 2] = z
+
+
+@njit(**_SINL)
+def _reset_observe(i, state, hist, ep, vec, lo, hi, rng, steps, acc, cfg, obs_p, obs_c):
+    """physics.reset_env(i) then physics.observe(i): same expressions, same draws."""
+    x = rng[i]
+    e = ep[i]
+    lo_ = lo[i]
+    hi_ = hi[i]
+    for j in range(P.NUM_PARAMS):
+        x += _GOLDEN
+        e[j] = lo_[j] + _uniform64(x) * (hi_[j] - lo_[j])
+    x += _GOLDEN
+    lat = math.floor(lo_[P.P_LATENCY] + _uniform64(x) * (hi_[P.P_LATENCY] - lo_[P.P_LATENCY] + 1.0))
+    e[P.P_LATENCY] = min(lat, hi_[P.P_LATENCY])
+    v = vec[i]
+    tr = e[P.P_TARGET_R]
+    for k in range(3):
+        x += _GOLDEN
+        v[P.E_TARGET + k] = cfg[C_HOME + k] + tr * (2.0 * _uniform64(x) - 1.0)
+    _unit64(x, v, P.E_DIST_F)
+    x += _GOLDEN + _GOLDEN
+    _unit64(x, v, P.E_DIST_T)
+    x += _GOLDEN + _GOLDEN
+    for k in range(3):
+        v[P.E_DIST_F + k] *= e[P.P_DIST_F]
+        v[P.E_DIST_T + k] *= e[P.P_DIST_T]
+    s = state[i]
+    r = e[P.P_START_R]
+    for k in range(3):
+        x += _GOLDEN
+        s[k] = v[P.E_TARGET + k] + r * (2.0 * _uniform64(x) - 1.0)
+    _unit64(x, s, 4)
+    x += _GOLDEN + _GOLDEN
+    x += _GOLDEN
+    half = 0.5 * e[P.P_START_TILT] * _uniform64(x)
+    sh = math.sin(half)
+    s[3] = math.cos(half)
+    s[4] *= sh
+    s[5] *= sh
+    s[6] *= sh
+    sv = e[P.P_START_V]
+    sw = e[P.P_START_W]
+    for k in range(3):
+        x += _GOLDEN
+        s[7 + k] = sv * (2.0 * _uniform64(x) - 1.0)
+    for k in range(3):
+        x += _GOLDEN
+        s[10 + k] = sw * (2.0 * _uniform64(x) - 1.0)
+    # physics.hover_action
+    rpm_lo = cfg[C_RPM_MIN]
+    span = cfg[C_RPM_MAX] - cfg[C_RPM_MIN]
+    rpm = math.sqrt(P.MASS * e[P.P_MASS] * cfg[C_GRAVITY] / (4.0 * P.THRUST_COEFF * e[P.P_KF]))
+    a_h = 2.0 * (rpm - rpm_lo) / span - 1.0
+    rpm_h = rpm_lo + 0.5 * (a_h + 1.0) * span
+    for k in range(4):
+        s[13 + k] = rpm_h
+    for h in range(HIST_LEN):
+        for k in range(4):
+            hist[i, h, k] = a_h
+    steps[i] = 0
+    for k in range(ACC_DIM):
+        acc[i, k] = 0.0
+
+    # physics.observe (steps[i] = 0)
+    op = obs_p[i]
+    oc = obs_c[i]
+    qw = s[3]
+    qx = s[4]
+    qy = s[5]
+    qz = s[6]
+    oc[0] = s[0] - v[0]
+    oc[1] = s[1] - v[1]
+    oc[2] = s[2] - v[2]
+    oc[3] = 1.0 - 2.0 * (qy * qy + qz * qz)
+    oc[4] = 2.0 * (qx * qy - qw * qz)
+    oc[5] = 2.0 * (qx * qz + qw * qy)
+    oc[6] = 2.0 * (qx * qy + qw * qz)
+    oc[7] = 1.0 - 2.0 * (qx * qx + qz * qz)
+    oc[8] = 2.0 * (qy * qz - qw * qx)
+    oc[9] = 2.0 * (qx * qz - qw * qy)
+    oc[10] = 2.0 * (qy * qz + qw * qx)
+    oc[11] = 1.0 - 2.0 * (qx * qx + qy * qy)
+    for k in range(6):
+        oc[12 + k] = s[7 + k]
+    nh = int(cfg[C_HIST])
+    for h in range(nh):
+        for k in range(4):
+            oc[18 + 4 * h + k] = a_h
+    base = 18 + 4 * nh
+    for j in range(base):
+        op[j] = oc[j]
+    if cfg[C_NOISE] > 0.5:
+        ns = e[P.P_NOISE]
+        for k in range(3):
+            x += _GOLDEN
+            op[k] += ns * P.NOISE_POSITION_M * _normal64(x)
+        for k in range(9):
+            x += _GOLDEN
+            op[3 + k] += ns * P.NOISE_ROTATION * _normal64(x)
+        for k in range(3):
+            x += _GOLDEN
+            op[12 + k] += ns * P.NOISE_VELOCITY_MPS * _normal64(x)
+        for k in range(3):
+            x += _GOLDEN
+            op[15 + k] += ns * P.NOISE_ANGVEL_RPS * _normal64(x)
+    rng[i] = x
+    for k in range(4):
+        oc[base + k] = 2.0 * (s[13 + k] - rpm_lo) / span - 1.0
+    for k in range(3):
+        oc[base + 4 + k] = v[P.E_DIST_F + k] / P.MASS / cfg[C_GRAVITY]
+        oc[base + 7 + k] = v[P.E_DIST_T + k] * 1e3
+    b2 = base + 10
+    for j in range(P.NUM_RANDOMIZATION):
+        oc[b2 + j] = e[j]
+    oc[b2 + P.P_DIST_F] = e[P.P_DIST_F] / P.MASS / cfg[C_GRAVITY]
+    oc[b2 + P.P_DIST_T] = e[P.P_DIST_T] * 1e3
+    oc[b2 + P.NUM_RANDOMIZATION] = 0.0
+    oc[b2 + P.NUM_RANDOMIZATION + 1] = e[P.P_ASSIST]
 
 
 @njit(**_SINL)
@@ -749,8 +913,7 @@ def _simd_chunk(c0, n, actions, state, hist, ep, vec, lo, hi, rng, steps, acc, c
         ep_out[i, O_YAW] = acc[i, A_YAW] / window
         for k in range(P.NUM_PARAMS):
             ep_params[i, k] = ep[i, k]
-        _reset_env(i, state, hist, ep, vec, lo, hi, rng, steps, acc, cfg)
-        _observe(i, state, hist, ep, vec, rng, steps, cfg, obs_p, obs_c)
+        _reset_observe(i, state, hist, ep, vec, lo, hi, rng, steps, acc, cfg, obs_p, obs_c)
 
 
 @njit(_nrt=False, **_SOPTS)
