@@ -265,11 +265,24 @@ def bench_sim(
     envs: str = typer.Option("1,1024,16384", "--envs", help="comma-separated env counts"),
     seconds: float = typer.Option(3.0, "--seconds"),
     backend: str = typer.Option("cpu", "--backend"),
+    repeats: int = typer.Option(5, "--repeats", help="timed windows per figure (best is reported)"),
+    reference: bool = typer.Option(False, "--reference",
+                                   help="also time the scalar reference CPU kernel in the same run; print ratios"),
+    cpu_time: bool = typer.Option(False, "--cpu-time",
+                                  help="rates per second of process CPU time (for loaded machines)"),
+    as_json: bool = typer.Option(False, "--json"),
 ) -> int:
     """Simulator throughput (benchmarks.sim)."""
     from benchmarks.sim import main as sim_main
 
-    sim_main(["--envs", envs, "--seconds", str(seconds), "--backend", backend])
+    argv = ["--envs", envs, "--seconds", str(seconds), "--backend", backend, "--repeats", str(repeats)]
+    if reference:
+        argv.append("--reference")
+    if cpu_time:
+        argv.append("--cpu-time")
+    if as_json:
+        argv.append("--json")
+    sim_main(argv)
     return 0
 
 

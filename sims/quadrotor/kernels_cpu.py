@@ -29,7 +29,10 @@ import math
 from pathlib import Path
 
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from . import params as P
 from .physics import (
@@ -437,6 +440,52 @@ def _normal(x):
     return ((_f32(np.int32(s)) + _2) * _INV_2_16 - _2) * _SQRT3
 
 
+def _prefetch_intrinsic(write):
+    """``f(arr, i, off)``: prefetch the cache line at byte ``off`` of row ``i`` of an array
+    (LLVM's llvm.prefetch: prefetchw when ``write``, else prefetcht0)."""
+
+    @intrinsic
+    def prefetch(typingctx, arr, i, off):
+        sig = types.void(arr, types.intp, types.intp)
+
+        def codegen(context, builder, signature, args):
+            ary = context.make_array(signature.args[0])(context, builder, args[0])
+            stride0 = cgutils.unpack_tuple(builder, ary.strides)[0]
+            base = builder.ptrtoint(ary.data, ir.IntType(64))
+            addr = builder.add(base, builder.add(builder.mul(args[1], stride0), args[2]))
+            i8p = ir.IntType(8).as_pointer()
+            i32 = ir.IntType(32)
+            fn = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0")
+            # (address, rw, locality 3 = keep in all cache levels, data cache)
+            builder.call(fn, [builder.inttoptr(addr, i8p), ir.Constant(i32, write),
+                              ir.Constant(i32, 3), ir.Constant(i32, 1)])
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return prefetch
+
+
+_prefetch_r = _prefetch_intrinsic(0)
+_prefetch_w = _prefetch_intrinsic(1)
+
+
+@njit(**_SINL)
+def _prefetch_row(a, i, write):
+    """Prefetch every cache line of row i of the 2-D array a."""
+    nbytes = a.shape[1] * a.itemsize
+    for off in range(0, nbytes, 64):
+        if write:
+            _prefetch_w(a, i, off)
+        else:
+            _prefetch_r(a, i, off)
+    if write:
+        _prefetch_w(a, i, nbytes - 1)
+    else:
+        _prefetch_r(a, i, nbytes - 1)
+
+
 # ----------------------------------------------------------------------------------
 # Reset of one finished env: physics.reset_env followed by physics.observe, the same
 # float64 arithmetic and the same random numbers, restated so that no draw waits on the
@@ -792,6 +841,19 @@ def _simd_chunk(c0, n, actions, state, hist, ep, vec, lo, hi, rng, steps, acc, c
         b[(R_RPMN + 2) * W + j] = b[(R_S + 15) * W + j] * rpm_scale - rpm_shift
         b[(R_RPMN + 3) * W + j] = b[(R_S + 16) * W + j] * rpm_scale - rpm_shift
         b[R_TFRAC * W + j] = fcnt * inv_ep_steps
+
+    # Rows that only finished envs touch (lo and hi read by the reset; fin_*, ep_out and
+    # ep_params written) are cold: fetch them now, while the noise and the scatter run,
+    # instead of stalling on each miss in the reset loop below.
+    for j in range(n):
+        if b[R_TERM * W + j] > _0 or b[R_TRUNC * W + j] > _0:
+            i = c0 + j
+            _prefetch_row(lo, i, False)
+            _prefetch_row(hi, i, False)
+            _prefetch_row(fin_p, i, True)
+            _prefetch_row(fin_c, i, True)
+            _prefetch_row(ep_out, i, True)
+            _prefetch_row(ep_params, i, True)
 
     # --- sensor noise: the same 18 draws per env as physics.observe ----------------------
     # SplitMix64 is a counter: draw k of an env hashes (state + (k + 1) * golden), so the
