@@ -7,8 +7,10 @@ Two implementations of one model live here:
   gathered into a structure-of-arrays scratch buffer (``buf[row * W + lane]``), the
   physics, reward and termination run as straight-line, branch-free loops over the
   lanes in float32 (LLVM turns them into 8-wide AVX2 code), and the results are
-  scattered back. Envs whose episode ended are then reset one at a time by the
-  scalar code of ``physics.py`` (the same code the CUDA kernel runs).
+  scattered back. Envs whose episode ended are then reset one at a time
+  (``_reset_observe``: ``physics.reset_env`` and ``physics.observe`` restated with the
+  random-number counter in a register; same float64 expressions, same draws), their
+  cold rows prefetched as soon as the step knows they ended.
 * ``step_scalar`` / ``physics_only_scalar`` — ``physics.py`` compiled for the CPU, one
   env at a time in float64 arithmetic: the reference the SIMD kernel is tested
   against (``tests/test_sim_physics.py``) and the baseline of ``benchmarks/sim.py``.
