@@ -24,6 +24,13 @@ EASY = ["env.sim.episode_steps=200", "env.ranges.task.start_radius_m=[0.05,0.05]
         "env.ranges.task.start_angvel_rps=[0,0]", "curriculum.teacher=none"]
 
 
+@pytest.fixture(autouse=True)
+def sb3_logs_in_tmp(tmp_path, monkeypatch):
+    """SB3's learn() creates a log folder even with nothing to log (``$TMPDIR/SB3-<date>``
+    unless ``SB3_LOGDIR`` is set): keep it in the test's tmp_path."""
+    monkeypatch.setenv("SB3_LOGDIR", str(tmp_path / "sb3_logs"))
+
+
 def config(*sets):
     return load_config(None, list(sets))
 
