@@ -245,7 +245,11 @@ class ADRCurriculumConfig(_Strict):
     threshold_high: float = Field(0.8, ge=0)
     delta_fraction: float = Field(0.2, gt=0, le=1)  # step = this fraction of the target span
     multiplicative: bool = False
-    metric: Literal["success", "return"] = "success"
+    metric: Literal["success", "return", "length"] = "success"  # length: only with reference rollout
+    # absolute: thresholds on the boundary queue's mean (OpenAI 2019); rollout: on its ratio to the
+    # mean over the last reference_window rollout-worker episodes (teachers/adr.py, opt-in)
+    reference: Literal["absolute", "rollout"] = "absolute"
+    reference_window: int = Field(200, ge=1)
 
     @field_validator("target")
     @classmethod

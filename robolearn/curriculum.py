@@ -126,10 +126,13 @@ def _adaptive_teacher(cfg: RunConfig, initial: Ranges) -> Teacher:
             start[name] = (float(ilo), float(ihi))
         if a.threshold_low >= a.threshold_high:
             raise ConfigError("config: 'curriculum.adr': threshold_low must be < threshold_high")
+        if a.metric == "length" and a.reference != "rollout":
+            raise ConfigError("config: 'curriculum.adr.metric': 'length' needs curriculum.adr.reference: rollout")
         delta = {n: a.delta_fraction * (hi - lo) if hi > lo else 1e-9 for n, (lo, hi) in target.items()}
         return ADRTeacher(start, target, n_envs, delta=delta, multiplicative=a.multiplicative,
                           boundary_prob=a.boundary_prob, queue_length=a.queue_length, threshold_low=a.threshold_low,
-                          threshold_high=a.threshold_high, metric=a.metric, seed=seed)
+                          threshold_high=a.threshold_high, metric=a.metric,
+                          reference=a.reference, reference_window=a.reference_window, seed=seed)
     t = getattr(c, c.teacher)
     space = dict(t.space if t.space is not None else REAL_WORLD_RANGES)
     space = {n: (float(lo), float(hi)) for n, (lo, hi) in space.items() if hi > lo}

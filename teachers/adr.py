@@ -23,6 +23,22 @@ open DeXtreme implementation (Handa et al. 2022, IsaacGymEnvs ``adr_vec_task.py`
   in nats per dimension; zero widths are floored at ``1e-6`` of the hard-limit span so
   it stays finite.
 
+Relative thresholds (``reference="rollout"``, opt-in; a deviation from both papers):
+OpenAI 2019 and DeXtreme compare a boundary's performance with *absolute* thresholds
+(DeXtreme: 5 / 20 consecutive successes). On a task the policy cannot do at all early in
+training (hover: ~0 % survival for the first third of the budget) an absolute threshold
+is uninformative until the policy works, and ADR widens nothing before then. With
+``reference="rollout"`` the queue mean is divided by the mean of the same metric over
+the last ``reference_window`` *rollout-worker* episodes (DeXtreme also tracks the
+rollout workers' performance, as an EMA it logs, ``adr_rollout_perf_alpha``), so
+``t_high`` / ``t_low`` read "the boundary is at least / at most this fraction as good as
+the current distribution". A boundary then widens as long as it is not markedly harder
+than the interior of the current ranges, which is informative from the first iteration.
+With this reference the metric may also be ``"length"`` (episode length, i.e. time
+survived): it separates policies before any episode reaches the time limit. If the
+reference is not positive (no rollout episode yet, or none succeeded) no decision is
+made and the queue is kept.
+
 Boundaries that can neither widen (at the hard limit) nor narrow (at the initial range)
 are never evaluated (e.g. the lower side of a force that starts at 0 and is bounded at 0).
 
@@ -35,6 +51,7 @@ has not moved since and the episode's parameter value equals the boundary value.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Mapping
 
 import numpy as np
@@ -51,7 +68,7 @@ class ADRTeacher(Teacher):
                  num_envs: int, delta: Mapping[str, float] | float | None = None, delta_fraction: float = 0.1,
                  multiplicative: bool = False, boundary_prob: float = 0.5, queue_length: int = 10,
                  threshold_low: float = 0.5, threshold_high: float = 0.8, metric: str = "success",
-                 seed: int = 0):
+                 reference: str = "absolute", reference_window: int = 200, seed: int = 0):
         if set(initial) != set(limits):
             raise ValueError(f"ADR: initial and limits name different parameters: {sorted(set(initial) ^ set(limits))}")
         if not 0.0 <= boundary_prob <= 1.0:
@@ -60,8 +77,14 @@ class ADRTeacher(Teacher):
             raise ValueError(f"ADR: queue_length must be >= 1, got {queue_length}")
         if not threshold_low < threshold_high:
             raise ValueError(f"ADR: threshold_low ({threshold_low}) must be < threshold_high ({threshold_high})")
-        if metric not in ("success", "return"):
-            raise ValueError(f"ADR: metric must be 'success' or 'return', got {metric!r}")
+        if metric not in ("success", "return", "length"):
+            raise ValueError(f"ADR: metric must be 'success', 'return' or 'length', got {metric!r}")
+        if reference not in ("absolute", "rollout"):
+            raise ValueError(f"ADR: reference must be 'absolute' or 'rollout', got {reference!r}")
+        if metric == "length" and reference != "rollout":
+            raise ValueError("ADR: metric 'length' has no absolute scale; use it with reference='rollout'")
+        if reference_window < 1:
+            raise ValueError(f"ADR: reference_window must be >= 1, got {reference_window}")
         self.names = list(initial)
         self.init_lo = np.array([float(initial[n][0]) for n in self.names])
         self.init_hi = np.array([float(initial[n][1]) for n in self.names])
@@ -85,6 +108,8 @@ class ADRTeacher(Teacher):
         self.queue_length = int(queue_length)
         self.t_low, self.t_high = float(threshold_low), float(threshold_high)
         self.metric = metric
+        self.reference = reference
+        self.rollout_perf: deque[float] = deque(maxlen=int(reference_window))
         self.num_envs = int(num_envs)
         self.task_space = {n: (float(a), float(b)) for n, a, b in zip(self.names, self.lim_lo, self.lim_hi)}
         self._eps = 1e-6 * np.where(span > 0, span, 1.0)
@@ -155,8 +180,14 @@ class ADRTeacher(Teacher):
             return
         names = list(outcomes.param_names)
         cols = [names.index(n) if n in names else -1 for n in self.names]
-        perf_all = (np.asarray(outcomes.success, float) if self.metric == "success"
-                    else np.asarray(outcomes.returns, float))
+        if self.metric == "success":
+            perf_all = np.asarray(outcomes.success, float)
+        elif self.metric == "return":
+            perf_all = np.asarray(outcomes.returns, float)
+        else:
+            if "length" not in outcomes.extra:
+                raise ValueError("ADR: metric 'length' needs outcomes.extra['length']")
+            perf_all = np.asarray(outcomes.extra["length"], float)
         params = np.asarray(outcomes.params, float)
         for k, e in enumerate(np.asarray(outcomes.env_ids, np.int64)):
             if not 0 <= e < self.num_envs:
@@ -165,6 +196,8 @@ class ADRTeacher(Teacher):
             # the env has reset: its new episode runs the latest proposed assignment
             self.run_dim[e], self.run_side[e], self.run_val[e] = self.prop_dim[e], self.prop_side[e], self.prop_val[e]
             self._needs[e] = True
+            if i == _ROLLOUT:
+                self.rollout_perf.append(float(perf_all[k]))
             if i < 0:
                 continue
             cur = self.boundary(i, side)
@@ -175,6 +208,12 @@ class ADRTeacher(Teacher):
             q.append(float(perf_all[k]))
             if len(q) >= self.queue_length:
                 perf = float(np.mean(q))
+                if self.reference == "rollout":
+                    ref = float(np.mean(self.rollout_perf)) if self.rollout_perf else 0.0
+                    if not ref > 0.0:
+                        del q[0]  # nothing to compare with yet: keep the newest queue_length results
+                        continue
+                    perf /= ref
                 q.clear()
                 self._adjust(i, side, perf)
 
@@ -214,6 +253,8 @@ class ADRTeacher(Teacher):
         m = {"adr/entropy_nats_per_dim": self.entropy(), "adr/fraction_of_limits": float(np.mean(frac)),
              "adr/evaluations": float(self.evaluations), "adr/expansions": float(self.expansions),
              "adr/contractions": float(self.contractions)}
+        if self.reference == "rollout":
+            m["adr/rollout_perf"] = float(np.mean(self.rollout_perf)) if self.rollout_perf else float("nan")
         for n, a, b in zip(self.names, self.lo, self.hi):
             m[f"adr/{n}.low"] = float(a)
             m[f"adr/{n}.high"] = float(b)
@@ -223,7 +264,8 @@ class ADRTeacher(Teacher):
         return {"lo": self.lo.tolist(), "hi": self.hi.tolist(), "names": list(self.names),
                 "queues": [[i, s, list(q)] for (i, s), q in self.queues.items()],
                 "rng": rng_state(self.rng), "evaluations": self.evaluations,
-                "expansions": self.expansions, "contractions": self.contractions}
+                "expansions": self.expansions, "contractions": self.contractions,
+                "rollout_perf": list(self.rollout_perf)}
 
     def load_state_dict(self, state: dict) -> None:
         if not state:
@@ -237,6 +279,8 @@ class ADRTeacher(Teacher):
         self.evaluations = int(state.get("evaluations", 0))
         self.expansions = int(state.get("expansions", 0))
         self.contractions = int(state.get("contractions", 0))
+        self.rollout_perf.clear()
+        self.rollout_perf.extend(float(x) for x in state.get("rollout_perf", []))
         # a resumed env starts from config ranges: reassign and re-propose everything
         self.prop_dim[:] = _ROLLOUT
         self.run_dim[:] = _UNKNOWN

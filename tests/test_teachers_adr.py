@@ -148,3 +148,84 @@ def test_state_dict_round_trip_reproduces_proposals():
     assert a.ranges() == t.ranges()
     for pa, pt in zip(a.propose(0), t.propose(0)):
         assert pa.name == pt.name and np.array_equal(pa.low, pt.low) and np.array_equal(pa.high, pt.high)
+
+
+# ----------------------------------------------------------------- reference="rollout" (relative thresholds)
+def relative_adr(**kw):
+    args = dict(initial={"p": (1.0, 1.0)}, limits={"p": (1.0, 2.0)}, num_envs=2, delta=0.1, boundary_prob=0.5,
+                queue_length=4, threshold_low=0.5, threshold_high=0.8, metric="length", reference="rollout",
+                reference_window=50)
+    args.update(kw)
+    return ADRTeacher(**args)
+
+
+def drive_pair(t, boundary_lengths, rollout_lengths):
+    """Env 0 is a boundary worker on the high side, env 1 a rollout worker; one episode each per round.
+
+    As in the trainer, the episode that finishes first after a boundary moved was started at the old
+    value, so it is dropped: a call right after a move needs one extra round.
+    """
+    for lb, lr in zip(boundary_lengths, rollout_lengths):
+        t.propose(0)
+        t.prop_dim[0], t.prop_side[0], t.prop_val[0] = 0, 1, t.boundary(0, 1)
+        t.prop_dim[1] = -1
+        b = t.boundary(0, 1)
+        t.update(EpisodeOutcomes(returns=np.zeros(2), success=np.zeros(2, bool), params=np.array([[b], [1.0]]),
+                                 param_names=["p"], env_ids=np.array([0, 1]), extra={"length": np.array([lb, lr], float)}))
+
+
+def test_relative_reference_widens_while_no_episode_succeeds():
+    # survival is 0 everywhere (every episode crashes): absolute success thresholds could only narrow, the
+    # relative length metric widens because the boundary episodes last as long as the rollout episodes
+    t = relative_adr()
+    drive_pair(t, [30.0] * 5, [30.0] * 5)  # first round is the pre-proposal episode (not counted)
+    assert t.hi[0] == pytest.approx(1.1) and t.expansions == 1
+    drive_pair(t, [27.0] * 5, [30.0] * 5)  # ratio 0.9 >= 0.8: widen again
+    assert t.hi[0] == pytest.approx(1.2)
+    drive_pair(t, [20.0] * 5, [30.0] * 5)  # ratio 0.67: no change
+    assert t.hi[0] == pytest.approx(1.2) and t.evaluations == 3
+    drive_pair(t, [5.0] * 4, [30.0] * 4)  # ratio ~0.17 <= 0.5: narrow
+    assert t.hi[0] == pytest.approx(1.1) and t.contractions == 1
+    assert t.metrics()["adr/rollout_perf"] == pytest.approx(30.0)
+    absolute = one_side_adr(queue_length=4)
+    start(absolute)
+    drive(absolute, [False] * 8)
+    assert absolute.hi[0] == 1.0 and absolute.expansions == 0
+
+
+def test_relative_reference_scales_with_rollout_performance():
+    # the same boundary queue (mean 50) widens against a reference of 55 and narrows against one of 200
+    t = relative_adr()
+    drive_pair(t, [50.0] * 5, [55.0] * 5)
+    assert t.hi[0] == pytest.approx(1.1)
+    u = relative_adr(initial={"p": (1.0, 1.5)})
+    drive_pair(u, [50.0] * 5, [200.0] * 5)
+    assert u.hi[0] == 1.5 and u.contractions == 0  # would narrow, but never inside the initial range
+    u.hi[0] = 1.8
+    drive_pair(u, [50.0] * 5, [200.0] * 5)
+    assert u.hi[0] == pytest.approx(1.7) and u.contractions == 1
+
+
+def test_relative_reference_waits_for_a_positive_reference():
+    t = relative_adr(metric="success")
+    for _ in range(6):  # boundary episodes succeed, rollout episodes never do: no reference, no decision
+        t.propose(0)
+        t.prop_dim[0], t.prop_side[0], t.prop_val[0] = 0, 1, t.boundary(0, 1)
+        t.prop_dim[1] = -1
+        t.update(EpisodeOutcomes(returns=np.zeros(2), success=np.array([True, False]),
+                                 params=np.array([[t.boundary(0, 1)], [1.0]]), param_names=["p"],
+                                 env_ids=np.array([0, 1])))
+    assert t.evaluations == 0 and t.hi[0] == 1.0 and len(t.queues[(0, 1)]) == 3  # kept, capped below queue_length
+    with pytest.raises(ValueError, match="length"):
+        relative_adr(reference="absolute")
+    with pytest.raises(ValueError, match="reference"):
+        relative_adr(reference="median")
+
+
+def test_relative_reference_survives_state_dict():
+    t = relative_adr()
+    drive_pair(t, [30.0] * 5, [40.0] * 5)
+    state = json.loads(json.dumps(t.state_dict()))
+    u = relative_adr()
+    u.load_state_dict(state)
+    assert list(u.rollout_perf) == list(t.rollout_perf) == [40.0] * 4

@@ -65,6 +65,15 @@ def test_adr_defaults_widen_from_nominal_towards_real_world_ranges():
     assert t.metrics()["adr/fraction_of_limits"] == 0.0
 
 
+def test_adr_relative_reference_from_the_config_and_its_length_metric_check():
+    t = build_teacher(cfg_for("adr", "curriculum.adr.reference=rollout", "curriculum.adr.metric=length",
+                              "curriculum.adr.reference_window=64")).teachers[1]
+    assert isinstance(t, ADRTeacher)
+    assert (t.reference, t.metric, t.rollout_perf.maxlen) == ("rollout", "length", 64)
+    with pytest.raises(ConfigError, match="reference: rollout"):
+        build_teacher(cfg_for("adr", "curriculum.adr.metric=length"))
+
+
 def test_bad_curriculum_settings_are_config_errors():
     with pytest.raises(ConfigError, match="initial range"):
         build_teacher(cfg_for("adr", "curriculum.adr.target={randomization.mass_scale: [1.1, 1.2]}"))
