@@ -286,6 +286,27 @@ def bench_sim(
     return 0
 
 
+@bench_app.command("recoverability")
+def bench_recoverability(
+    run: Path = typer.Argument(..., help="run directory (config.yaml, policy.pt)"),
+    controls: int = typer.Option(50, "--controls", help="survived starts also optimised, as a control"),
+    horizon: float = typer.Option(1.0, "--horizon", help="open-loop horizon, s"),
+    restarts: int = typer.Option(4, "--restarts"),
+    iters: int = typer.Option(400, "--iters"),
+    no_compile: bool = typer.Option(False, "--no-compile", help="eager autograd (no C++ compiler needed; slower)"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="write the full result (every start) here"),
+) -> int:
+    """Can the eval starts the policy fails be survived at all? (benchmarks.recoverability)"""
+    from benchmarks.recoverability import main as rec_main
+
+    argv = [str(run), "--controls", str(controls), "--horizon", str(horizon), "--restarts", str(restarts),
+            "--iters", str(iters)] + (["--no-compile"] if no_compile else [])
+    if json_out is not None:
+        argv += ["--json", str(json_out)]
+    rec_main(argv)
+    return 0
+
+
 def main() -> None:  # pragma: no cover - console entry point alias
     app()
 
