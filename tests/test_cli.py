@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = ["--set", "env.num_envs=64", "--set", "ppo.rollout_steps=8", "--set", "train.total_env_steps=2048",
@@ -121,7 +122,9 @@ def test_policy_pt_is_a_plain_weights_only_dict(small_run):
     d = torch.load(small_run / "policy.pt", weights_only=True)
     assert isinstance(d, dict)
     assert d["obs_mean"].shape == d["obs_std"].shape == (d["obs_dim"],)
-    assert d["activation"] == "tanh" and d["hidden_sizes"].tolist() == [32, 32]
+    default = yaml.safe_load((ROOT / "configs/quadrotor_hover.yaml").read_text())["network"]
+    assert d["activation"] == default["actor_activation"]
+    assert d["hidden_sizes"].tolist() == default["actor_hidden"]
     n = sum(v.numel() for k, v in d.items() if k.startswith("layers."))
     assert n <= 4096
     from robolearn import load_policy
