@@ -162,6 +162,13 @@ class ArmConfig:
     # within r of the push point (ManiSkill's PushCube-v1 dense reward gates its "place" term
     # on the TCP having reached the push pose), so the box-goal reward comes from pushing.
     place_gate_m: float | None = None
+    # push: + progress_weight x (box-goal distance before the step - after it), per m: a
+    # potential-based term (Ng, Harada, Russell 1999: it leaves the optimal policy unchanged)
+    # that pays each push at once, where the level terms pay only once the box is near.
+    progress_weight: float = 0.0
+    # push: add the approach target minus the end effector and the push direction to both
+    # views (``PUSH_PARTS``); the policy's are computed from its noisy estimates.
+    push_features: bool = False
     home_noise_m: float = 0.02
     # FetchPush's interface for pushing (Gymnasium-Robotics, ``block_gripper=True``): the
     # gripper stays closed and the yaw at 0, and the action space drops the yaw and grip
@@ -215,14 +222,34 @@ def _layout(parts: list[tuple[str, int]]) -> tuple[dict, int]:
     return out, i
 
 
-def policy_parts(action_dim: int = ACTION_DIM) -> list[tuple[str, int]]:
-    return [(k, action_dim if k == "last_action" else d) for k, d in POLICY_PARTS]
+def policy_parts(action_dim: int = ACTION_DIM, push_features: bool = False) -> list[tuple[str, int]]:
+    extra = PUSH_PARTS if push_features else []
+    return [(k, action_dim if k == "last_action" else d) for k, d in POLICY_PARTS + extra]
 
 
-def critic_parts(action_dim: int = ACTION_DIM) -> list[tuple[str, int]]:
-    return [(k, action_dim if k == "last_action" else d) for k, d in CRITIC_PARTS]
+def critic_parts(action_dim: int = ACTION_DIM, push_features: bool = False) -> list[tuple[str, int]]:
+    extra = PUSH_PARTS if push_features else []
+    return [(k, action_dim if k == "last_action" else d) for k, d in CRITIC_PARTS + extra]
 
 
+def push_waypoint(obj_xy: np.ndarray, goal_xy: np.ndarray, ee: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The push task's approach target (N, 3) and push direction (N, 2), for pads at ``ee``.
+
+    Push point: PUSH_GAP behind the box's face away from the goal (a push from there moves
+    it towards the goal), at PUSH_Z; its height rises to PUSH_Z + PUSH_HOVER while the pads
+    are >= PUSH_NEAR from it in xy, so that they pass over the box as a scripted push does.
+    """
+    d = goal_xy - obj_xy
+    u = d / np.maximum(np.linalg.norm(d, axis=1), 1e-6)[:, None]
+    push_xy = obj_xy - (BOX_HALF + PUSH_GAP) * u
+    d_xy = np.linalg.norm(ee[:, :2] - push_xy, axis=1)
+    z_des = PUSH_Z + PUSH_HOVER * np.minimum(1.0, (d_xy / PUSH_NEAR) ** 2)
+    return np.column_stack([push_xy, z_des]), u
+
+
+# push_features: the approach target (push_waypoint) minus the end effector and the push
+# direction, computed in each view from that view's estimates (noisy in the policy's)
+PUSH_PARTS = [("waypoint_minus_ee", 3), ("push_dir", 2)]
 POLICY_PARTS = [("joint_pos", 5), ("joint_vel", 5), ("finger_width", 1), ("gripper_cmd", 1),
                 ("ee_pos", 3), ("object_pos", 3), ("object_quat", 4), ("goal", 3),
                 ("goal_minus_object", 3), ("object_minus_ee", 3), ("last_action", ACTION_DIM)]
@@ -274,8 +301,9 @@ class ArmVecEnv(VectorEnv):
         # the policy's action dims, indices into the full layout (module docstring)
         self.action_index = PUSHER_ACTIONS if c.block_gripper else np.arange(ACTION_DIM)
         self.action_dim = na = len(self.action_index)
-        self.policy_layout, dp = _layout(policy_parts(na))
-        self.critic_layout, dc = _layout(critic_parts(na))
+        pf = c.push_features and c.task == "push"
+        self.policy_layout, dp = _layout(policy_parts(na, pf))
+        self.critic_layout, dc = _layout(critic_parts(na, pf))
         box = lambda d: spaces.Box(-np.inf, np.inf, (d,), np.float32)  # noqa: E731
         self.single_observation_space = spaces.Dict({"policy": box(dp), "critic": box(dc)})
         self.single_action_space = spaces.Box(-1.0, 1.0, (na,), np.float32)
@@ -339,6 +367,7 @@ class ArmVecEnv(VectorEnv):
         self._yaw = np.zeros(n)
         self._last_action = np.zeros((n, na))  # in the policy's layout
         self._steps = np.zeros(n, np.int64)
+        self._d_og = np.zeros(n)  # push: box-goal xy distance after the last step (progress term)
         self._return = np.zeros(n)
         self._obs_p = np.zeros((n, dp), np.float32)
         self._obs_c = np.zeros((n, dc), np.float32)
@@ -401,6 +430,7 @@ class ArmVecEnv(VectorEnv):
         else:
             self._goal[ids] = np.column_stack([xy[:, 0], xy[:, 1] - PULL_M, self._half[2] + ep[:, P.P_GOAL_H]])
         self._target[ids] = target
+        self._d_og[ids] = np.linalg.norm(self._goal[ids, :2] - xy, axis=1)
         self._yaw[ids] = 0.0
         self._last_action[ids] = 0.0
         if not c.block_gripper:
@@ -480,15 +510,14 @@ class ArmVecEnv(VectorEnv):
             # the box when the point was on its far side (6-7 cm from it on average after
             # 1 M steps). Far in xy the target is 6 cm higher, over the box, as a scripted
             # push goes.
-            u = (self._goal[:, :2] - obj[:, :2]) / np.maximum(d_og, 1e-6)[:, None]
-            push_xy = obj[:, :2] - (BOX_HALF + PUSH_GAP) * u
-            d_xy = np.linalg.norm(ee[:, :2] - push_xy, axis=1)
-            z_des = PUSH_Z + PUSH_HOVER * np.minimum(1.0, (d_xy / PUSH_NEAR) ** 2)
-            d_push = np.hypot(d_xy, ee[:, 2] - z_des)
+            wp, _ = push_waypoint(obj[:, :2], self._goal[:, :2], ee)
+            d_push = np.linalg.norm(ee - wp, axis=1)
             place = 1 - np.tanh(10 * d_og)
             if c.place_gate_m is not None:
                 place = np.where(d_push < c.place_gate_m, place, 0.0)
             reward = c.approach_weight * (1 - np.tanh(10 * d_push)) + place
+            reward += c.progress_weight * (self._d_og - d_og)
+            self._d_og = d_og.copy()
         else:
             d_og = np.linalg.norm(obj[:, :3] - self._goal, axis=1)
             d_eo = np.linalg.norm(obj[:, :3] - ee, axis=1)
@@ -586,6 +615,13 @@ class ArmVecEnv(VectorEnv):
         Pp[:, pl["goal_minus_object"]] = goal - op
         Pp[:, pl["object_minus_ee"]] = op - ee_n
         Pp[:, pl["last_action"]] = self._last_action
+        if "push_dir" in pl:
+            wp, u = push_waypoint(obj[:, :2], goal[:, :2], ee)
+            C[:, cl["waypoint_minus_ee"]] = wp - ee
+            C[:, cl["push_dir"]] = u
+            wp, u = push_waypoint(op[:, :2], goal[:, :2], ee_n)
+            Pp[:, pl["waypoint_minus_ee"]] = wp - ee_n
+            Pp[:, pl["push_dir"]] = u
 
     # ----------------------------------------------------- parameters at run time
     def get_range(self, name: str) -> tuple[np.ndarray, np.ndarray]:
