@@ -102,3 +102,45 @@ def test_4ms_physics_step_pushes_the_box_as_2ms_does():
 def test_timestep_is_validated():
     with pytest.raises(ValueError, match="timestep"):
         ArmVecEnv(1, timestep=0.05)
+
+
+def test_progress_reward_sums_to_the_box_goal_distance_gained():
+    """The potential-based progress term: over an episode it adds up to progress_weight x
+    (initial - final box-goal distance), whatever the path (other terms switched off)."""
+    n = 16
+    env = ArmVecEnv(n, seed=2, episode_steps=60, terminate_on_success=False, approach_weight=0.0,
+                    place_gate_m=0.0, progress_weight=50.0, action_penalty=0.0, success_bonus=0.0,
+                    timestep=0.004, substeps=5)
+    env.reset(seed=2)
+    d0 = np.linalg.norm(env.object_pose[:, :2] - env.goals[:, :2], axis=1)
+    ctl = ScriptedPush(n)
+    total = np.zeros(n)
+    for _ in range(59):
+        _, rew, *_ = env.step(ctl(env))
+        total += rew
+    d1 = np.linalg.norm(env.object_pose[:, :2] - env.goals[:, :2], axis=1)
+    assert np.abs(d0 - d1).max() > 0.03  # the boxes were pushed
+    np.testing.assert_allclose(total, 50.0 * (d0 - d1), atol=1e-4)
+
+
+def test_push_features_lead_the_pads_to_the_push_point():
+    """A controller that only follows the policy view's waypoint_minus_ee (noisy estimates)
+    brings the pads to the push point: behind the box, on the side away from the goal."""
+    n = 32
+    env = ArmVecEnv(n, seed=4, episode_steps=1000, block_gripper=True, push_features=True,
+                    timestep=0.004, substeps=5)
+    obs, _ = env.reset(seed=4)
+    pl = env.policy_layout
+    for _ in range(60):
+        a = np.zeros((n, env.action_dim))
+        a[:, :3] = np.clip(obs["policy"][:, pl["waypoint_minus_ee"]] / env.config.ee_step_m, -0.5, 0.5)
+        obs, *_ = env.step(a)
+    box, goal, ee = env.object_pose[:, :2], env.goals[:, :2], env.ee_pos
+    u = (goal - box) / np.linalg.norm(goal - box, axis=1, keepdims=True)
+    along = np.sum((ee[:, :2] - box) * u, axis=1)  # the pads' offset from the box centre along u
+    assert np.median(along) < -BOX_HALF and np.mean(along < 0) >= 0.9, along
+    assert np.median(ee[:, 2]) < 0.045, ee[:, 2]  # low: at the box's side, not over it
+    # the critic's copy is exact, the policy's differs by the estimate noise only
+    cl = env.critic_layout
+    d = obs["critic"][:, cl["push_dir"]] - obs["policy"][:, pl["push_dir"]]
+    assert 0 < np.abs(d).max() < 0.5

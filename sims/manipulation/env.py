@@ -113,7 +113,7 @@ GOAL_LO = np.array([0.25, -0.25])
 GOAL_HI = np.array([0.55, 0.25])
 PENETRATION_DEPTH = 0.04  # the target may go this far lower at table_penetration 1
 HOME_EE = np.array([0.3, 0.0, 0.15])
-PUSH_GAP = 0.01  # push shaping: pad centre this far behind the box face (pads are 1 cm thick)
+PUSH_GAP = 0.02  # push shaping: pad centre this far behind the box face (pads reach ~1.1 cm in front of it; a box yawed 0.5 rad reaches 0.9 cm further back at its corner)
 PUSH_Z = 0.03  # and this high (the box centre is at BOX_HALF = 2.5 cm)
 PUSH_HOVER = 0.06  # target this much higher while the pads are >= PUSH_NEAR away in xy
 PUSH_NEAR = 0.04
@@ -244,6 +244,12 @@ def push_waypoint(obj_xy: np.ndarray, goal_xy: np.ndarray, ee: np.ndarray) -> tu
     push_xy = obj_xy - (BOX_HALF + PUSH_GAP) * u
     d_xy = np.linalg.norm(ee[:, :2] - push_xy, axis=1)
     z_des = PUSH_Z + PUSH_HOVER * np.minimum(1.0, (d_xy / PUSH_NEAR) ** 2)
+    # Stay high until the pads are behind the box's back face (along u): descending as soon
+    # as they are within PUSH_NEAR of the point in xy put them on the box's top when they
+    # came from the goal side (a controller following this target got stuck there: median
+    # pad height 6.3 cm, tests/test_arm_control.py).
+    behind = np.sum((ee[:, :2] - obj_xy) * u, axis=1) < -(BOX_HALF + 0.75 * PUSH_GAP)
+    z_des = np.where(behind, z_des, PUSH_Z + PUSH_HOVER)
     return np.column_stack([push_xy, z_des]), u
 
 
