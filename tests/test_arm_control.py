@@ -144,3 +144,33 @@ def test_push_features_lead_the_pads_to_the_push_point():
     cl = env.critic_layout
     d = obs["critic"][:, cl["push_dir"]] - obs["policy"][:, pl["push_dir"]]
     assert 0 < np.abs(d).max() < 0.5
+
+
+def test_touch_gated_force_needs_a_pad_in_contact():
+    """force_needs_touch: near the box but not touching, the virtual force does nothing; while
+    the pads push the box it adds to the push (the box moves further than pushed alone)."""
+    def push(gap, coef, follow):
+        env = ArmVecEnv(2, seed=0, episode_steps=1000, block_gripper=True, force_radius_m=0.03,
+                        force_needs_touch=True, timestep=0.004, substeps=5)
+        env.set_range("privileged.force_scale", coef, coef)
+        env.set_range("task.object_spawn_m", 0, 0)
+        env.set_range("task.object_yaw_rad", 0, 0)
+        env.reset()
+        box = np.array([0.4, 0.0, 0.03])
+        for k in range(40):  # above the point gap behind the box's -x face, then down to it
+            target = box + (-(BOX_HALF + 0.011 + gap), 0.0, 0.08 if k < 20 else 0.0)
+            a = np.zeros((2, env.action_dim))
+            a[:, :3] = np.clip((target - env.ee_target) / env.config.ee_step_m, -0.5, 0.5)
+            env.step(a)
+        start = env.object_pose[:, 0].copy()
+        a = np.zeros((2, env.action_dim))
+        a[:, 0] = 0.25 if follow else 0.0  # the pads push on at 25 cm/s, or stay
+        a[:, 3] = 1.0  # virtual force +x (dim 5 of the full layout)
+        for _ in range(8):
+            env.step(a)
+        return env.object_pose[:, 0] - start
+
+    # 1.5 cm behind the face, within the radius gate, no contact: nothing moves
+    assert np.abs(push(0.015, 1.0, follow=False)).max() < 1e-4
+    pushed, helped = push(0.0, 0.0, follow=True), push(0.0, 1.0, follow=True)
+    assert np.all(pushed > 0.01) and np.all(helped > pushed + 0.005), (pushed, helped)
