@@ -56,8 +56,9 @@ def test_run_directory_is_complete_and_shapes_come_from_the_env(tiny_run):
     assert (out / "plots" / "box_paths.png").stat().st_size > 0
     pol = torch.load(out / "policy.pt", weights_only=True)
     env = make_env(cfg, num_envs=1)
-    assert pol["obs_dim"] == env.single_observation_space["policy"].shape[0] == 39
-    assert pol["act_dim"] == env.single_action_space.shape[0] == 8
+    # configs/arm_push.yaml: blocked gripper (6 action dims) and the push features (+5 obs)
+    assert pol["obs_dim"] == env.single_observation_space["policy"].shape[0] == 42
+    assert pol["act_dim"] == env.single_action_space.shape[0] == 6
     ev = json.loads((out / "eval.json").read_text())
     assert ev["env"] == "arm" and ev["episodes"] == 6 and 0.0 <= ev["success_rate"] <= 1.0
     assert ev["object_goal_distance_m"] > 0
@@ -75,7 +76,8 @@ def test_curriculum_lowered_the_privileges_during_the_tiny_run(tiny_run):
 def test_eval_runs_at_privilege_zero_when_training_runs_with_privileges():
     over = TINY + ["env.ranges.privileged.force_scale=[1,1]", "env.ranges.privileged.gravity_scale=[0.5,0.5]",
                    "env.ranges.privileged.table_penetration=[1,1]", "curriculum.teacher=none",
-                   "env.arm.force_radius_m=null"]  # ungated: the force acts from the arm's home pose
+                   "env.arm.force_radius_m=null",  # ungated: the force acts from the arm's home pose
+                   "env.arm.force_needs_touch=false"]
     cfg = load_config(CONFIG, over)
 
     class Pushy(torch.nn.Module):  # a fixed policy that uses the force dims as hard as it can
@@ -127,7 +129,7 @@ def test_privileged_glob_builds_one_teacher_per_coefficient_and_drives_the_env()
     teacher.update(EpisodeOutcomes(np.zeros(2), np.ones(2, bool), params, env.param_names, np.arange(2)))
     apply_proposals(env, teacher, 0)
     env.reset(seed=0)
-    np.testing.assert_allclose(env.episode_params[:, -3:], 0.8)
+    np.testing.assert_allclose(env.episode_params[:, -3:], 1.0 - cfg.curriculum.privileged.step)
     # a single coefficient
     one = build_arm_teacher(load_config(CONFIG, TINY + ["curriculum.privileged.param=privileged.force_scale"]))
     assert list(one.task_space) == ["privileged.force_scale"]

@@ -29,7 +29,26 @@ position servos. Actions, all in [-1, 1]:
 * ``4`` gripper opening, absolute: -1 closed, +1 open (8 cm);
 * ``5:8`` privileged virtual force on the box (world frame), x
   ``privileged.force_scale * max_virtual_force_n`` (x a gate that is 1 within
-  ``force_radius_m`` of the box and 0 beyond twice that, when set): ignored at coefficient 0.
+  ``force_radius_m`` of the box and 0 beyond twice that, when set; x 0 unless a finger pad
+  touches something, with ``force_needs_touch``): ignored at coefficient 0.
+
+With ``block_gripper`` (FetchPush's pushing interface, Gymnasium-Robotics
+``block_gripper=True``) the gripper stays closed at yaw 0 and the action space is the 6
+dims ``0:3`` and ``5:8`` of the layout above (``env.action_index``); ``step`` also takes the
+full 8-dim layout. Why Cartesian deltas and not joint targets: a push is a straight line of
+the pusher in task space, one action direction here, while in joint space it needs a
+coordinated change of four joints that the policy would have to learn first; FetchPush,
+ManiSkill's PushCube (``pd_ee_delta_pos``) and Isaac Lab's reach/lift tasks use the same
+interface. The IK is closed form and vectorized over envs (``ik``), no per-env loop.
+
+Time step: arm.xml integrates at 2 ms (``substeps`` 10 per 50 Hz control step);
+``ArmConfig.timestep`` overrides it (``configs/arm_push.yaml``: 4 ms). MuJoCo's soft
+contacts stay stable while the solref time constant (20 ms here) is >= 2 timesteps
+(MuJoCo documentation, "solref"), and the stiffest servo (finger, kp 200 on 0.06 kg)
+has omega * h = 0.23 at 4 ms, far inside the stability limit (2) of the semi-implicit
+integrator; measured: the scripted push reaches the goal region as often at 4 ms as at
+2 ms and the end-effector path under random actions differs by < 0.5 mm
+(``tests/test_arm_control.py``).
 
 Privileged actions (simulation-only help, each scaled by a coefficient in [0, 1] the
 curriculum drives to 0; evaluation always runs at 0): the virtual force above (through
@@ -94,7 +113,7 @@ GOAL_LO = np.array([0.25, -0.25])
 GOAL_HI = np.array([0.55, 0.25])
 PENETRATION_DEPTH = 0.04  # the target may go this far lower at table_penetration 1
 HOME_EE = np.array([0.3, 0.0, 0.15])
-PUSH_GAP = 0.01  # push shaping: pad centre this far behind the box face (pads are 1 cm thick)
+PUSH_GAP = 0.02  # push shaping: pad centre this far behind the box face (pads reach ~1.1 cm in front of it; a box yawed 0.5 rad reaches 0.9 cm further back at its corner)
 PUSH_Z = 0.03  # and this high (the box centre is at BOX_HALF = 2.5 cm)
 PUSH_HOVER = 0.06  # target this much higher while the pads are >= PUSH_NEAR away in xy
 PUSH_NEAR = 0.04
@@ -111,26 +130,52 @@ SOLIMP_HARD = np.array([0.9, 0.95])
 SOLIMP_SOFT = np.array([0.01, 0.01])
 SOLREF_TIMECONST = 0.02  # arm.xml's (MuJoCo's default); x 100 at table_penetration 1
 ACTION_DIM = 8
+# block_gripper: the policy's actions are these dims of the full layout (xyz delta, virtual force)
+PUSHER_ACTIONS = np.array([0, 1, 2, 5, 6, 7])
 
 
 @dataclass
 class ArmConfig:
     task: str = "push"
     episode_steps: int = 150
-    substeps: int = 10  # physics steps (2 ms) per control step: 50 Hz control
+    substeps: int = 10  # physics steps per control step: 10 x 2 ms = 50 Hz control
+    # Physics step (s); None keeps arm.xml's 2 ms. See the module docstring ("Time step")
+    # for why 4 ms (with 5 substeps) is still a stable integration of this scene.
+    timestep: float | None = None
     ee_step_m: float = 0.02
     yaw_step_rad: float = 0.1
     max_virtual_force_n: float = 3.0
     # None: the virtual force acts anywhere. r: only near the box, full while the finger-pad
     # centre is within r of the box centre, fading linearly to 0 at 2 r (see step()).
     force_radius_m: float | None = None
+    # True: the virtual force acts only while a finger pad touches something (touch sensors,
+    # previous step) on top of the radius gate: help only for a push in contact, the
+    # behaviour that must survive when the coefficient reaches 0.
+    force_needs_touch: bool = False
     success_threshold_m: float = 0.03
     terminate_on_success: bool = True
     success_bonus: float = 10.0
     fall_penalty: float = 10.0
     action_penalty: float = 0.01
     approach_weight: float = 0.5  # push: pads to the box's back face; lift: pads to the box centre
+    # push: None, the box-goal term is paid wherever the pads are; r: only while the pads are
+    # within r of the push point (ManiSkill's PushCube-v1 dense reward gates its "place" term
+    # on the TCP having reached the push pose), so the box-goal reward comes from pushing.
+    place_gate_m: float | None = None
+    # push: + progress_weight x (box-goal distance before the step - after it), per m: a
+    # potential-based term (Ng, Harada, Russell 1999: it leaves the optimal policy unchanged)
+    # that pays each push at once, where the level terms pay only once the box is near.
+    progress_weight: float = 0.0
+    # push: add the approach target minus the end effector and the push direction to both
+    # views (``PUSH_PARTS``); the policy's are computed from its noisy estimates.
+    push_features: bool = False
     home_noise_m: float = 0.02
+    # FetchPush's interface for pushing (Gymnasium-Robotics, ``block_gripper=True``): the
+    # gripper stays closed and the yaw at 0, and the action space drops the yaw and grip
+    # dims (6: xyz delta, virtual force): the policy moves the closed fingers as one pusher.
+    # Dims that do nothing still cost PPO: their means drift on gradient noise and use up
+    # the KL budget of the adaptive learning rate.
+    block_gripper: bool = False
     ranges: dict = field(default_factory=dict)  # initial per-param (low, high) overrides
 
     def __post_init__(self) -> None:
@@ -138,6 +183,9 @@ class ArmConfig:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
         if self.episode_steps < 1 or self.substeps < 1:
             raise ValueError("episode_steps and substeps must be >= 1")
+        if self.timestep is not None and not 0.0 < self.timestep <= 0.01:
+            # solref time constants (20 ms here) must stay >= 2 timesteps (MuJoCo docs, solref)
+            raise ValueError(f"timestep must be in (0, 0.01] s, got {self.timestep}")
         for name, (lo, hi) in self.ranges.items():
             P.check_range(name, lo, hi)
 
@@ -174,6 +222,40 @@ def _layout(parts: list[tuple[str, int]]) -> tuple[dict, int]:
     return out, i
 
 
+def policy_parts(action_dim: int = ACTION_DIM, push_features: bool = False) -> list[tuple[str, int]]:
+    extra = PUSH_PARTS if push_features else []
+    return [(k, action_dim if k == "last_action" else d) for k, d in POLICY_PARTS + extra]
+
+
+def critic_parts(action_dim: int = ACTION_DIM, push_features: bool = False) -> list[tuple[str, int]]:
+    extra = PUSH_PARTS if push_features else []
+    return [(k, action_dim if k == "last_action" else d) for k, d in CRITIC_PARTS + extra]
+
+
+def push_waypoint(obj_xy: np.ndarray, goal_xy: np.ndarray, ee: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The push task's approach target (N, 3) and push direction (N, 2), for pads at ``ee``.
+
+    Push point: PUSH_GAP behind the box's face away from the goal (a push from there moves
+    it towards the goal), at PUSH_Z; its height rises to PUSH_Z + PUSH_HOVER while the pads
+    are >= PUSH_NEAR from it in xy, so that they pass over the box as a scripted push does.
+    """
+    d = goal_xy - obj_xy
+    u = d / np.maximum(np.linalg.norm(d, axis=1), 1e-6)[:, None]
+    push_xy = obj_xy - (BOX_HALF + PUSH_GAP) * u
+    d_xy = np.linalg.norm(ee[:, :2] - push_xy, axis=1)
+    z_des = PUSH_Z + PUSH_HOVER * np.minimum(1.0, (d_xy / PUSH_NEAR) ** 2)
+    # Stay high until the pads are behind the box's back face (along u): descending as soon
+    # as they are within PUSH_NEAR of the point in xy put them on the box's top when they
+    # came from the goal side (a controller following this target got stuck there: median
+    # pad height 6.3 cm, tests/test_arm_control.py).
+    behind = np.sum((ee[:, :2] - obj_xy) * u, axis=1) < -(BOX_HALF + 0.75 * PUSH_GAP)
+    z_des = np.where(behind, z_des, PUSH_Z + PUSH_HOVER)
+    return np.column_stack([push_xy, z_des]), u
+
+
+# push_features: the approach target (push_waypoint) minus the end effector and the push
+# direction, computed in each view from that view's estimates (noisy in the policy's)
+PUSH_PARTS = [("waypoint_minus_ee", 3), ("push_dir", 2)]
 POLICY_PARTS = [("joint_pos", 5), ("joint_vel", 5), ("finger_width", 1), ("gripper_cmd", 1),
                 ("ee_pos", 3), ("object_pos", 3), ("object_quat", 4), ("goal", 3),
                 ("goal_minus_object", 3), ("object_minus_ee", 3), ("last_action", ACTION_DIM)]
@@ -222,17 +304,23 @@ class ArmVecEnv(VectorEnv):
         self.num_envs = n = int(num_envs)
         if num_threads is None:
             num_threads = 1 if n < 64 else 0
-        self.policy_layout, dp = _layout(POLICY_PARTS)
-        self.critic_layout, dc = _layout(CRITIC_PARTS)
+        # the policy's action dims, indices into the full layout (module docstring)
+        self.action_index = PUSHER_ACTIONS if c.block_gripper else np.arange(ACTION_DIM)
+        self.action_dim = na = len(self.action_index)
+        pf = c.push_features and c.task == "push"
+        self.policy_layout, dp = _layout(policy_parts(na, pf))
+        self.critic_layout, dc = _layout(critic_parts(na, pf))
         box = lambda d: spaces.Box(-np.inf, np.inf, (d,), np.float32)  # noqa: E731
         self.single_observation_space = spaces.Dict({"policy": box(dp), "critic": box(dc)})
-        self.single_action_space = spaces.Box(-1.0, 1.0, (ACTION_DIM,), np.float32)
+        self.single_action_space = spaces.Box(-1.0, 1.0, (na,), np.float32)
         self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, n)
         self.action_space = gym.vector.utils.batch_space(self.single_action_space, n)
         self.param_names = [p.name for p in P.PARAMS]
 
         # ---- model and batch
         self.model = m = load_model(c.task)
+        if c.timestep is not None:
+            m.opt.timestep = c.timestep
         self._half = BAR_HALF if c.task == "push_lift" else np.full(3, BOX_HALF)
         self.batch = b = Batch(m, n, nthread=num_threads, persistent=True)
         self._qpos, self._qvel, self._ctrl = b.bind("qpos"), b.bind("qvel"), b.bind("ctrl")
@@ -283,8 +371,9 @@ class ArmVecEnv(VectorEnv):
         self._goal = np.zeros((n, 3))
         self._target = np.zeros((n, 3))
         self._yaw = np.zeros(n)
-        self._last_action = np.zeros((n, ACTION_DIM))
+        self._last_action = np.zeros((n, na))  # in the policy's layout
         self._steps = np.zeros(n, np.int64)
+        self._d_og = np.zeros(n)  # push: box-goal xy distance after the last step (progress term)
         self._return = np.zeros(n)
         self._obs_p = np.zeros((n, dp), np.float32)
         self._obs_c = np.zeros((n, dc), np.float32)
@@ -320,7 +409,8 @@ class ArmVecEnv(VectorEnv):
         q = ik(target, np.zeros(k))
         qpos = self._qpos[ids]
         qpos[:, self._arm_q] = q
-        qpos[:, self._finger_q] = FINGER_MAX
+        finger0 = 0.0 if c.block_gripper else FINGER_MAX
+        qpos[:, self._finger_q] = finger0
         xy = np.asarray(SPAWN_CENTER) + ep[:, P.P_SPAWN, None] * rng.uniform(-1, 1, (k, 2))
         yaw = ep[:, P.P_YAW] * rng.uniform(-1, 1, k)
         if self.task == "push_lift":  # flush against the wall: spawn along it only, no yaw
@@ -331,7 +421,7 @@ class ArmVecEnv(VectorEnv):
         self._qpos[ids] = qpos
         ctrl = np.zeros((k, m.nu))
         ctrl[:, self._arm_act] = q
-        ctrl[:, -2:] = FINGER_MAX
+        ctrl[:, -2:] = finger0
         self._ctrl[ids] = ctrl
         # delayed actuators start from a history filled with the initial controls
         self._history[ids[:, None], self._hist_cols] = ctrl[:, self._hist_act]
@@ -346,9 +436,11 @@ class ArmVecEnv(VectorEnv):
         else:
             self._goal[ids] = np.column_stack([xy[:, 0], xy[:, 1] - PULL_M, self._half[2] + ep[:, P.P_GOAL_H]])
         self._target[ids] = target
+        self._d_og[ids] = np.linalg.norm(self._goal[ids, :2] - xy, axis=1)
         self._yaw[ids] = 0.0
         self._last_action[ids] = 0.0
-        self._last_action[ids, 4] = 1.0
+        if not c.block_gripper:
+            self._last_action[ids, 4] = 1.0
         self._steps[ids] = 0
         self._return[ids] = 0.0
 
@@ -373,22 +465,27 @@ class ArmVecEnv(VectorEnv):
 
     # ------------------------------------------------------------------- step
     def step(self, actions: Any) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        """Step all envs with actions (N, 8) in [-1, 1]; see the module docstring."""
+        """Step all envs with actions (N, action_dim) in [-1, 1] (or (N, 8), the full layout); see the module docstring."""
         if self._needs_reset:
             raise RuntimeError("call reset() before step()")
         a = np.asarray(actions, dtype=np.float64)
-        if a.shape != (self.num_envs, ACTION_DIM):
-            raise ValueError(f"actions must have shape ({self.num_envs}, {ACTION_DIM}), got {a.shape}")
+        if a.shape not in ((self.num_envs, self.action_dim), (self.num_envs, ACTION_DIM)):
+            raise ValueError(f"actions must have shape ({self.num_envs}, {self.action_dim}), got {a.shape}")
         a = np.clip(a, -1.0, 1.0)
+        if a.shape[1] != ACTION_DIM:  # the policy's layout -> the full one (blocked dims 0)
+            full = np.zeros((self.num_envs, ACTION_DIM))
+            full[:, self.action_index] = a
+            a = full
         c, ep = self.config, self._ep
         lo = np.broadcast_to(WORKSPACE_LO, (self.num_envs, 3)).copy()
         lo[:, 2] -= PENETRATION_DEPTH * ep[:, P.P_PENETRATION]
         self._target = np.clip(self._target + c.ee_step_m * a[:, 0:3], lo, WORKSPACE_HI)
-        self._yaw = np.clip(self._yaw + c.yaw_step_rad * a[:, 3], -np.pi / 2, np.pi / 2)
+        if not c.block_gripper:
+            self._yaw = np.clip(self._yaw + c.yaw_step_rad * a[:, 3], -np.pi / 2, np.pi / 2)
         q = np.clip(ik(self._target, self._yaw), self._jnt_lo, self._jnt_hi)
         ctrl = self._ctrl
         ctrl[:, self._arm_act] = q
-        ctrl[:, -2:] = (0.5 * FINGER_MAX) * (a[:, 4:5] + 1.0)
+        ctrl[:, -2:] = 0.0 if c.block_gripper else (0.5 * FINGER_MAX) * (a[:, 4:5] + 1.0)
         force = (ep[:, P.P_FORCE, None] * c.max_virtual_force_n) * a[:, 5:8]
         if c.force_radius_m is not None:
             # Gated "telekinesis": an ungated force lets the policy move the box from afar, so
@@ -397,9 +494,11 @@ class ArmVecEnv(VectorEnv):
             # the privilege needs the approach the real task needs.
             d = np.linalg.norm(self._qpos[:, self._obj_q][:, :3] - self._site_xpos[:, self._ee_site], axis=1)
             force *= np.clip(2.0 - d / c.force_radius_m, 0.0, 1.0)[:, None]
+        if c.force_needs_touch:
+            force *= (self._sensordata[:, :2].sum(axis=1) > 0.0)[:, None]
         force[:, 2] += ep[:, P.P_GRAVITY] * self._f_mass[:, self._obj_body] * self._g
         self._xfrc[:, self._obj_body, 0:3] = force
-        self._last_action = a
+        self._last_action = a[:, self.action_index]
         self.batch.step(nstep=c.substeps, stage=mujoco.mjtStage.mjSTAGE_VEL)
         self._steps += 1
 
@@ -417,12 +516,14 @@ class ArmVecEnv(VectorEnv):
             # the box when the point was on its far side (6-7 cm from it on average after
             # 1 M steps). Far in xy the target is 6 cm higher, over the box, as a scripted
             # push goes.
-            u = (self._goal[:, :2] - obj[:, :2]) / np.maximum(d_og, 1e-6)[:, None]
-            push_xy = obj[:, :2] - (BOX_HALF + PUSH_GAP) * u
-            d_xy = np.linalg.norm(ee[:, :2] - push_xy, axis=1)
-            z_des = PUSH_Z + PUSH_HOVER * np.minimum(1.0, (d_xy / PUSH_NEAR) ** 2)
-            d_push = np.hypot(d_xy, ee[:, 2] - z_des)
-            reward = c.approach_weight * (1 - np.tanh(10 * d_push)) + (1 - np.tanh(10 * d_og))
+            wp, _ = push_waypoint(obj[:, :2], self._goal[:, :2], ee)
+            d_push = np.linalg.norm(ee - wp, axis=1)
+            place = 1 - np.tanh(10 * d_og)
+            if c.place_gate_m is not None:
+                place = np.where(d_push < c.place_gate_m, place, 0.0)
+            reward = c.approach_weight * (1 - np.tanh(10 * d_push)) + place
+            reward += c.progress_weight * (self._d_og - d_og)
+            self._d_og = d_og.copy()
         else:
             d_og = np.linalg.norm(obj[:, :3] - self._goal, axis=1)
             d_eo = np.linalg.norm(obj[:, :3] - ee, axis=1)
@@ -520,6 +621,13 @@ class ArmVecEnv(VectorEnv):
         Pp[:, pl["goal_minus_object"]] = goal - op
         Pp[:, pl["object_minus_ee"]] = op - ee_n
         Pp[:, pl["last_action"]] = self._last_action
+        if "push_dir" in pl:
+            wp, u = push_waypoint(obj[:, :2], goal[:, :2], ee)
+            C[:, cl["waypoint_minus_ee"]] = wp - ee
+            C[:, cl["push_dir"]] = u
+            wp, u = push_waypoint(op[:, :2], goal[:, :2], ee_n)
+            Pp[:, pl["waypoint_minus_ee"]] = wp - ee_n
+            Pp[:, pl["push_dir"]] = u
 
     # ----------------------------------------------------- parameters at run time
     def get_range(self, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -594,7 +702,7 @@ class ArmEnv(gym.Env):
         return {k: v[0].copy() for k, v in obs.items()}, {}
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        act = np.asarray(action, np.float32).reshape(1, ACTION_DIM)
+        act = np.asarray(action, np.float32).reshape(1, -1)
         obs, rew, term, trunc, info = self.vec.step(act)
         out = {"nonfinite_resets": info["nonfinite_resets"]}
         if term[0] or trunc[0]:
