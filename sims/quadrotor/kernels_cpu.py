@@ -81,7 +81,12 @@ _INL = dict(inline="always", **_OPTS)
 # The SIMD code divides with IEEE semantics (x/0 = inf or NaN, caught as non-finite)
 # instead of numba's default Python semantics, whose ZeroDivisionError check is an
 # early exit that stops LLVM from vectorizing any loop containing a division.
-_SOPTS = dict(_OPTS, error_model="numpy")
+# Without "reassoc"/"contract": with them, the reward came out 1 ulp different in a process
+# that compiled these kernels than in one that loaded them from numba's cache, so the first
+# training run in a fresh checkout did not reproduce later runs of the same seed. The lane
+# loops vectorize without them (full step measured x1.96 the scalar kernel, bare RK4 loses
+# its FMAs: 65 vs 95 M/s; BENCHMARKS.md).
+_SOPTS = dict(_OPTS, error_model="numpy", fastmath={"nsz", "arcp", "afn"})
 _SINL = dict(inline="always", **_SOPTS)
 
 # ----------------------------------------------------------------------------------
