@@ -84,8 +84,9 @@ _INL = dict(inline="always", **_OPTS)
 # Without "reassoc"/"contract": with them, the reward came out 1 ulp different in a process
 # that compiled these kernels than in one that loaded them from numba's cache, so the first
 # training run in a fresh checkout did not reproduce later runs of the same seed. The lane
-# loops vectorize without them (full step measured x1.96 the scalar kernel, bare RK4 loses
-# its FMAs: 65 vs 95 M/s; BENCHMARKS.md).
+# loops vectorize without them (full step x1.58-1.97 the scalar kernel on a noisy VM, vs
+# x2.02 with them; bare RK4 loses
+# its FMAs: 56-65 vs 84-95 M/s; BENCHMARKS.md).
 _SOPTS = dict(_OPTS, error_model="numpy", fastmath={"nsz", "arcp", "afn"})
 _SINL = dict(inline="always", **_SOPTS)
 
