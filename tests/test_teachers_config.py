@@ -4,7 +4,7 @@ config, applied; the trainer hands the bandits PPO's per-episode |advantage| and
 import numpy as np
 import pytest
 
-from robolearn.config import load_config
+from robolearn.config import config_to_dict, load_config
 from robolearn.curriculum import apply_proposals, build_teacher, outcomes_from_arrays
 from robolearn.errors import ConfigError
 from sims.quadrotor.config import check_range
@@ -77,8 +77,6 @@ def test_adr_relative_reference_from_the_config_and_its_length_metric_check():
 def test_adr_config_is_the_default_hover_config_but_for_its_curriculum():
     # The ADR comparison (BENCHMARKS.md, issue 6) is only meaningful against the current
     # default: a drifted env or network section once compared an old actor with a new one.
-    from robolearn.config import config_to_dict
-
     default = config_to_dict(load_config("configs/quadrotor_hover.yaml"))
     adr = config_to_dict(load_config("configs/quadrotor_hover_adr.yaml"))
     assert adr["curriculum"]["teacher"] == "adr"
