@@ -470,10 +470,12 @@ def parse_yaml(text: str, what: str) -> Any:
         raise ConfigError(f"{what}: invalid YAML{where}: {problem}") from None
 
 
-def read_config_file(path: str | Path) -> dict:
+def read_config_file(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
+    """Parse a YAML config file; a top-level ``base: FILE`` (relative to this file) is read
+    first and this file's keys are merged over it (mappings key by key, anything else replaced)."""
     p = Path(path)
     if not p.exists():
-        raise ConfigError(f"config file not found: {p}")
+        raise ConfigError(f"config file not found: {p}" + (f" (the base of {_chain[-1]})" if _chain else ""))
     if not p.is_file():
         raise ConfigError(f"config path is not a file: {p}")
     try:
@@ -485,7 +487,23 @@ def read_config_file(path: str | Path) -> dict:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: the top level must be a mapping of keys, got {type(data).__name__}")
-    return data
+    if "base" not in data:
+        return data
+    base = data.pop("base")
+    if not isinstance(base, str) or not base.strip():
+        raise ConfigError(f"{p}: 'base' must be the path of another config file (relative to this one), got {base!r}")
+    base_path = (p.parent / base).resolve()
+    chain = _chain + (p.resolve(),)
+    if base_path in chain:
+        raise ConfigError(f"{p}: 'base' files form a loop: " + " -> ".join(str(c) for c in chain + (base_path,)))
+    return _merge(read_config_file(base_path, chain), data)
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 def apply_override(data: dict, item: str) -> None:

@@ -1,0 +1,157 @@
+"""Which hover evaluation starts do trained policies fail? (issue 3)
+
+    python -m benchmarks.failures RUN_DIR [RUN_DIR ...] [--hard 2000] [--json OUT]
+    robolearn bench failures RUN_DIR [...]
+
+For each run this replays the nominal block of its evaluation (the same fixed-seed
+starts as ``eval.json``) and lists the starts the deterministic policy does not survive,
+with their initial conditions. Across runs it counts how often each start fails: a start
+every policy fails is a property of the task (or of the whole family of policies), not
+of one seed.
+
+It also scores every policy on a held-out *hard corner* of the same start
+distribution: starts tilted more than 40 deg, falling (vz < -0.2 m/s) and not above the
+target (dz < 0.05 m), drawn with another seed: the region where most evaluation
+failures of the default config lie (BENCHMARKS.md, issue 3). About 10 % of the
+distribution is in it, so a 2,000-start pool measures a policy's recoveries with ~20
+times the resolution the 1,000-episode evaluation has for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+HARD_TILT_DEG = 40.0
+HARD_VZ_MPS = -0.2
+HARD_DZ_M = 0.05
+HARD_SEED = 4242  # not the evaluation's seed (1_000_003): a held-out pool
+
+
+def start_conditions(rel_states: np.ndarray) -> dict[str, np.ndarray]:
+    """Tilt (deg, body z from vertical), height error dz (m), vz and speed (m/s) of (N, 17) relative states."""
+    q = rel_states[:, 3:7]
+    cos_tilt = np.clip(1.0 - 2.0 * (q[:, 1] ** 2 + q[:, 2] ** 2), -1.0, 1.0)
+    return {"tilt_deg": np.degrees(np.arccos(cos_tilt)), "dz_m": rel_states[:, 2], "vz_mps": rel_states[:, 9],
+            "speed_mps": np.linalg.norm(rel_states[:, 7:10], axis=1)}
+
+
+def is_hard(rel_states: np.ndarray) -> np.ndarray:
+    c = start_conditions(rel_states)
+    return (c["tilt_deg"] > HARD_TILT_DEG) & (c["vz_mps"] < HARD_VZ_MPS) & (c["dz_m"] < HARD_DZ_M)
+
+
+def hard_corner_draw(cfg: Any, draws: int, seed: int) -> np.ndarray:
+    """The hard-corner starts among ``draws`` starts of the nominal start distribution (relative states)."""
+    from robolearn.envs import eval_ranges, make_env
+
+    env = make_env(cfg, num_envs=draws, seed=seed, ranges=eval_ranges(cfg, False), backend="cpu")
+    env.reset(seed=seed)
+    rel = env.relative_state
+    return rel[is_hard(rel)]
+
+
+def hard_corner(cfg: Any, n: int, seed: int = HARD_SEED, draw: int = 50_000) -> np.ndarray:
+    """``n`` (17,) relative start states of the nominal start distribution that lie in the hard corner."""
+    out: list[np.ndarray] = []
+    got, k = 0, 0
+    while got < n:
+        sel = hard_corner_draw(cfg, draw, seed + k)
+        out.append(sel)
+        got += len(sel)
+        k += 1
+    return np.concatenate(out)[:n]
+
+
+@torch.inference_mode()
+def survival(policy: torch.nn.Module, cfg: Any, episodes: int, seed: int,
+             starts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Survived (N,) and the relative start states (N, 17) of one episode per env, nominal physics.
+
+    Without ``starts`` these are exactly the starts of the nominal block of ``eval.json``
+    (robolearn.evaluate.run_block) when ``episodes`` and ``seed`` are the config's.
+    """
+    from robolearn.envs import eval_ranges, make_env
+
+    n = episodes if starts is None else len(starts)
+    env = make_env(cfg, num_envs=n, seed=seed, ranges=eval_ranges(cfg, False), backend="cpu",
+                   episode_steps=cfg.eval.episode_steps)
+    if starts is not None:
+        env.set_start_states(starts)
+    obs, _ = env.reset(seed=seed)
+    rel0 = env.relative_state
+    done = np.zeros(n, bool)
+    survived = np.zeros(n, bool)
+    for _ in range(cfg.eval.episode_steps + 1):
+        obs, _, term, trunc, info = env.step(policy(torch.from_numpy(obs["policy"])).numpy())
+        new = (term | trunc) & ~done
+        if new.any():
+            survived[new] = info["episode"]["survived"][new]
+            done |= new
+        if done.all():
+            break
+    return survived, rel0
+
+
+def analyse(run_dirs: list[str | Path], hard: int = 2000) -> dict:
+    from robolearn.config import load_config
+    from robolearn.policy import load_policy
+
+    runs: list[dict[str, Any]] = []
+    pool: np.ndarray | None = None
+    cond: dict[str, np.ndarray] | None = None
+    for rd in run_dirs:
+        rd = Path(rd)
+        cfg = load_config(rd / "config.yaml", [])
+        policy = load_policy(rd / "policy.pt")
+        surv, rel0 = survival(policy, cfg, cfg.eval.episodes, cfg.eval.seed)
+        if cond is None:
+            cond = start_conditions(rel0)
+        if pool is None and hard > 0:
+            pool = hard_corner(cfg, hard)
+        hard_surv = survival(policy, cfg, 0, HARD_SEED + 1, starts=pool)[0] if pool is not None else None
+        runs.append({"run_dir": str(rd), "episodes": int(len(surv)), "survival_rate": float(surv.mean()),
+                     "failed": np.flatnonzero(~surv).tolist(),
+                     "failed_in_hard_corner": int((~surv & is_hard(rel0)).sum()),
+                     "hard_corner_starts": int(len(pool)) if pool is not None else 0,
+                     "hard_corner_survival": float(hard_surv.mean()) if hard_surv is not None else None})
+    assert cond is not None
+    counts = Counter(i for r in runs for i in r["failed"])
+    starts = [{"eval_index": int(i), "failed_by": int(c), "tilt_deg": float(cond["tilt_deg"][i]),
+               "dz_m": float(cond["dz_m"][i]), "vz_mps": float(cond["vz_mps"][i]),
+               "speed_mps": float(cond["speed_mps"][i])}
+              for i, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return {"runs": runs, "starts": starts,
+            "failed_by_all": [s["eval_index"] for s in starts if s["failed_by"] == len(runs)]}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run_dirs", nargs="+")
+    ap.add_argument("--hard", type=int, default=2000, help="hard-corner starts per policy (0: none)")
+    ap.add_argument("--json", default=None, help="write the full result here")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    r = analyse(a.run_dirs, a.hard)
+    if a.json:
+        Path(a.json).write_text(json.dumps(r, indent=1) + "\n")
+    for run in r["runs"]:
+        hc = run["hard_corner_survival"]
+        print(f"{run['run_dir']}: survival {run['survival_rate']:.1%}, {len(run['failed'])} failed "
+              f"({run['failed_in_hard_corner']} in the hard corner)"
+              + (f", hard-corner survival {hc:.1%} of {run['hard_corner_starts']}" if hc is not None else ""))
+    print(f"starts failed by all {len(r['runs'])} runs: {r['failed_by_all']}")
+    for s in r["starts"][:20]:
+        print(f"  start {s['eval_index']:4d}: failed by {s['failed_by']}, tilt {s['tilt_deg']:.0f} deg, "
+              f"dz {s['dz_m']:+.2f} m, vz {s['vz_mps']:+.2f} m/s, speed {s['speed_mps']:.2f} m/s")
+    return r
+
+
+if __name__ == "__main__":
+    main()
