@@ -302,18 +302,23 @@ def optimise(model: TorchQuadrotor, starts: np.ndarray, target: np.ndarray, hori
 
 
 # ---------------------------------------------------------------------------- driver
-def analyse(run_dir: str | Path, controls: int = 100, horizon_s: float = 1.0, restarts: int = 8,
-            iters: int = 300, seed: int = 0, chunk: int = 4096, compile_step: bool = True) -> dict:
+def _load_run(run_dir: str | Path) -> tuple[Any, Any, QuadrotorConfig, TorchQuadrotor, tuple[float, float, float]]:
+    """A run's config, policy, nominal simulator config, its torch replica and the termination bounds."""
     from robolearn.config import load_config
     from robolearn.policy import load_policy
 
     run_dir = Path(run_dir)
     cfg = load_config(run_dir / "config.yaml", [])
     policy = load_policy(run_dir / "policy.pt")
-    episodes, eseed, steps = cfg.eval.episodes, cfg.eval.seed, cfg.eval.episode_steps
     sim_cfg = cfg.sim_config(ranges={})
-    model = TorchQuadrotor.from_config(sim_cfg)
     bounds = (sim_cfg.termination_m, sim_cfg.termination_velocity_mps, sim_cfg.termination_angvel_rps)
+    return cfg, policy, sim_cfg, TorchQuadrotor.from_config(sim_cfg), bounds
+
+
+def analyse(run_dir: str | Path, controls: int = 100, horizon_s: float = 1.0, restarts: int = 8,
+            iters: int = 300, seed: int = 0, chunk: int = 4096, compile_step: bool = True) -> dict:
+    cfg, policy, sim_cfg, model, bounds = _load_run(run_dir)
+    episodes, eseed, steps = cfg.eval.episodes, cfg.eval.seed, cfg.eval.episode_steps
 
     env = eval_env(cfg, episodes, eseed)
     obs, _ = env.reset(seed=eseed)
@@ -375,15 +380,7 @@ def analyse(run_dir: str | Path, controls: int = 100, horizon_s: float = 1.0, re
 def min_peak(run_dir: str | Path, ids: list[int], horizon_s: float, restarts: int, iters: int,
              seed: int = 0, compile_step: bool = True) -> dict:
     """The smallest peak termination ratio any command sequence found reaches from eval starts ``ids``."""
-    from robolearn.config import load_config
-    from robolearn.policy import load_policy
-
-    run_dir = Path(run_dir)
-    cfg = load_config(run_dir / "config.yaml", [])
-    policy = load_policy(run_dir / "policy.pt")
-    sim_cfg = cfg.sim_config(ranges={})
-    model = TorchQuadrotor.from_config(sim_cfg)
-    bounds = (sim_cfg.termination_m, sim_cfg.termination_velocity_mps, sim_cfg.termination_angvel_rps)
+    cfg, policy, sim_cfg, model, bounds = _load_run(run_dir)
     env = eval_env(cfg, cfg.eval.episodes, cfg.eval.seed)
     obs, _ = env.reset(seed=cfg.eval.seed)
     starts, targets = env.state.copy(), env.targets.copy()
@@ -409,16 +406,9 @@ def grow(run_dir: str | Path, ids: list[int], horizons_s: list[float], restarts:
     sequence is then replayed in the simulator (sensor noise on) and the policy flies the
     rest of the 5 s episode: ``saved`` is a proof by example that the start is survivable.
     """
-    from robolearn.config import load_config
     from robolearn.envs import make_env
-    from robolearn.policy import load_policy
 
-    run_dir = Path(run_dir)
-    cfg = load_config(run_dir / "config.yaml", [])
-    policy = load_policy(run_dir / "policy.pt")
-    sim_cfg = cfg.sim_config(ranges={})
-    model = TorchQuadrotor.from_config(sim_cfg)
-    bounds = (sim_cfg.termination_m, sim_cfg.termination_velocity_mps, sim_cfg.termination_angvel_rps)
+    cfg, policy, sim_cfg, model, bounds = _load_run(run_dir)
     steps = [max(1, round(h / sim_cfg.dt)) for h in horizons_s]
     env = eval_env(cfg, cfg.eval.episodes, cfg.eval.seed)
     obs, _ = env.reset(seed=cfg.eval.seed)

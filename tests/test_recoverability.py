@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from benchmarks.recoverability import TorchQuadrotor
@@ -65,3 +66,23 @@ def test_replica_is_sensitive_to_the_physics() -> None:
     for wrong in (TorchQuadrotor(motor_dynamics=False), TorchQuadrotor(rotor_drag=False)):
         got = wrong.step(s0, torch.from_numpy(a)).numpy()
         assert np.abs(got - ref).max() > 1e-3
+
+
+def test_grow_searches_growing_horizons_and_replays_them(tmp_path) -> None:
+    """The continuation search runs end to end (eager, tiny) and its result is self-consistent."""
+    from benchmarks.recoverability import grow
+    from robolearn.config import dump_config, load_config
+    from robolearn.networks import DeterministicActor, export_actor
+
+    cfg = load_config("configs/quadrotor_hover.yaml", ["eval.episodes=8", "eval.episode_steps=30"])
+    (tmp_path / "config.yaml").write_text(dump_config(cfg))
+    actor = DeterministicActor(50, 4, [8], "tanh")
+    torch.save(export_actor(actor.norm, actor.net, "tanh"), tmp_path / "policy.pt")
+    r = grow(tmp_path, [0, 3], [0.05, 0.1], restarts=2, iters=3, compile_step=False)
+    assert [s["horizon_s"] for s in r["stages"]] == pytest.approx([0.05, 0.1])
+    assert [s["objective"] for s in r["stages"]] == ["peak", "full"]
+    assert [p["eval_index"] for p in r["per_start"]] == [0, 3]
+    for p in r["per_start"]:
+        assert p["peak_termination_ratio"] > 0
+        assert p["saved"] == (p["saved_length"] == cfg.eval.episode_steps)
+    assert r["saved"] == sum(p["saved"] for p in r["per_start"])
