@@ -34,6 +34,8 @@ def train_with_hard_starts(config: str, seed: int, fraction: float, out: str, ov
     cfg = load_config(config, [f"seed={seed}", *overrides])
     pool = hard_corner_draw(cfg, draws, seed=99991 + seed)  # ~10 % of the draws
     rng = np.random.default_rng(seed)
+    make_algorithm = T.make_algorithm
+    applied = [0]
 
     def with_hard_starts(cfg_: Any, env: Any, on_episodes: Any) -> Any:
         algo = make_algorithm(cfg_, env, on_episodes)
@@ -44,19 +46,19 @@ def train_with_hard_starts(config: str, seed: int, fraction: float, out: str, ov
             ids = ids[rng.random(len(ids)) < fraction]
             if len(ids):
                 env.set_start_states(pool[rng.integers(0, len(pool), len(ids))], ids)
+                applied[0] += len(ids)
             return iterate()
 
         algo.iterate = iterate_hard
         return algo
 
-    make_algorithm = T.make_algorithm
     T.make_algorithm = with_hard_starts
     try:
         res = T.train(cfg, out=out)
     finally:
         T.make_algorithm = make_algorithm
     assert res.eval is not None
-    return {"seed": seed, "fraction": fraction, "run_dir": str(res.run_dir),
+    return {"seed": seed, "fraction": fraction, "run_dir": str(res.run_dir), "hard_starts_given": applied[0],
             "train_wall_time_s": res.train_wall_time_s, "nominal": res.eval["nominal"],
             "randomized": res.eval.get("randomized")}
 
