@@ -42,6 +42,7 @@ class TrainResult:
     timers: dict = field(default_factory=dict)
     eval: dict | None = None
     interrupted: bool = False
+    startup_s: float = 0.0  # train() called to the loop: kernels compiled (cold numba cache) or loaded, env built
 
 
 def default_run_dir(cfg: RunConfig) -> Path:
@@ -257,7 +258,8 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
     logger.close()
     policy = algo.export_policy()
     atomic_save(policy, run.policy)
-    result = TrainResult(run.path, algo.env_steps, train_wall, dict(algo.timers), interrupted=interrupted)
+    result = TrainResult(run.path, algo.env_steps, train_wall, dict(algo.timers), interrupted=interrupted,
+                         startup_s=startup_s)
     if interrupted:
         return result
     train_info = {"train_wall_time_s": train_wall, "env_steps": algo.env_steps, "iterations": algo.iteration,

@@ -251,3 +251,17 @@ def test_cuda_kernel_agrees_with_cpu_kernel_under_cudasim():
     assert out.returncode == 0, out.stderr[-3000:]
     worst = float(out.stdout.split("WORST")[1])
     assert worst < 1e-4, worst  # float32 agreement, relative to magnitude
+
+
+def test_the_cpu_step_kernel_is_compiled_when_the_env_is_built() -> None:
+    """So that the first step() of a training loop does not pay for numba's compile (fresh process)."""
+    code = textwrap.dedent("""
+        from sims.quadrotor import QuadrotorVecEnv, kernels_cpu
+        assert not kernels_cpu.step.signatures
+        env = QuadrotorVecEnv(8, seed=0)
+        print(len(kernels_cpu.step.signatures))
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "1"

@@ -135,6 +135,7 @@ class QuadrotorVecEnv(VectorEnv):
             self._work = kernels_cpu.scratch(n)
             self._actions = np.zeros((n, 4), f32)
             self._k = kernels_cpu
+            self._compile_step()
         else:
             from numba import cuda
 
@@ -149,6 +150,20 @@ class QuadrotorVecEnv(VectorEnv):
         self._start_pending = np.zeros(n, bool)
 
     # ----------------------------------------------------------------- kernels
+    def _compile_step(self) -> None:
+        """Compile the CPU step kernel for these array types now (or load it from numba's cache).
+
+        Otherwise the first ``step()`` pays for it (~20 s on a 2-core machine with a cold
+        cache), inside whatever the caller is timing, e.g. a training loop.
+        """
+        import numba
+
+        a = self._a
+        args = (self._actions, a["state"], a["hist"], a["ep"], a["vec"], a["lo"], a["hi"], a["rng"], a["steps"],
+                a["acc"], a["cfg"], a["obs_p"], a["obs_c"], a["fin_p"], a["fin_c"], a["reward"], a["flags"],
+                a["ep_out"], a["ep_params"], self._work)
+        self._k.step.compile(tuple(numba.typeof(x) for x in args))
+
     def _launch(self, name: str, *args: Any) -> Any:
         fn = getattr(self._k, name)
         if self.backend == "cpu":
