@@ -77,12 +77,21 @@ def test_adr_relative_reference_from_the_config_and_its_length_metric_check():
 def test_adr_config_is_the_default_hover_config_but_for_its_curriculum():
     # The ADR comparison (BENCHMARKS.md, issue 6) is only meaningful against the current
     # default: a drifted env or network section once compared an old actor with a new one.
+    from sims.quadrotor.params import REAL_WORLD_RANGES
+
     default = config_to_dict(load_config("configs/quadrotor_hover.yaml"))
     adr = config_to_dict(load_config("configs/quadrotor_hover_adr.yaml"))
     assert adr["curriculum"]["teacher"] == "adr"
+    ranges = adr["env"].pop("ranges")
+    default["env"].pop("ranges")
     assert {k: v for k, v in adr.items() if k != "curriculum"} == \
         {k: v for k, v in default.items() if k != "curriculum"}
     assert adr["curriculum"]["reward_schedule"] == default["curriculum"]["reward_schedule"]
+    # ADR starts inside the real range it widens to (its default target)
+    assert adr["curriculum"]["adr"]["target"] is None and set(ranges) == set(REAL_WORLD_RANGES)
+    for name, (lo, hi) in ranges.items():
+        rlo, rhi = REAL_WORLD_RANGES[name]
+        assert rlo <= lo <= hi <= rhi and (lo > rlo or hi < rhi), name
 
 
 def test_bad_curriculum_settings_are_config_errors():
