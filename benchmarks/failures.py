@@ -69,7 +69,6 @@ def hard_corner(cfg: Any, n: int, seed: int = HARD_SEED, draw: int = 50_000) -> 
     return np.concatenate(out)[:n]
 
 
-@torch.inference_mode()
 def survival(policy: torch.nn.Module, cfg: Any, episodes: int, seed: int,
              starts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Survived (N,) and the relative start states (N, 17) of one episode per env, nominal physics.
@@ -77,25 +76,14 @@ def survival(policy: torch.nn.Module, cfg: Any, episodes: int, seed: int,
     Without ``starts`` these are exactly the starts of the nominal block of ``eval.json``
     (robolearn.evaluate.run_block) when ``episodes`` and ``seed`` are the config's.
     """
-    from robolearn.envs import eval_ranges, make_env
+    from .recoverability import eval_env, rollout
 
-    n = episodes if starts is None else len(starts)
-    env = make_env(cfg, num_envs=n, seed=seed, ranges=eval_ranges(cfg, False), backend="cpu",
-                   episode_steps=cfg.eval.episode_steps)
+    env = eval_env(cfg, episodes if starts is None else len(starts), seed)
     if starts is not None:
         env.set_start_states(starts)
     obs, _ = env.reset(seed=seed)
     rel0 = env.relative_state
-    done = np.zeros(n, bool)
-    survived = np.zeros(n, bool)
-    for _ in range(cfg.eval.episode_steps + 1):
-        obs, _, term, trunc, info = env.step(policy(torch.from_numpy(obs["policy"])).numpy())
-        new = (term | trunc) & ~done
-        if new.any():
-            survived[new] = info["episode"]["survived"][new]
-            done |= new
-        if done.all():
-            break
+    survived, _, _ = rollout(env, policy, obs, cfg.eval.episode_steps)
     return survived, rel0
 
 

@@ -149,6 +149,10 @@ class TorchQuadrotor:
         q = out[:, 3:7]
         return torch.cat([out[:, :3], q / q.norm(dim=1, keepdim=True), out[:, 7:]], 1)
 
+    def hover_action(self) -> float:
+        """The normalized command [-1, 1] at which the nominal vehicle hovers."""
+        return 2.0 * (P.hover_rpm() - self.rpm_min) / (self.rpm_max - self.rpm_min) - 1.0
+
     def step(self, s: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """One control step (physics.step_env without reward/termination bookkeeping)."""
         a = action.clamp(-1.0, 1.0)
@@ -255,7 +259,7 @@ def optimise(model: TorchQuadrotor, starts: np.ndarray, target: np.ndarray, hori
     """
     k = starts.shape[0]
     gen = torch.Generator().manual_seed(seed)
-    a_h = 2.0 * (P.hover_rpm() - model.rpm_min) / (model.rpm_max - model.rpm_min) - 1.0
+    a_h = model.hover_action()
     u0 = torch.full((restarts, k, horizon, 4), math.atanh(a_h), dtype=dtype)
     if warm is not None:
         u0[0] = torch.atanh(torch.as_tensor(warm, dtype=dtype).clamp(-0.995, 0.995))
@@ -315,17 +319,23 @@ def _load_run(run_dir: str | Path) -> tuple[Any, Any, QuadrotorConfig, TorchQuad
     return cfg, policy, sim_cfg, TorchQuadrotor.from_config(sim_cfg), bounds
 
 
+def _eval_block(cfg: Any, policy: torch.nn.Module, record: int) -> tuple[np.ndarray, ...]:
+    """The nominal eval block's starts and targets, and the policy flown from them once:
+    (starts, targets, survived, length, the first ``record`` actions)."""
+    env = eval_env(cfg, cfg.eval.episodes, cfg.eval.seed)
+    obs, _ = env.reset(seed=cfg.eval.seed)
+    starts, targets = env.state.copy(), env.targets.copy()
+    survived, length, acts = rollout(env, policy, obs, cfg.eval.episode_steps, record=record)
+    return starts, targets, survived, length, acts
+
+
 def analyse(run_dir: str | Path, controls: int = 100, horizon_s: float = 1.0, restarts: int = 8,
             iters: int = 300, seed: int = 0, chunk: int = 4096, compile_step: bool = True) -> dict:
     cfg, policy, sim_cfg, model, bounds = _load_run(run_dir)
     episodes, eseed, steps = cfg.eval.episodes, cfg.eval.seed, cfg.eval.episode_steps
 
-    env = eval_env(cfg, episodes, eseed)
-    obs, _ = env.reset(seed=eseed)
-    starts = env.state.copy()
-    targets = env.targets.copy()
     horizon = max(1, round(horizon_s / sim_cfg.dt))
-    survived, length, pol_acts = rollout(env, policy, obs, steps, record=horizon)
+    starts, targets, survived, length, pol_acts = _eval_block(cfg, policy, horizon)
 
     rng = np.random.default_rng(seed)
     fail_ids = np.flatnonzero(~survived)
@@ -381,11 +391,8 @@ def min_peak(run_dir: str | Path, ids: list[int], horizon_s: float, restarts: in
              seed: int = 0, compile_step: bool = True) -> dict:
     """The smallest peak termination ratio any command sequence found reaches from eval starts ``ids``."""
     cfg, policy, sim_cfg, model, bounds = _load_run(run_dir)
-    env = eval_env(cfg, cfg.eval.episodes, cfg.eval.seed)
-    obs, _ = env.reset(seed=cfg.eval.seed)
-    starts, targets = env.state.copy(), env.targets.copy()
     horizon = max(1, round(horizon_s / sim_cfg.dt))
-    _, length, pol_acts = rollout(env, policy, obs, cfg.eval.episode_steps, record=horizon)
+    starts, targets, _, length, pol_acts = _eval_block(cfg, policy, horizon)
     sel = np.asarray(ids)
     acts, peak = optimise(model, starts[sel], targets[sel], horizon, restarts, pol_acts[sel], iters, bounds,
                           seed=seed, verbose=True, compile_step=compile_step, peak_only=True)
@@ -410,12 +417,9 @@ def grow(run_dir: str | Path, ids: list[int], horizons_s: list[float], restarts:
 
     cfg, policy, sim_cfg, model, bounds = _load_run(run_dir)
     steps = [max(1, round(h / sim_cfg.dt)) for h in horizons_s]
-    env = eval_env(cfg, cfg.eval.episodes, cfg.eval.seed)
-    obs, _ = env.reset(seed=cfg.eval.seed)
-    starts, targets = env.state.copy(), env.targets.copy()
-    _, length, pol_acts = rollout(env, policy, obs, cfg.eval.episode_steps, record=max(steps))
+    starts, targets, _, length, pol_acts = _eval_block(cfg, policy, max(steps))
     sel = np.asarray(ids)
-    a_h = 2.0 * (P.hover_rpm() - model.rpm_min) / (model.rpm_max - model.rpm_min) - 1.0
+    a_h = model.hover_action()
     warm = pol_acts[sel][:, :steps[0]]
     stages: list[dict[str, Any]] = []
     peak = np.zeros(len(sel))

@@ -158,11 +158,14 @@ class QuadrotorVecEnv(VectorEnv):
         """
         import numba
 
+        self._k.step.compile(tuple(numba.typeof(x) for x in self._step_args(self._actions)))
+
+    def _step_args(self, actions: Any) -> tuple[Any, ...]:
+        """The step kernel's arguments (the CPU one also takes its scratch buffers)."""
         a = self._a
-        args = (self._actions, a["state"], a["hist"], a["ep"], a["vec"], a["lo"], a["hi"], a["rng"], a["steps"],
+        return (actions, a["state"], a["hist"], a["ep"], a["vec"], a["lo"], a["hi"], a["rng"], a["steps"],
                 a["acc"], a["cfg"], a["obs_p"], a["obs_c"], a["fin_p"], a["fin_c"], a["reward"], a["flags"],
-                a["ep_out"], a["ep_params"], self._work)
-        self._k.step.compile(tuple(numba.typeof(x) for x in args))
+                a["ep_out"], a["ep_params"], *((self._work,) if self.backend == "cpu" else ()))
 
     def _launch(self, name: str, *args: Any) -> Any:
         fn = getattr(self._k, name)
@@ -253,7 +256,6 @@ class QuadrotorVecEnv(VectorEnv):
         """Step all envs with actions (N, 4) in [-1, 1]; see the module docstring."""
         if self._needs_reset:
             raise RuntimeError("call reset() before step()")
-        a = self._a
         if self.backend == "cpu":
             act = np.asarray(actions, dtype=np.float32)
             if act.shape != (self.num_envs, 4):
@@ -262,10 +264,7 @@ class QuadrotorVecEnv(VectorEnv):
                 act = np.ascontiguousarray(act)
         else:
             act = actions if hasattr(actions, "__cuda_array_interface__") else self._to_device(actions)
-        self._launch("step", act, a["state"], a["hist"], a["ep"], a["vec"], a["lo"], a["hi"],
-                     a["rng"], a["steps"], a["acc"], a["cfg"], a["obs_p"], a["obs_c"],
-                     a["fin_p"], a["fin_c"], a["reward"], a["flags"], a["ep_out"], a["ep_params"],
-                     *((self._work,) if self.backend == "cpu" else ()))
+        self._launch("step", *self._step_args(act))
         if self._start_pending.any():
             flags = self._host("flags")
             done = (flags[:, K.F_TERMINATED] | flags[:, K.F_TRUNCATED]).astype(bool)
