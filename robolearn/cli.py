@@ -325,6 +325,29 @@ def bench_failures(
     return 0
 
 
+@bench_app.command("distill")
+def bench_distill(
+    teacher: Path = typer.Option(..., "--teacher", help="run directory of the policy to imitate"),
+    student: Path = typer.Option(..., "--student", help="run directory of the policy to fine-tune"),
+    out: Path = typer.Option(..., "--out", help="run directory to write"),
+    rounds: int = typer.Option(8, "--rounds", min=1),
+    envs: int = typer.Option(2048, "--envs", min=1),
+    steps: int = typer.Option(300, "--steps", min=1, help="control steps per round and env"),
+    hard_fraction: float = typer.Option(0.5, "--hard-fraction", min=0.0, max=1.0,
+                                        help="share of each round's starts from the hard corner"),
+) -> int:
+    """DAgger from one hover policy into another actor (benchmarks.distill)."""
+    from benchmarks.distill import main as distill_main
+
+    from .logging.run_dir import RunDir
+
+    for r in (teacher, student):
+        RunDir(r).require()
+    distill_main(["--teacher", str(teacher), "--student", str(student), "--out", str(out), "--rounds", str(rounds),
+                  "--envs", str(envs), "--steps", str(steps), "--hard-fraction", str(hard_fraction)])
+    return 0
+
+
 def main() -> None:  # pragma: no cover - console entry point alias
     app()
 
