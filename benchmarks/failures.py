@@ -28,33 +28,12 @@ from typing import Any
 import numpy as np
 import torch
 
-HARD_TILT_DEG = 40.0
-HARD_VZ_MPS = -0.2
-HARD_DZ_M = 0.05
+from robolearn.hard_starts import HARD_DZ_M, HARD_TILT_DEG, HARD_VZ_MPS, hard_corner_draw, is_hard, start_conditions
+
 HARD_SEED = 4242  # not the evaluation's seed (1_000_003): a held-out pool
 
-
-def start_conditions(rel_states: np.ndarray) -> dict[str, np.ndarray]:
-    """Tilt (deg, body z from vertical), height error dz (m), vz and speed (m/s) of (N, 17) relative states."""
-    q = rel_states[:, 3:7]
-    cos_tilt = np.clip(1.0 - 2.0 * (q[:, 1] ** 2 + q[:, 2] ** 2), -1.0, 1.0)
-    return {"tilt_deg": np.degrees(np.arccos(cos_tilt)), "dz_m": rel_states[:, 2], "vz_mps": rel_states[:, 9],
-            "speed_mps": np.linalg.norm(rel_states[:, 7:10], axis=1)}
-
-
-def is_hard(rel_states: np.ndarray) -> np.ndarray:
-    c = start_conditions(rel_states)
-    return (c["tilt_deg"] > HARD_TILT_DEG) & (c["vz_mps"] < HARD_VZ_MPS) & (c["dz_m"] < HARD_DZ_M)
-
-
-def hard_corner_draw(cfg: Any, draws: int, seed: int) -> np.ndarray:
-    """The hard-corner starts among ``draws`` starts of the nominal start distribution (relative states)."""
-    from robolearn.envs import eval_ranges, make_env
-
-    env = make_env(cfg, num_envs=draws, seed=seed, ranges=eval_ranges(cfg, False), backend="cpu")
-    env.reset(seed=seed)
-    rel = env.relative_state
-    return rel[is_hard(rel)]
+__all__ = ["HARD_DZ_M", "HARD_SEED", "HARD_TILT_DEG", "HARD_VZ_MPS", "analyse", "hard_corner", "hard_corner_draw",
+           "is_hard", "main", "start_conditions", "survival"]
 
 
 def hard_corner(cfg: Any, n: int, seed: int = HARD_SEED, draw: int = 50_000) -> np.ndarray:

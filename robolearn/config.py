@@ -365,6 +365,13 @@ class StartStatesConfig(_Strict):
     clusters: int = Field(8, ge=0)  # S3RL status classification: k-means clusters drawn uniformly (0/1: off)
 
 
+class HardStartsConfig(_Strict):
+    """Training resets from the hover start distribution's hard corner (robolearn/hard_starts.py)."""
+
+    fraction: float = Field(0.0, ge=0, le=1)  # of the resets without a pending start state (0: off)
+    pool_draws: int = Field(200_000, ge=1)  # nominal starts drawn once; ~10 % lie in the corner
+
+
 class CurriculumConfig(_Strict):
     teacher: Literal["none", "reward_schedule", "linear", "adr", "privileged", "alp_gmm", "riac", "covar_gmm",
                      "spdl", "dump", "sec", "filter"] = "none"
@@ -381,6 +388,7 @@ class CurriculumConfig(_Strict):
     spdl: SPDLConfig = Field(default_factory=SPDLConfig)
     bandit: BanditCurriculumConfig = Field(default_factory=BanditCurriculumConfig)  # dump, sec, filter
     start_states: StartStatesConfig = Field(default_factory=StartStatesConfig)
+    hard_starts: HardStartsConfig = Field(default_factory=HardStartsConfig)
 
 
 # ---------------------------------------------------------------------- run

@@ -24,6 +24,7 @@ from .arm import arm_outcomes, build_arm_teacher
 from .curriculum import (apply_proposals, attach_abs_advantage, build_start_states, build_teacher,
                          outcomes_from_arrays)
 from .envs import check_device, init_action, make_env
+from .hard_starts import build_hard_starts
 from .errors import ConfigError
 from .logging.run_dir import EpisodeStats, MetricsLogger, RunDir, read_metrics
 
@@ -169,6 +170,7 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
     teacher = build_arm_teacher(cfg) if cfg.env.name == "arm" else build_teacher(cfg)
     outcomes = arm_outcomes if cfg.env.name == "arm" else outcomes_from_arrays
     starts = build_start_states(cfg, env)  # None unless curriculum.start_states.enabled
+    hard = build_hard_starts(cfg, env)  # None unless curriculum.hard_starts.fraction > 0
     stats = EpisodeStats(env.param_names)
     algo = make_algorithm(cfg, env, stats.add)
     wall_offset = 0.0
@@ -178,6 +180,8 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
             teacher.load_state_dict(ckpt.get("teacher", {}))
             if starts is not None:
                 starts.load_state_dict(ckpt.get("start_states", {}))
+            if hard is not None:
+                hard.load_state_dict(ckpt.get("hard_starts", {}))
             set_rng_state(ckpt["rng"])
         except (KeyError, RuntimeError, ValueError, TypeError) as e:
             from .errors import CheckpointError
@@ -195,6 +199,7 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
             "algo_state": algo.state_dict(),
             "teacher": teacher.state_dict(),
             "start_states": starts.state_dict() if starts is not None else {},
+            "hard_starts": hard.state_dict() if hard is not None else {},
             "config": config_to_dict(cfg),
             "env_steps": algo.env_steps,
             "iteration": algo.iteration,
@@ -220,6 +225,8 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
             apply_proposals(env, teacher, algo.env_steps)
             if starts is not None:
                 starts.apply(env, algo.env_steps)
+            if hard is not None:
+                hard.apply(env)
             it_stats = algo.iterate()
             arrays = stats.arrays()
             ep = stats.summary()
@@ -236,7 +243,8 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
             for k, v in ep.items():  # smoothed for the progress bar only
                 if math.isfinite(v):
                     ep_smooth[k] = v if k not in ep_smooth else 0.8 * ep_smooth[k] + 0.2 * v
-            cur = teacher.metrics() | (starts.metrics() if starts is not None else {})
+            cur = (teacher.metrics() | (starts.metrics() if starts is not None else {})
+                   | (hard.metrics() if hard is not None else {}))
             row = {"iteration": algo.iteration, "env_steps": algo.env_steps,
                    "wall_time_s": wall_offset + now - t0, "samples_per_s": sps}
             row.update({k: ep.get(k, float("nan")) for k in episode_columns})
