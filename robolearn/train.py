@@ -24,8 +24,8 @@ from .arm import arm_outcomes, build_arm_teacher
 from .curriculum import (apply_proposals, attach_abs_advantage, build_start_states, build_teacher,
                          outcomes_from_arrays)
 from .envs import check_device, init_action, make_env
-from .hard_starts import build_hard_starts
 from .errors import ConfigError
+from .hard_starts import build_hard_starts
 from .logging.run_dir import EpisodeStats, MetricsLogger, RunDir, read_metrics
 
 if TYPE_CHECKING:
