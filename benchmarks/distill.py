@@ -5,7 +5,7 @@
 
 DAgger (Ross, Gordon & Bagnell, AISTATS 2011): each round flies ``--envs`` episodes of
 ``--steps`` steps, a share ``--hard-fraction`` of them from the hard corner of the start
-distribution (``benchmarks.failures.hard_corner_draw``, seed 77777: neither the evaluation's
+distribution (``robolearn.hard_starts.hard_corner_draw``, seed 77777: neither the evaluation's
 starts nor the failure benchmark's pool), labels every visited observation with the
 teacher's deterministic command, adds them to the data of all earlier rounds and fits the
 student to it by least squares. Round 0 executes the teacher's command in half of the
@@ -85,15 +85,14 @@ def collect(cfg: Any, teacher: DeterministicActor, student: DeterministicActor, 
     return torch.cat(xs), torch.cat(ys)
 
 
-def fit(student: DeterministicActor, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, epochs: int,
+def fit(student: DeterministicActor, opt: torch.optim.Optimizer, z: torch.Tensor, y: torch.Tensor, epochs: int,
         batch: int, gen: torch.Generator) -> float:
-    """``epochs`` passes of minibatch least squares over (x, y); returns the last minibatch's loss."""
-    with torch.no_grad():
-        z = student.norm(x)
+    """``epochs`` passes of minibatch least squares over (normalized observations z, y); returns the last
+    minibatch's loss."""
     loss = torch.zeros(())
     for _ in range(epochs):
-        perm = torch.randperm(len(x), generator=gen)
-        for k in range(0, len(x), batch):
+        perm = torch.randperm(len(z), generator=gen)
+        for k in range(0, len(z), batch):
             idx = perm[k:k + batch]
             raw = student.net(z[idx])
             if student.output_activation == "tanh":
@@ -114,9 +113,11 @@ def distill(teacher_run: str | Path, student_run: str | Path, out: str | Path, r
     from robolearn.evaluate import evaluate, write_eval
     from robolearn.networks import export_actor
 
-    from .failures import HARD_SEED, hard_corner, hard_corner_draw, survival
+    from robolearn.hard_starts import hard_corner_draw
 
-    t_cfg, teacher = _load(teacher_run)
+    from .failures import HARD_SEED, hard_corner, survival
+
+    _, teacher = _load(teacher_run)
     cfg, student = _load(student_run)
     if teacher.obs_dim != student.obs_dim:
         raise UserError(f"teacher sees {teacher.obs_dim} observations, student {student.obs_dim}: "
@@ -140,16 +141,17 @@ def distill(teacher_run: str | Path, student_run: str | Path, out: str | Path, r
     history = [{"round": -1, "teacher": score(teacher), "student": score(student)}]
     opt = torch.optim.Adam(student.net.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
-    xs: list[torch.Tensor] = []
+    zs: list[torch.Tensor] = []  # each round's observations, normalized once (the normalizer is frozen)
     ys: list[torch.Tensor] = []
     t0 = time.perf_counter()
     for r in range(rounds):
         x, y = collect(cfg, teacher, student, pool, envs, steps, hard_fraction, 0.5 if r == 0 else 0.0,
                        seed=seed * 1000 + 100 + r)
-        xs.append(x)
+        with torch.no_grad():
+            zs.append(student.norm(x))
         ys.append(y)
-        loss = fit(student, opt, torch.cat(xs), torch.cat(ys), epochs, batch, gen)
-        history.append({"round": r, "samples": int(sum(len(a) for a in xs)), "loss": loss, "student": score(student)})
+        loss = fit(student, opt, torch.cat(zs), torch.cat(ys), epochs, batch, gen)
+        history.append({"round": r, "samples": int(sum(len(a) for a in zs)), "loss": loss, "student": score(student)})
         print(json.dumps(history[-1]), flush=True)
     wall = time.perf_counter() - t0
 

@@ -28,12 +28,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from robolearn.hard_starts import HARD_DZ_M, HARD_TILT_DEG, HARD_VZ_MPS, hard_corner_draw, is_hard, start_conditions
+from robolearn.hard_starts import hard_corner_draw, is_hard, start_conditions
 
 HARD_SEED = 4242  # not the evaluation's seed (1_000_003): a held-out pool
-
-__all__ = ["HARD_DZ_M", "HARD_SEED", "HARD_TILT_DEG", "HARD_VZ_MPS", "analyse", "hard_corner", "hard_corner_draw",
-           "is_hard", "main", "start_conditions", "survival"]
 
 
 def hard_corner(cfg: Any, n: int, seed: int = HARD_SEED, draw: int = 50_000) -> np.ndarray:

@@ -113,7 +113,8 @@ def train(
         print(f"interrupted after {res.env_steps} env steps; continue with: robolearn train --resume {res.run_dir}")
         return 130
     line = (f"run: {res.run_dir}  env steps: {res.env_steps}  train time: {res.train_wall_time_s:.1f} s"
-            f"  (start-up {res.startup_s:.1f} s: simulator kernels compiled or loaded from the cache)")
+            f"  (start-up {res.startup_s:.1f} s: simulator kernels compiled or loaded from the cache, env and "
+            f"curriculum built)")
     if res.eval and res.eval.get("env") == "arm":
         e = res.eval
         line += (f"\neval (privileges 0): success {e['success_rate']:.1%}  final box-goal distance "

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from teachers.sampling import rng_state, set_rng_state
+
 from .config import RunConfig
 from .errors import ConfigError
 
@@ -80,11 +82,11 @@ class HardStarts:
         return {"hard_starts/given": float(self.given)}
 
     def state_dict(self) -> dict:
-        return {"rng": self.rng.bit_generator.state, "given": self.given}
+        return {"rng": rng_state(self.rng), "given": self.given}
 
     def load_state_dict(self, state: dict) -> None:
         if state:
-            self.rng.bit_generator.state = state["rng"]
+            set_rng_state(self.rng, state["rng"])
             self.given = int(state.get("given", 0))
 
 

@@ -43,7 +43,8 @@ class TrainResult:
     timers: dict = field(default_factory=dict)
     eval: dict | None = None
     interrupted: bool = False
-    startup_s: float = 0.0  # train() called to the loop: kernels compiled (cold numba cache) or loaded, env built
+    startup_s: float = 0.0  # train() called to the loop: kernels compiled (cold numba cache) or loaded, env and
+    # curricula built (the hard-start pool is drawn here)
 
 
 def default_run_dir(cfg: RunConfig) -> Path:

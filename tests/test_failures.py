@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.failures import analyse, hard_corner, is_hard, start_conditions, survival
+from benchmarks.failures import analyse, hard_corner, survival
 from robolearn.config import dump_config, load_config
 from robolearn.evaluate import run_block
+from robolearn.hard_starts import is_hard, start_conditions
 from robolearn.networks import DeterministicActor, export_actor
 from sims.quadrotor import params as P
 
