@@ -42,12 +42,16 @@ class RunningNorm(nn.Module):
     @torch.no_grad()
     def update(self, x: torch.Tensor) -> None:
         """Merge a batch ``x`` of shape (..., dim) into the running statistics."""
-        x = x.reshape(-1, self.dim).to(torch.float64)
+        x = x.reshape(-1, self.dim)
         n = x.shape[0]
         if n == 0:
             return
-        b_mean = x.mean(0)
-        b_var = x.var(0, unbiased=False)
+        # Float64 two-pass moments, converted block by block: one float64 copy of a whole
+        # (16384, 75) rollout falls out of cache and cost ~20 % of a PPO update on 2 cores;
+        # blocks of 2048 rows give the same statistics (to ~1e-14) at a fraction of it.
+        blocks = x.split(2048)
+        b_mean = sum(b.to(torch.float64).sum(0) for b in blocks) / n
+        b_var = sum((b.to(torch.float64) - b_mean).square().sum(0) for b in blocks) / n
         if self.count.item() == 0:
             self.mean.copy_(b_mean)
             self.var.copy_(b_var)

@@ -280,25 +280,29 @@ class PPO:
         stats = {"loss/policy": 0.0, "loss/value": 0.0, "loss/entropy": 0.0, "kl": 0.0, "clip_frac": 0.0}
         n_updates = 0
         old_std = torch.exp(model.log_std.detach()).clone()
+        # index_select, not x[idx]: the same rows, gathered ~4x faster on the CPU (BENCHMARKS.md)
+        flat = {"obs_p": obs_p, "obs_c": obs_c, "actions": actions, "old_logp": old_logp, "adv": adv,
+                "ret_n": ret_n, "old_v_n": old_v_n}
         for _ in range(cfg.epochs):
             perm = torch.randperm(B, generator=self.gen, device=self.device)
             for k in range(cfg.minibatches):
                 idx = perm[k * mb:(k + 1) * mb]
-                mean = model.action_mean(obs_p[idx])
+                b = {name: x.index_select(0, idx) for name, x in flat.items()}
+                mean = model.action_mean(b["obs_p"])
                 log_std = model.log_std
-                logp = gaussian_logprob(actions[idx], mean, log_std)
-                log_ratio = logp - old_logp[idx]
+                logp = gaussian_logprob(b["actions"], mean, log_std)
+                log_ratio = logp - b["old_logp"]
                 ratio = torch.exp(log_ratio)
-                a = adv[idx]
+                a = b["adv"]
                 if cfg.normalize_advantages:
                     a = (a - a.mean()) / (a.std() + 1e-8)
                 pg_loss = torch.max(-a * ratio, -a * ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef)).mean()
-                v = model.value_raw(obs_c[idx])
+                v = model.value_raw(b["obs_c"])
                 if cfg.clip_value:
-                    v_clip = old_v_n[idx] + (v - old_v_n[idx]).clamp(-cfg.value_clip_coef, cfg.value_clip_coef)
-                    v_loss = 0.5 * torch.max((v - ret_n[idx]).square(), (v_clip - ret_n[idx]).square()).mean()
+                    v_clip = b["old_v_n"] + (v - b["old_v_n"]).clamp(-cfg.value_clip_coef, cfg.value_clip_coef)
+                    v_loss = 0.5 * torch.max((v - b["ret_n"]).square(), (v_clip - b["ret_n"]).square()).mean()
                 else:
-                    v_loss = 0.5 * (v - ret_n[idx]).square().mean()
+                    v_loss = 0.5 * (v - b["ret_n"]).square().mean()
                 entropy = (log_std + 0.5 * math.log(2 * math.pi * math.e)).sum()
                 loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
                 self.optimizer.zero_grad(set_to_none=True)
