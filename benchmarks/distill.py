@@ -40,17 +40,6 @@ if TYPE_CHECKING:
     from robolearn.networks import DeterministicActor
 
 
-def _load(run_dir: str | Path) -> tuple[Any, DeterministicActor]:
-    from robolearn.config import load_config
-    from robolearn.errors import UserError
-    from robolearn.policy import load_policy
-
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file() or not (run_dir / "policy.pt").is_file():
-        raise UserError(f"{run_dir}: not a run directory (needs config.yaml and policy.pt from robolearn train)")
-    return load_config(run_dir / "config.yaml", []), load_policy(run_dir / "policy.pt")
-
-
 def imitation_loss(raw: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean squared error of the student's pre-clip output, zero where both saturate alike."""
     err = raw - target
@@ -111,14 +100,14 @@ def distill(teacher_run: str | Path, student_run: str | Path, out: str | Path, r
     from robolearn.config import dump_config
     from robolearn.errors import UserError
     from robolearn.evaluate import evaluate, write_eval
-    from robolearn.networks import export_actor
-
     from robolearn.hard_starts import hard_corner_draw
+    from robolearn.networks import export_actor
+    from robolearn.policy import load_run
 
     from .failures import HARD_SEED, hard_corner, survival
 
-    _, teacher = _load(teacher_run)
-    cfg, student = _load(student_run)
+    _, teacher = load_run(teacher_run)
+    cfg, student = load_run(student_run)
     if teacher.obs_dim != student.obs_dim:
         raise UserError(f"teacher sees {teacher.obs_dim} observations, student {student.obs_dim}: "
                         "train both with the same env.sim.action_history")

@@ -64,16 +64,13 @@ def survival(policy: torch.nn.Module, cfg: Any, episodes: int, seed: int,
 
 
 def analyse(run_dirs: list[str | Path], hard: int = 2000) -> dict:
-    from robolearn.config import load_config
-    from robolearn.policy import load_policy
+    from robolearn.policy import load_run
 
     runs: list[dict[str, Any]] = []
     pool: np.ndarray | None = None
     cond: dict[str, np.ndarray] | None = None
     for rd in run_dirs:
-        rd = Path(rd)
-        cfg = load_config(rd / "config.yaml", [])
-        policy = load_policy(rd / "policy.pt")
+        cfg, policy = load_run(rd)
         surv, rel0 = survival(policy, cfg, cfg.eval.episodes, cfg.eval.seed)
         if cond is None:
             cond = start_conditions(rel0)

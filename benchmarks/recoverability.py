@@ -308,12 +308,9 @@ def optimise(model: TorchQuadrotor, starts: np.ndarray, target: np.ndarray, hori
 # ---------------------------------------------------------------------------- driver
 def _load_run(run_dir: str | Path) -> tuple[Any, Any, QuadrotorConfig, TorchQuadrotor, tuple[float, float, float]]:
     """A run's config, policy, nominal simulator config, its torch replica and the termination bounds."""
-    from robolearn.config import load_config
-    from robolearn.policy import load_policy
+    from robolearn.policy import load_run
 
-    run_dir = Path(run_dir)
-    cfg = load_config(run_dir / "config.yaml", [])
-    policy = load_policy(run_dir / "policy.pt")
+    cfg, policy = load_run(run_dir)
     sim_cfg = cfg.sim_config(ranges={})
     bounds = (sim_cfg.termination_m, sim_cfg.termination_velocity_mps, sim_cfg.termination_angvel_rps)
     return cfg, policy, sim_cfg, TorchQuadrotor.from_config(sim_cfg), bounds

@@ -134,6 +134,24 @@ def test_policy_pt_is_a_plain_weights_only_dict(small_run):
     assert a.shape == (3, 4) and torch.all(a.abs() <= 1)
 
 
+def test_load_run_gives_config_and_policy_or_a_one_line_reason(small_run, tmp_path):
+    import shutil
+
+    from robolearn.errors import UserError
+    from robolearn.policy import load_run
+
+    cfg, actor = load_run(small_run)
+    assert cfg.seed == yaml.safe_load((small_run / "config.yaml").read_text())["seed"]
+    assert actor(torch.zeros(2, actor.obs_dim)).shape == (2, 4)
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(small_run, unfinished)
+    (unfinished / "policy.pt").unlink()
+    with pytest.raises(UserError, match="no policy.pt"):
+        load_run(unfinished)
+    with pytest.raises(UserError, match="no config.yaml"):
+        load_run(tmp_path)
+
+
 def test_eval_json_output(small_run):
     r = robolearn("eval", small_run, "--episodes", "10", "--json")
     assert r.returncode == 0, r.stderr
