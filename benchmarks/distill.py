@@ -97,10 +97,12 @@ def distill(teacher_run: str | Path, student_run: str | Path, out: str | Path, r
             steps: int = 300, hard_fraction: float = 0.5, epochs: int = 3, lr: float = 3e-4, batch: int = 8192,
             seed: int = 0, pool_draws: int = 200_000, hard_eval: int = 2000) -> dict:
     """Run DAgger from ``teacher_run``'s policy into ``student_run``'s; write a run directory at ``out``."""
+    from robolearn.checkpoint import atomic_save, atomic_write_text
     from robolearn.config import dump_config
     from robolearn.errors import UserError
     from robolearn.evaluate import evaluate, write_eval
     from robolearn.hard_starts import hard_corner_draw
+    from robolearn.logging.run_dir import RunDir
     from robolearn.networks import export_actor
     from robolearn.policy import load_run
 
@@ -144,18 +146,18 @@ def distill(teacher_run: str | Path, student_run: str | Path, out: str | Path, r
         print(json.dumps(history[-1]), flush=True)
     wall = time.perf_counter() - t0
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(dump_config(cfg))
-    torch.save(export_actor(student.norm, student.net, student.activation, student.action_low, student.action_high,
-                            student.output_activation), out / "policy.pt")
+    run = RunDir(out)  # the trainer's file names, written atomically as the trainer writes them
+    run.path.mkdir(parents=True, exist_ok=True)
+    run.write_config(dump_config(cfg))
+    atomic_save(export_actor(student.norm, student.net, student.activation, student.action_low, student.action_high,
+                             student.output_activation), run.policy)
     ev, _ = evaluate(student, cfg)
-    write_eval(ev, out / "eval.json")
+    write_eval(ev, run.eval)
     result = {"teacher_run": str(teacher_run), "student_run": str(student_run), "rounds": rounds, "envs": envs,
               "steps": steps, "hard_fraction": hard_fraction, "epochs": epochs, "lr": lr, "seed": seed,
               "distill_wall_time_s": wall, "history": history,
               "nominal": ev["nominal"], "randomized": ev.get("randomized")}
-    (out / "distill.json").write_text(json.dumps(result, indent=1))
+    atomic_write_text(json.dumps(result, indent=1), run.path / "distill.json")
     return result
 
 
