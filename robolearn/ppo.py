@@ -279,7 +279,6 @@ class PPO:
         mb = B // cfg.minibatches
         stats = {"loss/policy": 0.0, "loss/value": 0.0, "loss/entropy": 0.0, "kl": 0.0, "clip_frac": 0.0}
         n_updates = 0
-        old_std = torch.exp(model.log_std.detach()).clone()
         # index_select, not x[idx]: the same rows, gathered ~4x faster on the CPU (BENCHMARKS.md)
         flat = {"obs_p": obs_p, "obs_c": obs_c, "actions": actions, "old_logp": old_logp, "adv": adv,
                 "ret_n": ret_n, "old_v_n": old_v_n}
@@ -333,7 +332,6 @@ class PPO:
         out["lr"] = self.lr
         out["action_std"] = float(torch.exp(model.log_std.detach()).mean())
         out["value_mean"] = float(old_values.mean())
-        del old_std
         self.timers["update"] += time.perf_counter() - t_start
         return out
 
