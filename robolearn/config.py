@@ -192,6 +192,11 @@ class PPOConfig(_Strict):
     ent_coef: float = Field(0.0, ge=0)
     max_grad_norm: float = Field(1.0, gt=0)
     init_std: float = Field(0.3, gt=0)
+    # Step-size anneal: from this fraction of train.total_env_steps on, the step size falls
+    # linearly to anneal_factor x its value at the end (the target KL when lr_schedule is
+    # adaptive, the learning rate when fixed). 1.0: no anneal.
+    anneal_start: float = Field(1.0, ge=0, le=1)
+    anneal_factor: float = Field(0.01, gt=0, le=1)
     normalize_advantages: bool = True
     normalize_values: bool = True  # critic regresses returns normalized by their running statistics
 

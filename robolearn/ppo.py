@@ -160,8 +160,10 @@ class PPO:
 
     def __init__(self, env: Any, cfg: PPOConfig, net: NetworkConfig, device: str | torch.device = "cpu",
                  seed: int = 0, init_action: float = 0.0,
-                 on_episodes: Callable[[dict[str, Any], Any], None] | None = None):
+                 on_episodes: Callable[[dict[str, Any], Any], None] | None = None,
+                 total_env_steps: int | None = None):
         self.env, self.cfg, self.device = env, cfg, torch.device(device)
+        self.total_env_steps = total_env_steps  # the budget the step-size anneal runs over (None: no anneal)
         self.num_envs = env.num_envs
         self.policy_dim = env.single_observation_space["policy"].shape[0]
         self.critic_dim = env.single_observation_space["critic"].shape[0]
@@ -173,6 +175,7 @@ class PPO:
                                  init_action, cfg.normalize_values).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, eps=1e-5, fused=True)
         self.lr = cfg.lr
+        self.step_scale = 1.0  # the step-size anneal's factor for the coming update
         self._params = list(self.model.parameters())
         self.buf = RolloutBuffer(cfg.rollout_steps, self.num_envs, self.policy_dim, self.critic_dim,
                                  self.act_dim, self.device)
@@ -319,9 +322,10 @@ class PPO:
                     stats["loss/entropy"] += entropy.item()
                 n_updates += 1
                 if cfg.lr_schedule == "adaptive":
-                    if kl > 2.0 * cfg.target_kl:
+                    target_kl = cfg.target_kl * self.step_scale
+                    if kl > 2.0 * target_kl:
                         self.lr = max(cfg.lr_min, self.lr / 1.5)
-                    elif kl < 0.5 * cfg.target_kl:
+                    elif kl < 0.5 * target_kl:
                         self.lr = min(cfg.lr_max, self.lr * 1.5)
                     for g in self.optimizer.param_groups:
                         g["lr"] = self.lr
@@ -330,12 +334,31 @@ class PPO:
         model.critic_norm.update(obs_c)
         out = {k: v / n_updates for k, v in stats.items()}
         out["lr"] = self.lr
+        out["step_scale"] = self.step_scale
         out["action_std"] = float(torch.exp(model.log_std.detach()).mean())
         out["value_mean"] = float(old_values.mean())
         self.timers["update"] += time.perf_counter() - t_start
         return out
 
+    def anneal_scale(self) -> float:
+        """The step-size factor at the current env step: 1 until ``anneal_start`` x the budget,
+        then linear down to ``anneal_factor`` at the end of it."""
+        start, total = self.cfg.anneal_start, self.total_env_steps
+        if total is None or start >= 1.0:
+            return 1.0
+        p = min(self.env_steps / total, 1.0)
+        if p <= start:
+            return 1.0
+        return 1.0 + (self.cfg.anneal_factor - 1.0) * (p - start) / (1.0 - start)
+
     def iterate(self) -> dict[str, float]:
+        # The anneal is set by the progress at the start of the iteration. Under a fixed
+        # schedule it scales the learning rate itself.
+        self.step_scale = self.anneal_scale()
+        if self.cfg.lr_schedule == "fixed":
+            self.lr = self.cfg.lr * self.step_scale
+            for g in self.optimizer.param_groups:
+                g["lr"] = self.lr
         self.collect()
         stats = self.update()
         self.iteration += 1

@@ -70,7 +70,7 @@ def make_algorithm(cfg: RunConfig, env: Any, on_episodes: Callable[[dict, Any], 
         from .ppo import PPO
 
         return PPO(env, cfg.ppo, cfg.network, device=device, seed=cfg.seed, init_action=a0,
-                   on_episodes=on_episodes)
+                   on_episodes=on_episodes, total_env_steps=cfg.train.total_env_steps)
     from .td3 import TD3
 
     return TD3(env, cfg.td3, cfg.network, device=device, seed=cfg.seed, init_action=a0,

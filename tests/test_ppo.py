@@ -134,3 +134,46 @@ def test_value_clipping_option_runs(clip_value):
     ppo = _small_ppo(PointMassVecEnv(num_envs=16), clip_value=clip_value)
     stats = ppo.iterate()
     assert np.isfinite(stats["loss/value"])
+
+
+def _anneal_ppo(total, **kw):
+    cfg = PPOConfig(**{"rollout_steps": 6, "epochs": 2, "minibatches": 2, "gamma": 0.9, **kw})
+    net = NetworkConfig(actor_hidden=[8], critic_hidden=[8], critic_activation="tanh")
+    return PPO(PointMassVecEnv(num_envs=32), cfg, net, seed=0, total_env_steps=total)
+
+
+def test_step_size_anneal_is_flat_then_linear_to_the_factor():
+    ppo = _anneal_ppo(1200, anneal_start=0.5, anneal_factor=0.01)
+    for steps, want in [(0, 1.0), (600, 1.0), (900, 0.505), (1200, 0.01), (2400, 0.01)]:
+        ppo.env_steps = steps
+        assert ppo.anneal_scale() == pytest.approx(want), steps
+    # no budget, or anneal_start 1.0 (the default): no anneal
+    assert _anneal_ppo(None, anneal_start=0.5).anneal_scale() == 1.0
+    off = _anneal_ppo(1200)
+    off.env_steps = 1200
+    assert off.anneal_scale() == 1.0
+
+
+def test_step_size_anneal_scales_a_fixed_learning_rate():
+    ppo = _anneal_ppo(384, lr_schedule="fixed", lr=1e-3, anneal_start=0.0, anneal_factor=0.1)
+    ppo.iterate()  # at env step 0: the full rate
+    assert ppo.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)
+    ppo.iterate()  # at 192 of 384: halfway down to 0.1x
+    assert ppo.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3 * 0.55)
+    assert ppo.lr == pytest.approx(1e-3 * 0.55)
+
+
+def test_step_size_anneal_lowers_the_adaptive_kl_target():
+    # The first minibatch of an update has KL 0 (the policy is the rollout's), every later one
+    # a small positive KL. Without the anneal those are all under half of target_kl 0.01, so the
+    # rate grows 1.5x per minibatch; annealed to a target of 1e-8 every later one is over
+    # twice the target, so the rate shrinks.
+    plain = _anneal_ppo(1000, lr=1e-3)
+    annealed = _anneal_ppo(1000, lr=1e-3, anneal_start=0.0, anneal_factor=1e-6)
+    for ppo in (plain, annealed):
+        ppo.env_steps = 1000
+        stats = ppo.iterate()
+        assert 0 < stats["kl"] < 0.005, stats
+    assert plain.lr == pytest.approx(1e-3 * 1.5 ** 4)
+    assert annealed.lr == pytest.approx(1e-3 * 1.5 / 1.5 ** 3)
+    assert annealed.step_scale == pytest.approx(1e-6)
