@@ -282,6 +282,7 @@ class PPO:
         mb = B // cfg.minibatches
         stats = {"loss/policy": 0.0, "loss/value": 0.0, "loss/entropy": 0.0, "kl": 0.0, "clip_frac": 0.0}
         n_updates = 0
+        target_kl = cfg.target_kl * self.step_scale  # the adaptive rate's target, annealed
         # index_select, not x[idx]: the same rows, gathered ~4x faster on the CPU (BENCHMARKS.md)
         flat = {"obs_p": obs_p, "obs_c": obs_c, "actions": actions, "old_logp": old_logp, "adv": adv,
                 "ret_n": ret_n, "old_v_n": old_v_n}
@@ -322,13 +323,10 @@ class PPO:
                     stats["loss/entropy"] += entropy.item()
                 n_updates += 1
                 if cfg.lr_schedule == "adaptive":
-                    target_kl = cfg.target_kl * self.step_scale
                     if kl > 2.0 * target_kl:
-                        self.lr = max(cfg.lr_min, self.lr / 1.5)
+                        self._set_lr(max(cfg.lr_min, self.lr / 1.5))
                     elif kl < 0.5 * target_kl:
-                        self.lr = min(cfg.lr_max, self.lr * 1.5)
-                    for g in self.optimizer.param_groups:
-                        g["lr"] = self.lr
+                        self._set_lr(min(cfg.lr_max, self.lr * 1.5))
         # the next rollout sees the statistics of this one
         model.policy_norm.update(obs_p)
         model.critic_norm.update(obs_c)
@@ -339,6 +337,11 @@ class PPO:
         out["value_mean"] = float(old_values.mean())
         self.timers["update"] += time.perf_counter() - t_start
         return out
+
+    def _set_lr(self, lr: float) -> None:
+        self.lr = lr
+        for g in self.optimizer.param_groups:
+            g["lr"] = lr
 
     def anneal_scale(self) -> float:
         """The step-size factor at the current env step: 1 until ``anneal_start`` x the budget,
@@ -356,9 +359,7 @@ class PPO:
         # schedule it scales the learning rate itself.
         self.step_scale = self.anneal_scale()
         if self.cfg.lr_schedule == "fixed":
-            self.lr = self.cfg.lr * self.step_scale
-            for g in self.optimizer.param_groups:
-                g["lr"] = self.lr
+            self._set_lr(self.cfg.lr * self.step_scale)
         self.collect()
         stats = self.update()
         self.iteration += 1
