@@ -197,6 +197,14 @@ class PPOConfig(_Strict):
     # adaptive, the learning rate when fixed). 1.0: no anneal.
     anneal_start: float = Field(1.0, ge=0, le=1)
     anneal_factor: float = Field(0.01, gt=0, le=1)
+    # Weight of a mirror-symmetry loss on the actor (Yu, Turk & Liu 2018, "Learning Symmetric
+    # and Low-Energy Locomotion"): the squared difference between the action mean and the
+    # mapped mean of every symmetric image of the observation (the env's policy_symmetries).
+    # 0: off.
+    symmetry_coef: float = Field(0.0, ge=0)
+    # Share of each minibatch's rows the symmetry loss is computed on; each row is paired
+    # with one symmetry (round-robin over the env's), so the cost is one actor call on that share.
+    symmetry_fraction: float = Field(1.0, gt=0, le=1)
     normalize_advantages: bool = True
     normalize_values: bool = True  # critic regresses returns normalized by their running statistics
 

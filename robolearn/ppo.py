@@ -6,7 +6,8 @@ views have their own running mean/std normalizer; the actor's is exported with i
 
 One iteration: a rollout of ``rollout_steps`` steps of all envs at once, values of the
 whole rollout in one batched critic call, GAE, then ``epochs`` x ``minibatches``
-clipped-objective updates.
+clipped-objective updates. Optionally a mirror-symmetry loss ties the actor to the env's
+symmetries (``ppo.symmetry_coef``; Yu, Turk & Liu 2018).
 
 Time limits are not failures: where an episode is *truncated* the trainer adds
 ``gamma * V(final critic observation)`` to the last reward and cuts the GAE recursion
@@ -150,6 +151,22 @@ def gaussian_logprob(actions: torch.Tensor, mean: torch.Tensor, log_std: torch.T
             - 0.5 * math.log(2 * math.pi)).sum(-1)
 
 
+def symmetry_images(obs: torch.Tensor, symmetries: list[tuple[torch.Tensor, ...]]
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Row ``r`` of (B, D) observations mapped by symmetry ``r mod k`` (round-robin over the
+    ``k`` symmetries), with that symmetry's action index and sign per row: (B, D), (B, A), (B, A)."""
+    k = len(symmetries)
+    act_dim = len(symmetries[0][2])
+    img = torch.empty_like(obs)
+    a_idx = torch.empty((obs.shape[0], act_dim), dtype=torch.long, device=obs.device)
+    a_sign = torch.empty((obs.shape[0], act_dim), dtype=obs.dtype, device=obs.device)
+    for j, (o_idx, o_sign, ai, asg) in enumerate(symmetries):
+        img[j::k] = obs[j::k].index_select(1, o_idx) * o_sign
+        a_idx[j::k] = ai
+        a_sign[j::k] = asg
+    return img, a_idx, a_sign
+
+
 # ----------------------------------------------------------------------------- algorithm
 class PPO:
     """PPO on a vector env with ``{"policy", "critic"}`` observations.
@@ -161,7 +178,8 @@ class PPO:
     def __init__(self, env: Any, cfg: PPOConfig, net: NetworkConfig, device: str | torch.device = "cpu",
                  seed: int = 0, init_action: float = 0.0,
                  on_episodes: Callable[[dict[str, Any], Any], None] | None = None,
-                 total_env_steps: int | None = None):
+                 total_env_steps: int | None = None,
+                 symmetries: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] | None = None):
         self.env, self.cfg, self.device = env, cfg, torch.device(device)
         self.total_env_steps = total_env_steps  # the budget the step-size anneal runs over (None: no anneal)
         self.num_envs = env.num_envs
@@ -177,6 +195,10 @@ class PPO:
         self.lr = cfg.lr
         self.step_scale = 1.0  # the step-size anneal's factor for the coming update
         self._params = list(self.model.parameters())
+        # (obs index, obs sign, action index, action sign) per symmetry of the env, for the mirror loss
+        self._sym = [tuple(torch.as_tensor(x, device=self.device) for x in sym) for sym in (symmetries or [])]
+        if cfg.symmetry_coef > 0 and not self._sym:
+            raise ValueError("ppo.symmetry_coef > 0 needs the env's symmetries (PPO(symmetries=...))")
         self.buf = RolloutBuffer(cfg.rollout_steps, self.num_envs, self.policy_dim, self.critic_dim,
                                  self.act_dim, self.device)
         self.gen = torch.Generator(device=self.device).manual_seed(seed)
@@ -281,17 +303,31 @@ class PPO:
         old_v_n = model.normalize(old_values)
         mb = B // cfg.minibatches
         stats = {"loss/policy": 0.0, "loss/value": 0.0, "loss/entropy": 0.0, "kl": 0.0, "clip_frac": 0.0}
+        if cfg.symmetry_coef > 0:
+            stats["loss/symmetry"] = 0.0
         n_updates = 0
         target_kl = cfg.target_kl * self.step_scale  # the adaptive rate's target, annealed
         # index_select, not x[idx]: the same rows, gathered ~4x faster on the CPU (BENCHMARKS.md)
         flat = {"obs_p": obs_p, "obs_c": obs_c, "actions": actions, "old_logp": old_logp, "adv": adv,
                 "ret_n": ret_n, "old_v_n": old_v_n}
+        sym_flat: dict[str, torch.Tensor] = {}  # the mirror loss's images, once per update
+        n_sym = 0  # rows of each minibatch the mirror loss uses
+        if cfg.symmetry_coef > 0:
+            sym_flat = dict(zip(("img", "a_idx", "a_sign"), symmetry_images(obs_p, self._sym)))
+            n_sym = max(1, round(mb * cfg.symmetry_fraction))
         for _ in range(cfg.epochs):
             perm = torch.randperm(B, generator=self.gen, device=self.device)
             for k in range(cfg.minibatches):
                 idx = perm[k * mb:(k + 1) * mb]
                 b = {name: x.index_select(0, idx) for name, x in flat.items()}
-                mean = model.action_mean(b["obs_p"])
+                if n_sym:  # one actor call for the minibatch and the images of its first n_sym rows
+                    s_b = {name: x.index_select(0, idx[:n_sym]) for name, x in sym_flat.items()}
+                    both = model.action_mean(torch.cat([b["obs_p"], s_b["img"]]))
+                    mean = both[:mb]
+                    mapped = both[mb:].gather(1, s_b["a_idx"]) * s_b["a_sign"]
+                    sym_loss = (mapped - mean[:n_sym]).square().mean()
+                else:
+                    mean = model.action_mean(b["obs_p"])
                 log_std = model.log_std
                 logp = gaussian_logprob(b["actions"], mean, log_std)
                 log_ratio = logp - b["old_logp"]
@@ -308,6 +344,9 @@ class PPO:
                     v_loss = 0.5 * (v - b["ret_n"]).square().mean()
                 entropy = (log_std + 0.5 * math.log(2 * math.pi * math.e)).sum()
                 loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
+                if n_sym:
+                    loss = loss + cfg.symmetry_coef * sym_loss
+                    stats["loss/symmetry"] += sym_loss.item()
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 nn.utils.clip_grad_norm_(self._params, cfg.max_grad_norm, foreach=True)

@@ -24,7 +24,7 @@ from .arm import arm_outcomes, build_arm_teacher
 from .curriculum import (apply_proposals, attach_abs_advantage, build_start_states, build_teacher,
                          outcomes_from_arrays)
 from .envs import check_device, init_action, make_env
-from .errors import ConfigError
+from .errors import ConfigError, UserError
 from .hard_starts import build_hard_starts
 from .logging.run_dir import EpisodeStats, MetricsLogger, RunDir, read_metrics
 
@@ -69,8 +69,14 @@ def make_algorithm(cfg: RunConfig, env: Any, on_episodes: Callable[[dict, Any], 
     if cfg.algo == "ppo":
         from .ppo import PPO
 
+        sym = None
+        if cfg.ppo.symmetry_coef > 0:
+            if not hasattr(env, "policy_symmetries"):
+                raise UserError(f"config: 'ppo.symmetry_coef' > 0 needs an env with symmetries (the quadrotor); "
+                                f"env.name {cfg.env.name!r} has none: set it to 0")
+            sym = env.policy_symmetries()
         return PPO(env, cfg.ppo, cfg.network, device=device, seed=cfg.seed, init_action=a0,
-                   on_episodes=on_episodes, total_env_steps=cfg.train.total_env_steps)
+                   on_episodes=on_episodes, total_env_steps=cfg.train.total_env_steps, symmetries=sym)
     from .td3 import TD3
 
     return TD3(env, cfg.td3, cfg.network, device=device, seed=cfg.seed, init_action=a0,

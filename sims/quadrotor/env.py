@@ -274,6 +274,19 @@ class QuadrotorVecEnv(VectorEnv):
         return self._outputs()
 
     # ------------------------------------------------------------ start states
+    def policy_symmetries(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """The vehicle's exact symmetries on the policy view (``sims.quadrotor.symmetry``).
+
+        One ``(obs_index, obs_sign, action_index, action_sign)`` per group element but the
+        identity: if ``a`` is the right command for policy view ``o``, then
+        ``a[:, action_index] * action_sign`` is the right one for ``o[:, obs_index] * obs_sign``.
+        Exact for the nominal vehicle; under randomized inertia (Ixx != Iyy) only approximate.
+        """
+        from .symmetry import SYMMETRIES, action_map, policy_view_map
+
+        h = self.config.action_history
+        return [(*policy_view_map(s, h), action_map(s), np.ones(4, np.float32)) for s in SYMMETRIES]
+
     def set_start_states(self, states: npt.ArrayLike, env_ids: npt.ArrayLike | None = None) -> None:
         """Start envs ``env_ids`` (all if None) from ``states`` at their next reset.
 
