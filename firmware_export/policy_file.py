@@ -210,21 +210,27 @@ def forward_numpy(spec: PolicySpec, obs: np.ndarray, weights: list[np.ndarray] |
 
 
 def forward_torch(spec: PolicySpec, obs: np.ndarray) -> np.ndarray:
-    """The actor in torch float32, written from the format definition (independent of
-    the ONNX graph and the C code it is compared with)."""
+    """The actor in torch, written from the format definition (independent of the ONNX
+    graph and the C code it is compared with), in float64: the exports are float32, and a
+    float64 reference leaves their own rounding as the only error measured. (torch's float32
+    tanh is also not a safe reference on the CPU: with oneMKL 2024.2 a multi-threaded first
+    call can run a low-accuracy kernel on part of the rows, ~1e-4 off; pytorch/pytorch#188792.)"""
     import torch
     import torch.nn.functional as F
 
     acts: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"tanh": torch.tanh, "relu": F.relu, "elu": F.elu, "silu": F.silu}
+    f64 = lambda a: torch.from_numpy(np.asarray(a, np.float64))  # noqa: E731
     with torch.no_grad():
-        x = torch.as_tensor(np.asarray(obs, np.float32))
-        x = ((x - torch.from_numpy(spec.obs_mean)) * torch.from_numpy(spec.obs_inv_std)).clamp(-spec.obs_clip, spec.obs_clip)
+        for act in acts.values():  # one element first: the kernel choice settles on one thread
+            act(torch.zeros(1, dtype=torch.float64))
+        x = f64(np.asarray(obs, np.float32))
+        x = ((x - f64(spec.obs_mean)) * f64(spec.obs_inv_std)).clamp(-spec.obs_clip, spec.obs_clip)
         n = len(spec.weights)
         for i, (w, b) in enumerate(zip(spec.weights, spec.biases)):
-            x = F.linear(x, torch.from_numpy(w), torch.from_numpy(b))
+            x = F.linear(x, f64(w), f64(b))
             if i < n - 1:
                 x = acts[spec.activation](x)
         if spec.output_activation == "tanh":
             x = torch.tanh(x)
-        x = torch.maximum(torch.minimum(x, torch.from_numpy(spec.action_high)), torch.from_numpy(spec.action_low))
+        x = torch.maximum(torch.minimum(x, f64(spec.action_high)), f64(spec.action_low))
         return x.numpy()

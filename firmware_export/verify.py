@@ -1,6 +1,6 @@
 """Checks that every exported form computes the same actor.
 
-* ONNX (onnxruntime) against torch (:func:`forward_torch`) on random and recorded
+* ONNX (onnxruntime) against torch in float64 (:func:`forward_torch`) on random and recorded
   observations;
 * the generated C, compiled with the host ``cc`` into ``c_harness.c``, against
   onnxruntime (float32) or against the int8 weights emulated in numpy (int8);

@@ -20,6 +20,7 @@ import torch
 
 from .config import RunConfig
 from .envs import eval_ranges, make_env
+from .networks import prime_cpu_kernels
 
 
 @dataclass
@@ -105,6 +106,7 @@ def evaluate(policy: torch.nn.Module, cfg: RunConfig, episodes: int | None = Non
     """Both blocks; returns (eval dict, flight record of nominal env 0)."""
     episodes = episodes or cfg.eval.episodes
     seed = cfg.eval.seed if seed is None else seed
+    prime_cpu_kernels()  # an evaluation's first actor call may be multi-threaded (networks.py)
     t0 = time.perf_counter()
     train_info = train_info or {}
     common = {"train_wall_time_s": train_info.get("train_wall_time_s"), "env_steps": train_info.get("env_steps")}

@@ -33,6 +33,21 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
 POLICY_FORMAT = "robolearn.actor/1"
 
 
+def prime_cpu_kernels() -> None:
+    """Run the float unary ops the networks use once, on one element, before any large call.
+
+    oneMKL 2024.2 (the version torch's CPU wheels link) picks each VML function's kernel
+    lazily on its first call. When that first call is split over intra-op threads, one
+    thread's chunk can run the low-accuracy kernel: ``torch.tanh`` then errs by up to ~1e-4
+    on half the rows, in ~1 process in 10 on this machine (pytorch/pytorch#188792;
+    BENCHMARKS.md, Export). A one-element call runs on one thread and settles the choice.
+    """
+    for dtype in (torch.float32, torch.float64):
+        x = torch.zeros(1, dtype=dtype)
+        for op in (torch.tanh, torch.exp, torch.expm1, torch.log1p, torch.sqrt, torch.sigmoid):
+            op(x)
+
+
 def mlp(in_dim: int, hidden: list[int] | tuple[int, ...], out_dim: int, activation: str,
         out_gain: float = 1.0) -> nn.Sequential:
     """Linear layers with ``activation`` between them, orthogonal init (CleanRL/SB3 style)."""

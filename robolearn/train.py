@@ -26,6 +26,7 @@ from .curriculum import (apply_proposals, attach_abs_advantage, build_start_stat
 from .envs import check_device, init_action, make_env
 from .errors import ConfigError, UserError
 from .hard_starts import build_hard_starts
+from .networks import prime_cpu_kernels
 from .logging.run_dir import EpisodeStats, MetricsLogger, RunDir, read_metrics
 
 if TYPE_CHECKING:
@@ -167,6 +168,7 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
     run.write_config(dump_config(cfg))
 
     torch.set_num_threads(cfg.train.torch_threads)
+    prime_cpu_kernels()  # before any multi-threaded call: a oneMKL first-call race (networks.py)
     seed_everything(cfg.seed)
     iteration0 = int(ckpt["iteration"]) if ckpt else 0
     # A resumed run continues with fresh env streams (the simulator's internal state is not

@@ -106,6 +106,21 @@ def test_onnx_other_activations(activation, out_act):
     assert np.abs(act - robolearn_actions(policy, observations(policy))).max() <= TOL
 
 
+def test_export_reference_is_torch_in_float64():
+    """The export's torch reference runs in float64 (so a float32 export's own rounding is
+    what it measures) and agrees with the numpy float64 forward pass."""
+    from firmware_export.policy_file import forward_numpy, forward_torch
+
+    policy = make_policy()
+    spec = parse_policy(policy)
+    obs = observations(policy)
+    ref = forward_torch(spec, obs)
+    assert ref.dtype == np.float64
+    np.testing.assert_allclose(ref, forward_numpy(spec, obs), rtol=0, atol=1e-12)
+    act, _ = run_onnx(onnx_session(build_onnx(spec, 0.0, 21702.0).SerializeToString()), obs)
+    assert 0 < np.abs(act - ref).max() <= TOL  # float32 rounding, nothing more
+
+
 def test_onnx_comparison_can_fail():
     """The error measure is not vacuous: a 1e-4 change to one weight is detected."""
     policy = make_policy()
