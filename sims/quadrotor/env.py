@@ -280,7 +280,7 @@ class QuadrotorVecEnv(VectorEnv):
         One ``(obs_index, obs_sign, action_index, action_sign)`` per group element but the
         identity: if ``a`` is the right command for policy view ``o``, then
         ``a[:, action_index] * action_sign`` is the right one for ``o[:, obs_index] * obs_sign``.
-        Exact for the nominal vehicle; under randomized inertia (Ixx != Iyy) only approximate.
+        Exact under every randomization of ``params.py`` (all are diagonal or the same per rotor).
         """
         from .symmetry import SYMMETRIES, action_map, policy_view_map
 

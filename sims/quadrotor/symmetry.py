@@ -4,10 +4,12 @@ A reflection or rotation ``S`` that maps the rotor layout of ``params.py`` onto 
 (positions ``ROTOR_XY`` and, for a reflection, with every spin reversed) and keeps
 gravity (``S e_z = e_z``) maps one flight onto another: apply it to the world *and*
 the body frame at once and every trajectory of the vehicle stays a trajectory, with the
-rotor commands permuted. For the nominal vehicle (``INERTIA[0] == INERTIA[1]``, rotor
-drag and ground effect the same for every rotor) the group is {identity, rotation by
-180 deg about z, mirror y -> -y, mirror x -> -x}. A rotation by 90 deg is not in it:
-it maps each rotor onto one that spins the other way.
+rotor commands permuted. The group is {identity, rotation by 180 deg about z, mirror y -> -y,
+mirror x -> -x}: every ``S`` is diagonal, so a diagonal inertia maps onto itself and the
+maps stay exact under randomized inertia, mass, thrust, drag and motor constants (the same
+for all rotors). A rotation by 90 deg is not in it: it maps each rotor onto one that spins
+the other way. A per-episode disturbance is mapped too; it is drawn from a symmetric
+distribution, so the image episode is as likely.
 
 Under ``S`` (diagonal, entries +-1, ``d = det S``):
 
