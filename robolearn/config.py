@@ -199,7 +199,7 @@ class PPOConfig(_Strict):
     anneal_factor: float = Field(0.01, gt=0, le=1)
     # Weight of a mirror-symmetry loss on the actor (Yu, Turk & Liu 2018, "Learning Symmetric
     # and Low-Energy Locomotion"): the squared difference between the action mean and the
-    # mapped mean of every symmetric image of the observation (the env's policy_symmetries).
+    # mapped mean of the observation's image under one of the env's policy_symmetries.
     # 0: off.
     symmetry_coef: float = Field(0.0, ge=0)
     # Share of each minibatch's rows the symmetry loss is computed on; each row is paired
