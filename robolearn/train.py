@@ -128,6 +128,8 @@ class _Progress:
         if self.enabled:
             self.live.refresh()
             self.live.stop()
+            if not self.live.console.is_terminal:  # rich leaves the last line open there
+                self.live.console.line()
 
 
 def _fmt_info(ep: dict, curriculum: dict, sps: float) -> str:
