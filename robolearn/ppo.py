@@ -5,9 +5,10 @@ critic sees only the ``critic`` view (exact state plus privileged information). 
 views have their own running mean/std normalizer; the actor's is exported with it.
 
 One iteration: a rollout of ``rollout_steps`` steps of all envs at once, values of the
-whole rollout in one batched critic call, GAE, then ``epochs`` x ``minibatches``
-clipped-objective updates. Optionally a mirror-symmetry loss ties the actor to the env's
-symmetries (``ppo.symmetry_coef``; Yu, Turk & Liu 2018).
+whole rollout in batched critic calls (blocks of 2048 rows), GAE, then ``epochs`` x
+``minibatches`` clipped-objective updates on the rollout, normalized once. Optionally a
+mirror-symmetry loss ties the actor to the env's symmetries (``ppo.symmetry_coef``; Yu,
+Turk & Liu 2018).
 
 Time limits are not failures: where an episode is *truncated* the trainer adds
 ``gamma * V(final critic observation)`` to the last reward and cuts the GAE recursion
