@@ -78,7 +78,7 @@ def print_table(result: dict) -> None:
 
     t = Table(title=f"robolearn bench train: {result['config']} {' '.join(result['overrides'])}".strip())
     for col in ("seed", "train s", "env steps", "surv", "pos m", "yaw deg", "surv DR", "pos DR m",
-                "sim s", "infer s", "update s", "bar"):
+                "sim s", "infer s", "update s", "polish s", "bar"):
         t.add_column(col, justify="right")
     for r in result["runs"]:
         n, d, tb = r["nominal"], r["randomized"] or {}, r["time_breakdown_s"]
@@ -86,7 +86,7 @@ def print_table(result: dict) -> None:
                   f"{n['survival_rate']:.1%}", f(n["position_error_m"], ".3f"), f(n["yaw_deg"], ".2f"),
                   f(d.get("survival_rate"), ".1%"), f(d.get("position_error_m"), ".3f"),
                   f"{tb.get('sim', 0):.1f}", f"{tb.get('inference', 0):.1f}", f"{tb.get('update', 0):.1f}",
-                  "pass" if passes(r) else "FAIL")
+                  f"{tb.get('polish', 0):.1f}", "pass" if passes(r) else "FAIL")
     rs = result["runs"]
     if len(rs) > 1:
         import numpy as np
@@ -106,6 +106,7 @@ def print_table(result: dict) -> None:
                   f(mean(lambda r: r["time_breakdown_s"].get("sim")), ".1f"),
                   f(mean(lambda r: r["time_breakdown_s"].get("inference")), ".1f"),
                   f(mean(lambda r: r["time_breakdown_s"].get("update")), ".1f"),
+                  f(mean(lambda r: r["time_breakdown_s"].get("polish", 0.0)), ".1f"),
                   f"{sum(passes(r) for r in rs)}/{len(rs)}")
     c = Console()
     c.print(t)

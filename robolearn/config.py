@@ -404,6 +404,20 @@ class CurriculumConfig(_Strict):
     hard_starts: HardStartsConfig = Field(default_factory=HardStartsConfig)
 
 
+class PolishConfig(_Strict):
+    """Evolution-strategies polish of the deterministic actor on hard-corner starts, after
+    the last training iteration (robolearn/polish.py; quadrotor hover only)."""
+
+    iterations: int = Field(0, ge=0)  # 0: off
+    pairs: int = Field(8, ge=1)  # antithetic perturbation pairs per iteration
+    starts: int = Field(128, ge=1)  # hard-corner starts each perturbation flies per iteration
+    horizon_steps: int = Field(40, ge=1)  # control steps flown from each start
+    sigma: float = Field(0.01, gt=0)  # perturbation std, in weight units
+    lr: float = Field(0.03, gt=0)  # step along the rank-weighted perturbations
+    focus: float = Field(0.5, ge=0, le=1)  # share of each iteration's starts from the current frontier
+    anchor_coef: float = Field(1.0, ge=0)  # weight of the steady-flight yaw-command change in the fitness
+
+
 # ---------------------------------------------------------------------- run
 class TrainConfig(_Strict):
     total_env_steps: int = Field(2_000_000, ge=1)
@@ -440,6 +454,7 @@ class RunConfig(_Strict):
     ppo: PPOConfig = Field(default_factory=PPOConfig)
     td3: TD3Config = Field(default_factory=TD3Config)
     curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
+    polish: PolishConfig = Field(default_factory=PolishConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
 

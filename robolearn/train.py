@@ -178,6 +178,9 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
     env_seed = cfg.seed if ckpt is None else cfg.seed + 1_000_003 * iteration0
     env = make_env(cfg, seed=env_seed)
     n_actor = check_actor_size(cfg, env)
+    if cfg.polish.iterations > 0 and cfg.env.name != "quadrotor":
+        raise ConfigError(f"config: 'polish.iterations': the polish needs env.name 'quadrotor', got "
+                          f"{cfg.env.name!r}: set it to 0")
     teacher = build_arm_teacher(cfg) if cfg.env.name == "arm" else build_teacher(cfg)
     outcomes = arm_outcomes if cfg.env.name == "arm" else outcomes_from_arrays
     starts = build_start_states(cfg, env)  # None unless curriculum.start_states.enabled
@@ -272,21 +275,55 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
     train_wall = wall_offset + time.perf_counter() - t0
     avg_sps = (algo.env_steps - steps0) / max(time.perf_counter() - t0, 1e-9)
     progress.update(algo.env_steps, _fmt_info(ep_smooth, teacher.metrics(), avg_sps), force=True)
-    progress.close()
     checkpoint(train_wall)
     logger.close()
     policy = algo.export_policy()
+    timers = dict(algo.timers)
+    polish_info: dict = {}
+    if cfg.polish.iterations > 0 and not interrupted:
+        # After the final checkpoint: a run killed here resumes from it and polishes again
+        # (deterministic), so the checkpoint never holds a half-polished actor.
+        t_polish = time.perf_counter()
+        policy, polish_info = _polish(cfg, run, policy, hard.pool if hard is not None else None,
+                                      lambda r: progress.update(algo.env_steps, _fmt_polish(r, cfg), force=True))
+        timers["polish"] = time.perf_counter() - t_polish
+        train_wall += timers["polish"]
+    progress.close()
     atomic_save(policy, run.policy)
-    result = TrainResult(run.path, algo.env_steps, train_wall, dict(algo.timers), interrupted=interrupted,
+    result = TrainResult(run.path, algo.env_steps, train_wall, timers, interrupted=interrupted,
                          startup_s=startup_s)
     if interrupted:
         return result
     train_info = {"train_wall_time_s": train_wall, "env_steps": algo.env_steps, "iterations": algo.iteration,
-                  "startup_s": startup_s, "time_breakdown_s": dict(algo.timers), "actor_parameters": n_actor,
-                  "algo": cfg.algo, "seed": cfg.seed}
+                  "startup_s": startup_s, "time_breakdown_s": timers, "actor_parameters": n_actor,
+                  "algo": cfg.algo, "seed": cfg.seed} | ({"polish": polish_info} if polish_info else {})
     if evaluate_at_end:
         result.eval = finish_run(run, cfg, policy, train_info)
     return result
+
+
+def _fmt_polish(row: dict, cfg: RunConfig) -> str:
+    return (f"polish {row['iteration'] + 1}/{cfg.polish.iterations} | hard-start survival over "
+            f"{cfg.polish.horizon_steps} steps {row['horizon_survival_mean']:.1%}")
+
+
+def _polish(cfg: RunConfig, run: RunDir, policy: dict, pool: np.ndarray | None,
+            on_iteration: Callable[[dict], None]) -> tuple[dict, dict]:
+    """The ES polish stage (robolearn/polish.py); writes polish.csv, returns the new policy and a summary."""
+    import csv
+
+    from .polish import polish_from_config
+
+    policy, rows = polish_from_config(cfg, policy, pool, on_iteration)
+    tmp = run.path / "polish.csv.tmp"
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    tmp.replace(run.path / "polish.csv")
+    return policy, {"iterations": len(rows), "horizon_steps": cfg.polish.horizon_steps,
+                    "horizon_survival_first": rows[0]["horizon_survival_mean"],
+                    "horizon_survival_last": rows[-1]["horizon_survival_mean"]}
 
 
 def finish_run(run: RunDir, cfg: RunConfig, policy: dict, train_info: dict, episodes: int | None = None) -> dict:
