@@ -1,7 +1,7 @@
 """Which hover evaluation starts do trained policies fail? (issue 3)
 
-    python -m benchmarks.failures RUN_DIR [RUN_DIR ...] [--hard 2000] [--json OUT]
-    robolearn bench failures RUN_DIR [...]
+    python -m benchmarks.failures RUN_DIR [RUN_DIR ...] [--hard 2000] [--fresh 777,2024,...] [--json OUT]
+    robolearn bench failures RUN_DIR [...] [--fresh SEEDS]
 
 For each run this replays the nominal block of its evaluation (the same fixed-seed
 starts as ``eval.json``) and lists the starts the deterministic policy does not survive,
@@ -15,6 +15,10 @@ target (dz < 0.05 m), drawn with another seed: the region where most evaluation
 failures of the default config lie (BENCHMARKS.md, issue 3). About 10 % of the
 distribution is in it, so a 2,000-start pool measures a policy's recoveries with ~20
 times the resolution the 1,000-episode evaluation has for them.
+
+``--fresh`` scores every policy on more sets of nominal starts like the evaluation's,
+drawn with other seeds: the evaluation's 1,000 starts are one draw, and a change that
+raises survival on them alone has been fitted to that draw.
 """
 
 from __future__ import annotations
@@ -63,7 +67,7 @@ def survival(policy: torch.nn.Module, cfg: Any, episodes: int, seed: int,
     return survived, rel0
 
 
-def analyse(run_dirs: list[str | Path], hard: int = 2000) -> dict:
+def analyse(run_dirs: list[str | Path], hard: int = 2000, fresh: tuple[int, ...] = ()) -> dict:
     from robolearn.policy import load_run
 
     runs: list[dict[str, Any]] = []
@@ -77,11 +81,13 @@ def analyse(run_dirs: list[str | Path], hard: int = 2000) -> dict:
         if pool is None and hard > 0:
             pool = hard_corner(cfg, hard)
         hard_surv = survival(policy, cfg, 0, HARD_SEED + 1, starts=pool)[0] if pool is not None else None
+        fresh_surv = {str(s): float(survival(policy, cfg, cfg.eval.episodes, s)[0].mean()) for s in fresh}
         runs.append({"run_dir": str(rd), "episodes": int(len(surv)), "survival_rate": float(surv.mean()),
                      "failed": np.flatnonzero(~surv).tolist(),
                      "failed_in_hard_corner": int((~surv & is_hard(rel0)).sum()),
                      "hard_corner_starts": int(len(pool)) if pool is not None else 0,
-                     "hard_corner_survival": float(hard_surv.mean()) if hard_surv is not None else None})
+                     "hard_corner_survival": float(hard_surv.mean()) if hard_surv is not None else None,
+                     "fresh_survival": fresh_surv})
     assert cond is not None
     counts = Counter(i for r in runs for i in r["failed"])
     starts = [{"eval_index": int(i), "failed_by": int(c), "tilt_deg": float(cond["tilt_deg"][i]),
@@ -96,17 +102,26 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run_dirs", nargs="+")
     ap.add_argument("--hard", type=int, default=2000, help="hard-corner starts per policy (0: none)")
+    ap.add_argument("--fresh", default="", help="comma-separated seeds of more nominal start sets (e.g. 777,2024)")
     ap.add_argument("--json", default=None, help="write the full result here")
     a = ap.parse_args(argv)
+    try:
+        fresh = tuple(int(s) for s in a.fresh.split(",") if s.strip())
+    except ValueError:
+        ap.error(f"--fresh: expected comma-separated integer seeds, got {a.fresh!r}")
+    if any(s < 0 for s in fresh):
+        ap.error(f"--fresh: seeds must be non-negative, got {a.fresh!r}")
     torch.set_num_threads(1)
-    r = analyse(a.run_dirs, a.hard)
+    r = analyse(a.run_dirs, a.hard, fresh)
     if a.json:
         Path(a.json).write_text(json.dumps(r, indent=1) + "\n")
     for run in r["runs"]:
         hc = run["hard_corner_survival"]
         print(f"{run['run_dir']}: survival {run['survival_rate']:.1%}, {len(run['failed'])} failed "
               f"({run['failed_in_hard_corner']} in the hard corner)"
-              + (f", hard-corner survival {hc:.1%} of {run['hard_corner_starts']}" if hc is not None else ""))
+              + (f", hard-corner survival {hc:.1%} of {run['hard_corner_starts']}" if hc is not None else "")
+              + (f", fresh starts {np.mean(list(run['fresh_survival'].values())):.2%} mean ("
+                 + " ".join(f"{v:.1%}" for v in run["fresh_survival"].values()) + ")" if run["fresh_survival"] else ""))
     print(f"starts failed by all {len(r['runs'])} runs: {r['failed_by_all']}")
     for s in r["starts"][:20]:
         print(f"  start {s['eval_index']:4d}: failed by {s['failed_by']}, tilt {s['tilt_deg']:.0f} deg, "

@@ -313,16 +313,18 @@ def bench_recoverability(
 def bench_failures(
     runs: List[Path] = typer.Argument(..., help="run directories (config.yaml, policy.pt)"),
     hard: int = typer.Option(2000, "--hard", min=0, help="hard-corner starts per policy (0: none)"),
+    fresh: str = typer.Option("", "--fresh", help="comma-separated seeds of more nominal start sets, e.g. 777,2024"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="write the full result (every failed start) here"),
 ) -> int:
-    """Which hover eval starts do these policies fail, and their hard-corner survival (benchmarks.failures)."""
+    """Which hover eval starts do these policies fail, their hard-corner survival, and survival on fresh start sets."""
     from benchmarks.failures import main as failures_main
 
     from .logging.run_dir import RunDir
 
     for r in runs:
         RunDir(r).require()
-    failures_main([str(r) for r in runs] + ["--hard", str(hard)] + (["--json", str(json_out)] if json_out else []))
+    failures_main([str(r) for r in runs] + ["--hard", str(hard), "--fresh", fresh]
+                  + (["--json", str(json_out)] if json_out else []))
     return 0
 
 

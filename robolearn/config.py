@@ -410,12 +410,12 @@ class PolishConfig(_Strict):
 
     iterations: int = Field(0, ge=0)  # 0: off
     pairs: int = Field(8, ge=1)  # antithetic perturbation pairs per iteration
-    starts: int = Field(128, ge=1)  # hard-corner starts each perturbation flies per iteration
+    starts: int = Field(32, ge=1)  # hard-corner starts each perturbation flies per iteration
     horizon_steps: int = Field(40, ge=1)  # control steps flown from each start
     sigma: float = Field(0.01, gt=0)  # perturbation std, in weight units
     lr: float = Field(0.03, gt=0)  # step along the rank-weighted perturbations
     focus: float = Field(0.5, ge=0, le=1)  # share of each iteration's starts from the current frontier
-    anchor_coef: float = Field(1.0, ge=0)  # weight of the steady-flight yaw-command change in the fitness
+    anchor_coef: float = Field(0.3, ge=0)  # weight of the steady-flight command change in the fitness
 
 
 # ---------------------------------------------------------------------- run

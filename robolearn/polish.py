@@ -23,11 +23,10 @@ the rank-weighted perturbations.
   the pool starts the current actor fails or nearly fails (margin < 0.15) within the
   horizon, found every 10 iterations by flying it from fresh pool starts.
 * Steady hover is guarded by an anchor: the fitness loses ``anchor_coef`` times the
-  mean squared change of the yaw-torque command (the rotor commands weighted by their
-  reaction-torque signs), against the unpolished actor, on observations it meets in
-  steady flight (2-3 s into nominal episodes). Yaw is the weakly held axis (its torque
-  is ~100 times smaller than the roll and pitch torques); without the anchor the polish
-  drifted steady yaw to 3.3-5.5 deg on one seed of ten (BENCHMARKS.md, issue 3).
+  mean squared change of the four rotor commands, against the unpolished actor, on
+  observations it meets in steady flight (2-3 s into nominal episodes). Without it the
+  polish moved steady flight too: yaw drifted to 3.8 deg and position error grew on some
+  seeds; anchoring the yaw command alone kept yaw but not position (BENCHMARKS.md, issue 3).
 
 The policy's observation normalizer is kept as it is; only the linear layers move.
 """
@@ -67,6 +66,12 @@ def unflatten(policy: dict, theta: torch.Tensor) -> list[tuple[torch.Tensor, tor
     return out
 
 
+def stacked_layers(policy: dict, theta: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(M, D) parameter vectors -> per layer (W^T (M, in, out), b (M, 1, out)), contiguous: what
+    :func:`batched_actions` multiplies with (built once per iteration, not once per step)."""
+    return [(w.transpose(1, 2).contiguous(), b[:, None, :].contiguous()) for w, b in unflatten(policy, theta)]
+
+
 def with_parameters(policy: dict, theta: torch.Tensor) -> dict:
     """A copy of ``policy`` whose linear layers hold the vector ``theta`` (D,)."""
     new = dict(policy)
@@ -75,12 +80,16 @@ def with_parameters(policy: dict, theta: torch.Tensor) -> dict:
     return new
 
 
+_ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "elu": torch.nn.functional.elu}
+
+
 def batched_actions(policy: dict, layers: list[tuple[torch.Tensor, torch.Tensor]], obs: torch.Tensor) -> torch.Tensor:
-    """Actions (M, S, act) of M parameter sets on observations (M, S, obs): the actor of networks.py."""
-    act = {"tanh": torch.tanh, "relu": torch.relu, "elu": torch.nn.functional.elu}[policy["activation"]]
+    """Actions (M, S, act) of M parameter sets (``stacked_layers``) on observations (M, S, obs):
+    the actor of networks.py."""
+    act = _ACTIVATIONS[policy["activation"]]
     x = ((obs - policy["obs_mean"]) / policy["obs_std"]).clamp(-policy["obs_clip"], policy["obs_clip"])
-    for i, (W, b) in enumerate(layers):
-        x = torch.baddbmm(b[:, None, :], x, W.transpose(1, 2))
+    for i, (wt, b) in enumerate(layers):
+        x = torch.baddbmm(b, x, wt)
         if i < len(layers) - 1:
             x = act(x)
     if policy.get("output_activation", "none") == "tanh":
@@ -107,7 +116,7 @@ def fly(policy: dict, theta: torch.Tensor, env: Any, starts: np.ndarray, horizon
     m = theta.shape[0]
     env.set_start_states(starts)
     obs, _ = env.reset(seed=seed)
-    layers = unflatten(policy, theta)
+    layers = stacked_layers(policy, theta)
     n = len(starts)
     alive = np.ones(n, bool)
     steps = np.zeros(n)
@@ -118,7 +127,7 @@ def fly(policy: dict, theta: torch.Tensor, env: Any, starts: np.ndarray, horizon
             obs, _, term, _, _ = env.step(batched_actions(policy, layers, o).reshape(n, -1).numpy())
             alive &= ~term
             steps += alive
-            dist = np.linalg.norm(env.relative_state[:, :3], axis=1)  # a terminated env has already reset
+            dist = np.linalg.norm(env.state[:, :3] - env.targets, axis=1)  # a terminated env has already reset
             margin = np.where(alive, np.minimum(margin, 1.0 - dist / bound_m), margin)
     return alive, steps, np.where(alive, margin, 0.0)
 
@@ -136,20 +145,19 @@ def fitness(policy: dict, theta: torch.Tensor, env: Any, starts: np.ndarray, hor
     return f, surv
 
 
-def anchor_penalty(policy: dict, theta: torch.Tensor, anchor_obs: torch.Tensor, anchor_act: torch.Tensor,
-                   direction: torch.Tensor) -> np.ndarray:
-    """Mean squared change (M,) of the actions' component along ``direction`` (act,), for parameter
-    sets ``theta`` (M, D) on ``anchor_obs`` (K, obs), against ``anchor_act`` (K, act)."""
+def anchor_penalty(policy: dict, theta: torch.Tensor, anchor_obs: torch.Tensor, anchor_act: torch.Tensor) -> np.ndarray:
+    """Mean over ``anchor_obs`` (K, obs) of the squared change of the action vector (M,), for
+    parameter sets ``theta`` (M, D), against ``anchor_act`` (K, act)."""
     with torch.inference_mode():
-        d = batched_actions(policy, unflatten(policy, theta), anchor_obs.expand(theta.shape[0], -1, -1)) - anchor_act
-        return (d @ direction).square().mean(-1).numpy()
+        a = batched_actions(policy, stacked_layers(policy, theta), anchor_obs.expand(theta.shape[0], -1, -1))
+        return (a - anchor_act).square().sum(-1).mean(-1).numpy()
 
 
 @torch.inference_mode()
 def steady_observations(policy: dict, env: Any, steps: int, keep: int, seed: int) -> torch.Tensor:
     """Policy observations of the last ``keep`` of ``steps`` control steps that ``policy`` flies in ``env``."""
     obs, _ = env.reset(seed=seed)
-    layers = unflatten(policy, flatten(policy)[None])
+    layers = stacked_layers(policy, flatten(policy)[None])
     out = []
     for t in range(steps):
         o = torch.from_numpy(obs["policy"])
@@ -170,22 +178,21 @@ def frontier(policy: dict, theta: torch.Tensor, env: Any, pool: np.ndarray, hori
 
 
 def polish(policy: dict, env: Any, pool: np.ndarray, c: Any, bound_m: float, seed: int,
-           anchor_obs: torch.Tensor | None = None, yaw_direction: torch.Tensor | None = None,
-           on_iteration: Callable[[dict], None] | None = None) -> tuple[dict, list[dict]]:
+           anchor_obs: torch.Tensor | None = None, on_iteration: Callable[[dict], None] | None = None) -> tuple[dict, list[dict]]:
     """Run ``c.iterations`` ES steps on ``policy`` (a policy.pt dict); returns the new dict and one row per step.
 
     ``c``: the settings (a ``robolearn.config.PolishConfig``); ``env``: a quadrotor vector
     env of ``2 * c.pairs * c.starts`` envs; ``pool``: hard-corner start states (N, 17)
     relative to the target; ``anchor_obs`` (K, obs): steady-flight observations where the
-    yaw command along ``yaw_direction`` (act,) should stay that of ``policy``.
+    actions should stay those of ``policy``.
     Deterministic given ``seed`` (perturbations, the starts drawn, the env's noise streams).
     """
     if env.num_envs != 2 * c.pairs * c.starts:
         raise ValueError(f"polish: env has {env.num_envs} envs, needs 2 * pairs * starts = {2 * c.pairs * c.starts}")
     theta = flatten(policy)
-    anchored = anchor_obs is not None and yaw_direction is not None and c.anchor_coef > 0
+    anchored = anchor_obs is not None and c.anchor_coef > 0
     if anchored:
-        anchor_act = batched_actions(policy, unflatten(policy, theta[None]), anchor_obs[None])[0]
+        anchor_act = batched_actions(policy, stacked_layers(policy, theta[None]), anchor_obs[None])[0]
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     n_focus = int(round(c.focus * c.starts))
@@ -200,7 +207,7 @@ def polish(policy: dict, env: Any, pool: np.ndarray, c: Any, bound_m: float, see
         batch = np.concatenate([front[rng.integers(0, len(front), n_focus)],
                                 pool[rng.integers(0, len(pool), c.starts - n_focus)]])
         f, surv = fitness(policy, cand, env, batch, c.horizon_steps, bound_m, seed=seed + it)
-        drift = anchor_penalty(policy, cand, anchor_obs, anchor_act, yaw_direction) if anchored else np.zeros(len(f))
+        drift = anchor_penalty(policy, cand, anchor_obs, anchor_act) if anchored else np.zeros(len(f))
         theta = es_step(theta, eps, f - c.anchor_coef * drift, c.lr)
         rows.append({"iteration": it, "fitness_mean": float(f.mean()), "horizon_survival_mean": float(surv.mean()),
                      "horizon_survival_best": float(surv.max()), "frontier_starts": len(front),
@@ -222,8 +229,6 @@ def polish_from_config(cfg: Any, policy: dict, pool: np.ndarray | None = None,
                        on_iteration: Callable[[dict], None] | None = None) -> tuple[dict, list[dict]]:
     """:func:`polish` with the settings of ``cfg.polish`` (a RunConfig, quadrotor); ``pool``
     default: the run's hard-start pool (robolearn/hard_starts.py), drawn here."""
-    from sims.quadrotor.params import ROTOR_YAW_DIR
-
     from .envs import make_env
     from .hard_starts import POOL_SEED, hard_corner_draw
 
@@ -237,4 +242,4 @@ def polish_from_config(cfg: Any, policy: dict, pool: np.ndarray | None = None,
         anchor = steady_observations(policy, steady, ANCHOR_STEPS, ANCHOR_KEEP, seed + 1)
     env = make_env(cfg, num_envs=2 * c.pairs * c.starts, seed=seed, backend="cpu", episode_steps=c.horizon_steps + 1)
     return polish(policy, env, pool, c, bound_m=cfg.sim_config().termination_m, seed=seed, anchor_obs=anchor,
-                  yaw_direction=torch.tensor(ROTOR_YAW_DIR, dtype=torch.float32), on_iteration=on_iteration)
+                  on_iteration=on_iteration)

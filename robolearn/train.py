@@ -284,8 +284,11 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
         # After the final checkpoint: a run killed here resumes from it and polishes again
         # (deterministic), so the checkpoint never holds a half-polished actor.
         t_polish = time.perf_counter()
-        policy, polish_info = _polish(cfg, run, policy, hard.pool if hard is not None else None,
-                                      lambda r: progress.update(algo.env_steps, _fmt_polish(r, cfg), force=True))
+        try:
+            policy, polish_info = _polish(cfg, run, policy, hard.pool if hard is not None else None,
+                                          lambda r: progress.update(algo.env_steps, _fmt_polish(r, cfg), force=True))
+        except KeyboardInterrupt:  # keep the trainer's actor; --resume polishes it
+            interrupted = True
         timers["polish"] = time.perf_counter() - t_polish
         train_wall += timers["polish"]
     progress.close()

@@ -16,7 +16,7 @@ from robolearn.config import load_config
 from robolearn.envs import hover_action, make_env
 from robolearn.hard_starts import hard_corner_draw
 from robolearn.networks import DeterministicActor, actor_from_export, export_actor, linear_layers
-from robolearn.polish import batched_actions, es_step, flatten, fly, polish, unflatten, with_parameters
+from robolearn.polish import batched_actions, es_step, flatten, fly, polish, stacked_layers, with_parameters
 from sims.quadrotor.params import hover_rpm
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,7 +67,7 @@ def test_batched_actions_are_the_deployed_actors_and_parameters_round_trip(cfg) 
     assert all(torch.equal(policy[k], with_parameters(policy, theta)[k]) for k in policy if k.startswith("layers."))
     cand = theta + 0.05 * torch.randn(3, theta.numel())
     obs = torch.randn(3, 7, OBS)
-    got = batched_actions(policy, unflatten(policy, cand), obs)
+    got = batched_actions(policy, stacked_layers(policy, cand), obs)
     for k in range(3):
         ref = actor_from_export(with_parameters(policy, cand[k]))(obs[k])
         assert torch.allclose(got[k], ref, atol=1e-5)
@@ -109,21 +109,25 @@ def test_polish_raises_the_hard_start_fitness_and_is_repeatable(cfg, pool) -> No
     assert torch.equal(new["obs_mean"], policy["obs_mean"]) and torch.equal(new["obs_std"], policy["obs_std"])
 
 
-def test_the_yaw_anchor_holds_the_steady_yaw_command(cfg, pool) -> None:
+def test_the_anchor_holds_the_steady_flight_commands(cfg, pool) -> None:
     from robolearn.polish import anchor_penalty, steady_observations
-    from sims.quadrotor.params import ROTOR_YAW_DIR
 
     policy = _policy(cfg, out_gain=1.0)
-    yaw = torch.tensor(ROTOR_YAW_DIR)
     obs = steady_observations(policy, make_env(cfg, num_envs=4, seed=2, backend="cpu"), 30, 10, seed=2)
     assert obs.shape == (40, OBS)
-    ref = batched_actions(policy, unflatten(policy, flatten(policy)[None]), obs[None])[0]
+    ref = batched_actions(policy, stacked_layers(policy, flatten(policy)[None]), obs[None])[0]
+    # the penalty is the mean squared change of the command vector
+    moved = with_parameters(policy, flatten(policy))
+    moved["layers.2.bias"] = policy["layers.2.bias"] + torch.tensor([0.1, 0.0, -0.2, 0.0])
+    assert float(anchor_penalty(policy, flatten(policy)[None], obs, ref)[0]) == 0.0
+    unclipped = (ref[:, 0].abs() < 0.9) & (ref[:, 2].abs() < 0.8)
+    pen = anchor_penalty(moved, flatten(moved)[None], obs[unclipped], ref[unclipped])[0]
+    assert pen == pytest.approx(0.1 ** 2 + 0.2 ** 2, rel=1e-4)
     c = cfg.polish.model_copy(update={"iterations": 15, "lr": 0.1, "sigma": 0.05})
     env = make_env(cfg, num_envs=2 * c.pairs * c.starts, seed=5, backend="cpu", episode_steps=c.horizon_steps + 1)
     free, _ = polish(policy, env, pool, c.model_copy(update={"anchor_coef": 0.0}), 0.6, 5)
-    held, _ = polish(policy, env, pool, c.model_copy(update={"anchor_coef": 1e4}), 0.6, 5, anchor_obs=obs,
-                     yaw_direction=yaw)
-    drift = [float(anchor_penalty(policy, flatten(p)[None], obs, ref, yaw)[0]) for p in (free, held)]
+    held, _ = polish(policy, env, pool, c.model_copy(update={"anchor_coef": 1e4}), 0.6, 5, anchor_obs=obs)
+    drift = [float(anchor_penalty(policy, flatten(p)[None], obs, ref)[0]) for p in (free, held)]
     assert drift[1] < 0.2 * drift[0], drift
 
 

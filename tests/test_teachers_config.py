@@ -85,12 +85,13 @@ def test_adr_config_is_the_default_hover_config_but_for_its_curriculum():
     ranges = adr["env"].pop("ranges")
     default["env"].pop("ranges")
     # the stated exceptions (see the config): no hard starts, the exploration std that goes
-    # with training without them, no symmetry loss (the ADR study predates it) and that
-    # study's budget
+    # with training without them, no symmetry loss and no polish (the ADR study predates
+    # both) and that study's budget
     assert adr["curriculum"]["hard_starts"]["fraction"] == 0.0 < default["curriculum"]["hard_starts"]["fraction"]
     assert adr["ppo"].pop("init_std") == 0.3 < default["ppo"].pop("init_std")
     assert adr["ppo"].pop("symmetry_coef") == 0.0 < default["ppo"].pop("symmetry_coef")
     assert adr["train"].pop("total_env_steps") == 3_200_000 > default["train"].pop("total_env_steps")
+    assert adr["polish"].pop("iterations") == 0 < default["polish"].pop("iterations")
     assert {k: v for k, v in adr.items() if k != "curriculum"} == \
         {k: v for k, v in default.items() if k != "curriculum"}
     assert adr["curriculum"]["reward_schedule"] == default["curriculum"]["reward_schedule"]
