@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, create_model, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, create_model, field_validator,
+                      model_validator)
 
 from .errors import ConfigError
 
@@ -418,6 +419,21 @@ class PolishConfig(_Strict):
     anchor_coef: float = Field(0.3, ge=0)  # weight of the steady-flight command change in the fitness
 
 
+class TrimConfig(_Strict):
+    """Re-centre the deployable actor's position input on its steady hover offset, after the
+    polish (robolearn/trim.py; quadrotor only)."""
+
+    episodes: int = Field(0, ge=0)  # nominal episodes the offset is averaged over; 0: off
+    steps: int = Field(300, ge=1)  # control steps flown in each
+    keep: int = Field(100, ge=1)  # the last ``keep`` of them are averaged (settled flight)
+
+    @model_validator(mode="after")
+    def _keep_within_steps(self) -> "TrimConfig":
+        if self.keep > self.steps:
+            raise ValueError(f"trim.keep ({self.keep}) must not exceed trim.steps ({self.steps})")
+        return self
+
+
 # ---------------------------------------------------------------------- run
 class TrainConfig(_Strict):
     total_env_steps: int = Field(2_000_000, ge=1)
@@ -455,6 +471,7 @@ class RunConfig(_Strict):
     td3: TD3Config = Field(default_factory=TD3Config)
     curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
     polish: PolishConfig = Field(default_factory=PolishConfig)
+    trim: TrimConfig = Field(default_factory=TrimConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
 

@@ -178,9 +178,9 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
     env_seed = cfg.seed if ckpt is None else cfg.seed + 1_000_003 * iteration0
     env = make_env(cfg, seed=env_seed)
     n_actor = check_actor_size(cfg, env)
-    if cfg.polish.iterations > 0 and cfg.env.name != "quadrotor":
-        raise ConfigError(f"config: 'polish.iterations': the polish needs env.name 'quadrotor', got "
-                          f"{cfg.env.name!r}: set it to 0")
+    for key, on in (("polish.iterations", cfg.polish.iterations > 0), ("trim.episodes", cfg.trim.episodes > 0)):
+        if on and cfg.env.name != "quadrotor":
+            raise ConfigError(f"config: '{key}': needs env.name 'quadrotor', got {cfg.env.name!r}: set it to 0")
     teacher = build_arm_teacher(cfg) if cfg.env.name == "arm" else build_teacher(cfg)
     outcomes = arm_outcomes if cfg.env.name == "arm" else outcomes_from_arrays
     starts = build_start_states(cfg, env)  # None unless curriculum.start_states.enabled
@@ -279,18 +279,27 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
     logger.close()
     policy = algo.export_policy()
     timers = dict(algo.timers)
-    polish_info: dict = {}
-    if cfg.polish.iterations > 0 and not interrupted:
-        # After the final checkpoint: a run killed here resumes from it and polishes again
-        # (deterministic), so the checkpoint never holds a half-polished actor.
-        t_polish = time.perf_counter()
-        try:
-            policy, polish_info = _polish(cfg, run, policy, hard.pool if hard is not None else None,
-                                          lambda r: progress.update(algo.env_steps, _fmt_polish(r, cfg), force=True))
-        except KeyboardInterrupt:  # keep the trainer's actor; --resume polishes it
-            interrupted = True
-        timers["polish"] = time.perf_counter() - t_polish
-        train_wall += timers["polish"]
+    finish_info: dict = {}
+    # After the final checkpoint: a run killed in the polish or the trim resumes from it and
+    # does both again (deterministic), so a checkpoint never holds a half-finished actor.
+    try:
+        if cfg.polish.iterations > 0 and not interrupted:
+            t_stage = time.perf_counter()
+            policy, finish_info["polish"] = _polish(
+                cfg, run, policy, hard.pool if hard is not None else None,
+                lambda r: progress.update(algo.env_steps, _fmt_polish(r, cfg), force=True))
+            timers["polish"] = time.perf_counter() - t_stage
+            train_wall += timers["polish"]
+        if cfg.trim.episodes > 0 and not interrupted:
+            from .trim import trim_from_config
+
+            t_stage = time.perf_counter()
+            policy, finish_info["trim"] = trim_from_config(cfg, policy)
+            timers["trim"] = time.perf_counter() - t_stage
+            train_wall += timers["trim"]
+    except KeyboardInterrupt:  # keep the trainer's actor; --resume finishes it
+        interrupted = True
+        policy = algo.export_policy()
     progress.close()
     atomic_save(policy, run.policy)
     result = TrainResult(run.path, algo.env_steps, train_wall, timers, interrupted=interrupted,
@@ -299,7 +308,7 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
         return result
     train_info = {"train_wall_time_s": train_wall, "env_steps": algo.env_steps, "iterations": algo.iteration,
                   "startup_s": startup_s, "time_breakdown_s": timers, "actor_parameters": n_actor,
-                  "algo": cfg.algo, "seed": cfg.seed} | ({"polish": polish_info} if polish_info else {})
+                  "algo": cfg.algo, "seed": cfg.seed} | finish_info
     if evaluate_at_end:
         result.eval = finish_run(run, cfg, policy, train_info)
     return result

@@ -139,11 +139,12 @@ def _train(*args: str) -> subprocess.CompletedProcess:
 TINY = ["--set", "env.num_envs=64", "--set", "ppo.rollout_steps=8", "--set", "train.total_env_steps=1024",
         "--set", "network.critic_hidden=[16]", "--set", "curriculum.hard_starts.pool_draws=5000",
         "--set", "polish.iterations=4", "--set", "polish.pairs=2", "--set", "polish.starts=16",
+        "--set", "trim.episodes=16", "--set", "trim.steps=60", "--set", "trim.keep=20",
         "--set", "eval.episodes=16", "--set", "eval.episode_steps=50", "--set", "eval.randomized=false",
         "--set", "eval.plots=false", "--no-progress"]
 
 
-def test_the_trainer_polishes_counts_its_time_and_a_resumed_run_polishes_the_same(tmp_path: Path) -> None:
+def test_the_trainer_polishes_and_trims_counts_their_time_and_a_resumed_run_does_the_same(tmp_path: Path) -> None:
     run = tmp_path / "run"
     r = _train("--out", str(run), *TINY)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -153,26 +154,29 @@ def test_the_trainer_polishes_counts_its_time_and_a_resumed_run_polishes_the_sam
     ev = json.loads((run / "eval.json").read_text())
     polish_s = ev["time_breakdown_s"]["polish"]
     assert polish_s > 0 and ev["train_wall_time_s"] > polish_s and ev["polish"]["iterations"] == 4
+    assert ev["time_breakdown_s"]["trim"] > 0 and ev["trim"]["episodes"] == 16 and len(ev["trim"]["offset_m"]) == 3
     first = torch.load(run / "policy.pt", weights_only=True)
     # the final checkpoint holds the unpolished trainer state: resuming polishes it again, identically
     # (so a run killed during the polish resumes to the same policy)
     r = _train("--resume", str(run), "--no-progress", "--no-eval")
     assert r.returncode == 0, r.stderr[-3000:]
     second = torch.load(run / "policy.pt", weights_only=True)
-    assert all(torch.equal(first[k], second[k]) for k in first if k.startswith("layers."))
+    assert all(torch.equal(first[k], second[k]) for k in first if isinstance(first[k], torch.Tensor))
     # and the polish moved the trainer's actor
     ck = sorted((run / "checkpoints").glob("ckpt_*.pt"))[-1]
     assert ck.is_file()
-    unpolished = _train("--out", str(tmp_path / "off"), *TINY, "--set", "polish.iterations=0")
+    unpolished = _train("--out", str(tmp_path / "off"), *TINY, "--set", "polish.iterations=0", "--set", "trim.episodes=0")
     assert unpolished.returncode == 0, unpolished.stderr[-3000:]
     off = torch.load(tmp_path / "off" / "policy.pt", weights_only=True)
     assert not torch.equal(off["layers.0.weight"], first["layers.0.weight"])
     assert not (tmp_path / "off" / "polish.csv").exists()
+    assert "polish" not in json.loads((tmp_path / "off" / "eval.json").read_text())
 
 
-def test_polish_on_the_arm_is_a_one_line_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("key", ["polish.iterations", "trim.episodes"])
+def test_polish_or_trim_on_the_arm_is_a_one_line_error(tmp_path: Path, key: str) -> None:
     from test_cli import assert_one_line_error, robolearn
 
-    r = robolearn("train", "configs/arm_push.yaml", "--out", tmp_path / "run", "--set", "polish.iterations=5",
+    r = robolearn("train", "configs/arm_push.yaml", "--out", tmp_path / "run", "--set", f"{key}=5",
                   "--set", "train.total_env_steps=64")
-    assert_one_line_error(r, "polish.iterations", "quadrotor")
+    assert_one_line_error(r, key, "quadrotor")

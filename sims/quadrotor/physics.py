@@ -45,6 +45,9 @@ def policy_obs_dim(history: int) -> int:
     return 18 + 4 * history
 
 
+POLICY_POSITION_ERROR = slice(0, 3)  # policy view: position minus target, world frame (m)
+
+
 def critic_obs_dim(history: int) -> int:
     """Noise-free policy view + rotor speeds 4 + disturbance 6 + randomization 13
     + episode time fraction 1 + privileged assist gain 1."""
