@@ -192,9 +192,9 @@ def polish(policy: dict, env: Any, pool: np.ndarray, c: Any, bound_m: float, see
     if env.num_envs != 2 * c.pairs * c.starts:
         raise ValueError(f"polish: env has {env.num_envs} envs, needs 2 * pairs * starts = {2 * c.pairs * c.starts}")
     theta = flatten(policy)
-    anchored = anchor_obs is not None and c.anchor_coef > 0
-    if anchored:
-        anchor_act = batched_actions(policy, stacked_layers(policy, theta[None]), anchor_obs[None])[0]
+    anchor = None  # (steady observations, the unpolished actor's commands there)
+    if anchor_obs is not None and c.anchor_coef > 0:
+        anchor = (anchor_obs, batched_actions(policy, stacked_layers(policy, theta[None]), anchor_obs[None])[0])
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     n_focus = int(round(c.focus * c.starts))
@@ -209,7 +209,7 @@ def polish(policy: dict, env: Any, pool: np.ndarray, c: Any, bound_m: float, see
         batch = np.concatenate([front[rng.integers(0, len(front), n_focus)],
                                 pool[rng.integers(0, len(pool), c.starts - n_focus)]])
         f, surv = fitness(policy, cand, env, batch, c.horizon_steps, bound_m, seed=seed + it)
-        drift = anchor_penalty(policy, cand, anchor_obs, anchor_act) if anchored else np.zeros(len(f))
+        drift = anchor_penalty(policy, cand, *anchor) if anchor is not None else np.zeros(len(f))
         theta = es_step(theta, eps, f - c.anchor_coef * drift, c.lr)
         rows.append({"iteration": it, "fitness_mean": float(f.mean()), "horizon_survival_mean": float(surv.mean()),
                      "horizon_survival_best": float(surv.max()), "frontier_starts": len(front),

@@ -282,24 +282,15 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
     finish_info: dict = {}
     # After the final checkpoint: a run killed in the polish or the trim resumes from it and
     # does both again (deterministic), so a checkpoint never holds a half-finished actor.
-    try:
-        if cfg.polish.iterations > 0 and not interrupted:
-            t_stage = time.perf_counter()
-            policy, finish_info["polish"] = _polish(
+    if not interrupted:
+        try:
+            policy, finish_info, finish_times = _finish_actor(
                 cfg, run, policy, hard.pool if hard is not None else None,
                 lambda r: progress.update(algo.env_steps, _fmt_polish(r, cfg), force=True))
-            timers["polish"] = time.perf_counter() - t_stage
-            train_wall += timers["polish"]
-        if cfg.trim.episodes > 0 and not interrupted:
-            from .trim import trim_from_config
-
-            t_stage = time.perf_counter()
-            policy, finish_info["trim"] = trim_from_config(cfg, policy)
-            timers["trim"] = time.perf_counter() - t_stage
-            train_wall += timers["trim"]
-    except KeyboardInterrupt:  # keep the trainer's actor; --resume finishes it
-        interrupted = True
-        policy = algo.export_policy()
+            timers |= finish_times
+            train_wall += sum(finish_times.values())
+        except KeyboardInterrupt:  # keep the trainer's actor; --resume finishes it
+            interrupted = True
     progress.close()
     atomic_save(policy, run.policy)
     result = TrainResult(run.path, algo.env_steps, train_wall, timers, interrupted=interrupted,
@@ -317,6 +308,28 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
 def _fmt_polish(row: dict, cfg: RunConfig) -> str:
     return (f"polish {row['iteration'] + 1}/{cfg.polish.iterations} | hard-start survival over "
             f"{cfg.polish.horizon_steps} steps {row['horizon_survival_mean']:.1%}")
+
+
+def _finish_actor(cfg: RunConfig, run: RunDir, policy: dict, pool: np.ndarray | None,
+                  on_polish_iteration: Callable[[dict], None]) -> tuple[dict, dict, dict[str, float]]:
+    """The polish and the trim of the trainer's actor (each when configured), in that order.
+
+    Returns the finished policy.pt dict, a summary per stage (for eval.json) and each
+    stage's wall time, which counts as training time.
+    """
+    info: dict = {}
+    times: dict[str, float] = {}
+    if cfg.polish.iterations > 0:
+        t0 = time.perf_counter()
+        policy, info["polish"] = _polish(cfg, run, policy, pool, on_polish_iteration)
+        times["polish"] = time.perf_counter() - t0
+    if cfg.trim.episodes > 0:
+        from .trim import trim_from_config
+
+        t0 = time.perf_counter()
+        policy, info["trim"] = trim_from_config(cfg, policy)
+        times["trim"] = time.perf_counter() - t0
+    return policy, info, times
 
 
 def _polish(cfg: RunConfig, run: RunDir, policy: dict, pool: np.ndarray | None,

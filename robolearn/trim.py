@@ -2,7 +2,7 @@
 
 A PPO hover policy has no integral action, and it settles at a small constant offset
 from the target: the point where its position input balances its learnt bias. On ten
-default runs that offset was 5-68 mm and made up nearly all of the evaluation's steady
+default runs that offset was 8-69 mm and made up nearly all of the evaluation's steady
 position error (after subtracting it, 2-14 mm of scatter remained; BENCHMARKS.md,
 issue 3). Flight controllers remove such an offset with a trim; this is that trim, done
 once in simulation:
