@@ -56,16 +56,23 @@ def hard_corner_draw(cfg: RunConfig, draws: int, seed: int) -> np.ndarray:
     return hard
 
 
+def run_pool(cfg: RunConfig) -> np.ndarray:
+    """The run's pool of hard-corner starts: those among ``curriculum.hard_starts.pool_draws``
+    nominal starts drawn with seed ``POOL_SEED`` + run seed (a one-line ConfigError if none is)."""
+    draws = cfg.curriculum.hard_starts.pool_draws
+    pool = hard_corner_draw(cfg, draws, seed=POOL_SEED + cfg.seed)
+    if len(pool) == 0:
+        raise ConfigError(f"config: 'curriculum.hard_starts.pool_draws': none of {draws} starts lies in "
+                          "the hard corner; draw more (about 10 % of the default distribution does)")
+    return pool
+
+
 class HardStarts:
     """Gives a share of the training resets a start from the hard corner (``env.set_start_states``)."""
 
     def __init__(self, cfg: RunConfig) -> None:
-        c = cfg.curriculum.hard_starts
-        self.fraction = float(c.fraction)
-        self.pool = hard_corner_draw(cfg, c.pool_draws, seed=POOL_SEED + cfg.seed)
-        if len(self.pool) == 0:
-            raise ConfigError(f"config: 'curriculum.hard_starts.pool_draws': none of {c.pool_draws} starts lies in "
-                              "the hard corner; draw more (about 10 % of the default distribution does)")
+        self.fraction = float(cfg.curriculum.hard_starts.fraction)
+        self.pool = run_pool(cfg)
         self.rng = np.random.default_rng(cfg.seed)
         self.given = 0
 

@@ -80,7 +80,10 @@ def with_parameters(policy: dict, theta: torch.Tensor) -> dict:
     return new
 
 
-_ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "elu": torch.nn.functional.elu}
+# The functional forms of networks.ACTIVATIONS (tests/test_polish.py checks they name the same
+# set): a module call per layer and step would add ~5 us to the polish's hot loop.
+_ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "elu": torch.nn.functional.elu,
+                "silu": torch.nn.functional.silu}
 
 
 def batched_actions(policy: dict, layers: list[tuple[torch.Tensor, torch.Tensor]], obs: torch.Tensor) -> torch.Tensor:
@@ -233,11 +236,11 @@ def polish_from_config(cfg: Any, policy: dict, pool: np.ndarray | None = None,
     """:func:`polish` with the settings of ``cfg.polish`` (a RunConfig, quadrotor); ``pool``
     default: the run's hard-start pool (robolearn/hard_starts.py), drawn here."""
     from .envs import make_env
-    from .hard_starts import POOL_SEED, hard_corner_draw
+    from .hard_starts import run_pool
 
     c = cfg.polish
     if pool is None:
-        pool = hard_corner_draw(cfg, cfg.curriculum.hard_starts.pool_draws, seed=POOL_SEED + cfg.seed)
+        pool = run_pool(cfg)
     seed = POLISH_SEED + cfg.seed
     anchor = None
     if c.anchor_coef > 0:

@@ -336,16 +336,17 @@ def _polish(cfg: RunConfig, run: RunDir, policy: dict, pool: np.ndarray | None,
             on_iteration: Callable[[dict], None]) -> tuple[dict, dict]:
     """The ES polish stage (robolearn/polish.py); writes polish.csv, returns the new policy and a summary."""
     import csv
+    import io
 
+    from .checkpoint import atomic_write_text
     from .polish import polish_from_config
 
     policy, rows = polish_from_config(cfg, policy, pool, on_iteration)
-    tmp = run.path / "polish.csv.tmp"
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    tmp.replace(run.path / "polish.csv")
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(buf.getvalue(), run.path / "polish.csv")
     return policy, {"iterations": len(rows), "horizon_steps": cfg.polish.horizon_steps,
                     "horizon_survival_first": rows[0]["horizon_survival_mean"],
                     "horizon_survival_last": rows[-1]["horizon_survival_mean"]}

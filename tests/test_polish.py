@@ -60,6 +60,16 @@ def test_es_step_climbs_a_quadratic_and_ignores_the_fitness_scale() -> None:
     assert float((theta - target).norm()) < 0.2 * d0
 
 
+def test_batched_actions_know_every_activation_the_actor_has() -> None:
+    from robolearn.networks import ACTIVATIONS
+    from robolearn.polish import _ACTIVATIONS
+
+    assert set(_ACTIVATIONS) == set(ACTIVATIONS)
+    x = torch.linspace(-3, 3, 13)
+    for name, module in ACTIVATIONS.items():
+        assert torch.equal(_ACTIVATIONS[name](x), module()(x)), name
+
+
 def test_batched_actions_are_the_deployed_actors_and_parameters_round_trip(cfg) -> None:
     policy = _policy(cfg, out_gain=1.0)
     theta = flatten(policy)
