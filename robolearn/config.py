@@ -155,6 +155,25 @@ class EnvConfig(_Strict):
 
 
 # ---------------------------------------------------------------------- networks
+class IntegratorConfig(_Strict):
+    """The actor's integrator state (robolearn/integrator.py): a clamped integral of some
+    policy-observation entries, appended to the actor's and the critic's input."""
+
+    index: list[int] = Field(default_factory=list, description="policy-observation entries integrated "
+                             "(quadrotor: [0, 1, 2], the position error); empty: a stateless actor")
+    gain: float = Field(0.01, gt=0, description="per-step gain (0.01 = the 10 ms control period: "
+                        "an integral in m s)")
+    limit: float = Field(0.5, gt=0, description="anti-windup clamp on each integral entry")
+
+    def spec(self) -> Any:
+        """The ``IntegratorSpec``, or None when ``index`` is empty."""
+        if not self.index:
+            return None
+        from .integrator import IntegratorSpec
+
+        return IntegratorSpec(tuple(self.index), self.gain, self.limit)
+
+
 class NetworkConfig(_Strict):
     actor_hidden: list[int] = Field(default_factory=lambda: [32, 32])
     actor_activation: Activation = "tanh"
@@ -165,6 +184,8 @@ class NetworkConfig(_Strict):
     # vehicle, "zero" = the middle of the action range.
     init_action: Literal["hover", "zero"] = "hover"
     max_actor_params: int = Field(4096, ge=1)
+    integrator: IntegratorConfig = Field(default_factory=IntegratorConfig,
+                                         description="the actor's integrator state (off by default)")
 
     @field_validator("actor_hidden", "critic_hidden")
     @classmethod
@@ -434,6 +455,26 @@ class TrimConfig(_Strict):
         return self
 
 
+class DistillConfig(_Strict):
+    """Privileged teacher distilled into the deployable student (robolearn/distill.py).
+
+    With ``teacher_env_steps`` > 0 the run first trains a teacher with PPO whose actor sees the
+    critic's privileged view (true vehicle parameters, disturbance, rotor speeds), then fits
+    the student (the configured actor, on the policy view) to the teacher's commands with
+    DAgger on the states the student itself visits, then trains the student with PPO for
+    ``train.total_env_steps``, starting from the distilled actor."""
+
+    teacher_env_steps: int = Field(0, ge=0, description="PPO env steps of the privileged teacher; 0: no teacher")
+    teacher_hidden: list[int] = Field(default_factory=lambda: [64, 64], description="teacher actor's hidden layers")
+    rounds: int = Field(4, ge=1, description="DAgger rounds")
+    steps_per_round: int = Field(100, ge=1, description="control steps all envs fly per round")
+    epochs: int = Field(20, ge=1, description="passes over the aggregated data after each round")
+    minibatch: int = Field(4096, ge=16, description="regression minibatch size")
+    lr: float = Field(1e-3, gt=0, description="Adam step size of the regression")
+    beta0: float = Field(0.5, ge=0, le=1, description="round 0: share of envs that fly the teacher's command")
+    student_init_std: float = Field(0.2, gt=0, description="exploration std the student's PPO starts from")
+
+
 # ---------------------------------------------------------------------- run
 class TrainConfig(_Strict):
     total_env_steps: int = Field(2_000_000, ge=1)
@@ -458,6 +499,8 @@ class EvalConfig(_Strict):
     def _check_eval_ranges(cls, v: Ranges | None) -> Ranges | None:
         return v if v is None else EnvConfig._check_ranges(v)
     plots: bool = True
+    vehicles: list[str] = Field(default_factory=list, description="other vehicle presets flown at their "
+                                "nominal parameters, one eval block each (e.g. [l2f_paper])")
 
 
 class RunConfig(_Strict):
@@ -472,6 +515,7 @@ class RunConfig(_Strict):
     curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
     polish: PolishConfig = Field(default_factory=PolishConfig)
     trim: TrimConfig = Field(default_factory=TrimConfig)
+    distill: DistillConfig = Field(default_factory=DistillConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
 

@@ -176,7 +176,20 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
     # A resumed run continues with fresh env streams (the simulator's internal state is not
     # checkpointed); derive them from the seed and the iteration so resuming is repeatable.
     env_seed = cfg.seed if ckpt is None else cfg.seed + 1_000_003 * iteration0
-    env = make_env(cfg, seed=env_seed)
+    raw_env = make_env(cfg, seed=env_seed)
+    integrator = cfg.network.integrator.spec()
+    env = raw_env
+    if integrator is not None:
+        from .integrator import IntegratedObsEnv
+
+        try:
+            env = IntegratedObsEnv(raw_env, integrator)
+        except ValueError as e:
+            raise ConfigError(f"config: 'network.integrator': {e}") from None
+        for key, on in (("polish.iterations", cfg.polish.iterations > 0), ("trim.episodes", cfg.trim.episodes > 0)):
+            if on:
+                raise ConfigError(f"config: '{key}': the polish and the trim fly stateless actors; set it to 0 "
+                                  "with network.integrator")
     n_actor = check_actor_size(cfg, env)
     for key, on in (("polish.iterations", cfg.polish.iterations > 0), ("trim.episodes", cfg.trim.episodes > 0)):
         if on and cfg.env.name != "quadrotor":
@@ -203,6 +216,13 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
             raise CheckpointError(f"corrupt checkpoint in {run.checkpoints}: cannot restore it: "
                                   f"{type(e).__name__}: {str(e).splitlines()[0][:200]}") from None
         wall_offset = float(ckpt.get("train_wall_time_s", 0.0))
+    distill_info: dict = {}
+    distill_s = 0.0
+    if ckpt is None and cfg.distill.teacher_env_steps > 0:
+        t_d = time.perf_counter()
+        distill_info = _teacher_and_dagger(cfg, run, raw_env, env, algo, env_seed, console)
+        distill_s = time.perf_counter() - t_d
+        wall_offset = distill_s
     algo.reset(seed=env_seed)
     logger = MetricsLogger(run, resume_iteration=iteration0 if resume is not None else None)
     progress = _Progress(cfg.train.total_env_steps, cfg.train.progress, console)
@@ -277,8 +297,12 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
     progress.update(algo.env_steps, _fmt_info(ep_smooth, teacher.metrics(), avg_sps), force=True)
     checkpoint(train_wall)
     logger.close()
-    policy = algo.export_policy()
+    from .networks import with_integrator
+
+    policy = with_integrator(algo.export_policy(), integrator)
     timers = dict(algo.timers)
+    if distill_s:
+        timers["distill"] = distill_s
     finish_info: dict = {}
     # After the final checkpoint: a run killed in the polish or the trim resumes from it and
     # does both again (deterministic), so a checkpoint never holds a half-finished actor.
@@ -300,9 +324,41 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
     train_info = {"train_wall_time_s": train_wall, "env_steps": algo.env_steps, "iterations": algo.iteration,
                   "startup_s": startup_s, "time_breakdown_s": timers, "actor_parameters": n_actor,
                   "algo": cfg.algo, "seed": cfg.seed} | finish_info
+    if distill_info:
+        train_info["distill"] = distill_info
+    elif (run.path / "distill.json").exists():  # a resumed run: the stage ran before the kill
+        import json
+
+        train_info["distill"] = json.loads((run.path / "distill.json").read_text())
     if evaluate_at_end:
         result.eval = finish_run(run, cfg, policy, train_info)
     return result
+
+
+def _teacher_and_dagger(cfg: RunConfig, run: RunDir, raw_env: Any, env: Any, algo: Any, seed: int,
+                        console: Console | None) -> dict:
+    """The ``distill`` stage before the student's PPO: teacher (reused from ``teacher.pt``
+    if a killed run left it), then DAgger into ``algo``'s actor; writes ``distill.json``."""
+    import json
+
+    from .checkpoint import atomic_write_text
+    from .distill import distill_into, load_or_train_teacher, teacher_parameters
+    from .ppo import PPO
+
+    if not isinstance(algo, PPO):
+        raise ConfigError("config: 'distill.teacher_env_steps' > 0 needs algo 'ppo'")
+    say = (console.print if console is not None and cfg.train.progress else (lambda *a, **k: None))
+    t0 = time.perf_counter()
+    teacher, trained = load_or_train_teacher(cfg, raw_env, run.path / "teacher.pt", cfg.seed)
+    t_teacher = time.perf_counter() - t0
+    say(f"teacher: {'trained' if trained else 'loaded'} in {t_teacher:.1f} s")
+    rows = distill_into(cfg, env, algo, teacher, cfg.seed,
+                        lambda r: say(f"distill round {r['round']}: {r['samples']} samples, mse {r['mse']:.4f}"))
+    info = {"teacher_env_steps": cfg.distill.teacher_env_steps, "teacher_parameters": teacher_parameters(teacher),
+            "teacher_wall_s": t_teacher, "teacher_trained_here": trained, "rounds": rows,
+            "dagger_wall_s": sum(r["wall_s"] for r in rows)}
+    atomic_write_text(json.dumps(info, indent=2) + "\n", run.path / "distill.json")
+    return info
 
 
 def _fmt_polish(row: dict, cfg: RunConfig) -> str:
