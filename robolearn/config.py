@@ -468,11 +468,13 @@ class DistillConfig(_Strict):
     teacher_hidden: list[int] = Field(default_factory=lambda: [64, 64], description="teacher actor's hidden layers")
     rounds: int = Field(4, ge=1, description="DAgger rounds")
     steps_per_round: int = Field(100, ge=1, description="control steps all envs fly per round")
-    epochs: int = Field(20, ge=1, description="passes over the aggregated data after each round")
+    epochs: int = Field(8, ge=1, description="passes over the aggregated data after each round")
     minibatch: int = Field(4096, ge=16, description="regression minibatch size")
     lr: float = Field(1e-3, gt=0, description="Adam step size of the regression")
     beta0: float = Field(0.5, ge=0, le=1, description="round 0: share of envs that fly the teacher's command")
     student_init_std: float = Field(0.2, gt=0, description="exploration std the student's PPO starts from")
+    critic_warmup_iterations: int = Field(8, ge=0, description="first PPO iterations of the student that fit "
+                                          "the fresh critic only, the distilled actor held fixed")
 
 
 # ---------------------------------------------------------------------- run

@@ -207,6 +207,9 @@ class PPO:
         self.env_steps = 0
         self.iteration = 0
         self.timers = {"sim": 0.0, "inference": 0.0, "update": 0.0}
+        # True: updates fit the critic only (the actor and its std stay): a critic warm-up for
+        # an actor that did not come from this critic (a distilled student, robolearn/distill.py)
+        self.freeze_actor = False
         self._obs: dict[str, torch.Tensor] | None = None
         # |GAE advantage| per finished episode (for curricula): running sums of the current episodes
         self._abs_adv_sum = torch.zeros(self.num_envs, device=self.device)
@@ -352,7 +355,9 @@ class PPO:
                     v_loss = 0.5 * (v - b["ret_n"]).square().mean()
                 entropy = (log_std + 0.5 * math.log(2 * math.pi * math.e)).sum()
                 loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
-                if n_sym:
+                if self.freeze_actor:  # Adam's moments of the actor stay zero: no actor step at all
+                    loss = cfg.vf_coef * v_loss
+                elif n_sym:
                     loss = loss + cfg.symmetry_coef * sym_loss
                     stats["loss/symmetry"] += sym_loss.item()
                 self.optimizer.zero_grad(set_to_none=True)
@@ -369,7 +374,7 @@ class PPO:
                     stats["loss/value"] += v_loss.item()
                     stats["loss/entropy"] += entropy.item()
                 n_updates += 1
-                if cfg.lr_schedule == "adaptive":
+                if cfg.lr_schedule == "adaptive" and not self.freeze_actor:
                     if kl > 2.0 * target_kl:
                         self._set_lr(max(cfg.lr_min, self.lr / 1.5))
                     elif kl < 0.5 * target_kl:

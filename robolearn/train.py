@@ -261,6 +261,8 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
                 starts.apply(env, algo.env_steps)
             if hard is not None:
                 hard.apply(env)
+            if cfg.distill.teacher_env_steps > 0 and hasattr(algo, "freeze_actor"):
+                algo.freeze_actor = algo.iteration < cfg.distill.critic_warmup_iterations
             it_stats = algo.iterate()
             arrays = stats.arrays()
             ep = stats.summary()
