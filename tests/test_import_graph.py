@@ -8,7 +8,7 @@ that is a module, else at ``pkg``. Implicit edges to parent packages (``import a
 cannot form a harmful cycle. Imports under ``if TYPE_CHECKING:`` never run: they count for
 the layering rules (a type is a dependency too) but not for cycles.
 
-The rules (README "Imports go one way"):
+The rules (the project's guide: imports go one way; robolearn/ may import everything else):
 
 * no cycle between modules: every strongly connected component has one module;
 * ``sims`` and ``teachers`` import nothing from ``robolearn``, ``benchmarks`` or each other;
