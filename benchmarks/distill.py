@@ -23,6 +23,9 @@ Why: a 128-128 actor trained with PPO on 4x the budget survives more of the hard
 than the 28-24 actor of the default config, which fits the MCU. Distilling the first into
 the second tells whether the small actor can hold such a policy at all (BENCHMARKS.md,
 issue 3). The teacher's cost (~1 min of training) does not fit the 15 s training bar.
+
+From Python: ``distill(teacher_run, student_run, out, ...) -> dict`` and
+``print_distill(result, out)``; both commands above call these two.
 """
 
 from __future__ import annotations
@@ -161,6 +164,14 @@ def distill(teacher_run: str | Path, student_run: str | Path, out: str | Path, r
     return result
 
 
+def print_distill(r: dict, out: str | Path) -> None:
+    """One JSON line: where the student went and its nominal (and randomized) evaluation."""
+    n = r["nominal"]
+    print(json.dumps({"out": str(out), "survival": n["survival_rate"], "position_error_m": n["position_error_m"],
+                      "yaw_deg": n["yaw_deg"], "survival_randomized": (r["randomized"] or {}).get("survival_rate"),
+                      "distill_wall_time_s": r["distill_wall_time_s"]}))
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--teacher", required=True, help="run directory of the policy to imitate")
@@ -175,10 +186,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
     r = distill(a.teacher, a.student, a.out, a.rounds, a.envs, a.steps, a.hard_fraction, a.epochs, a.lr, seed=a.seed)
-    n = r["nominal"]
-    print(json.dumps({"out": a.out, "survival": n["survival_rate"], "position_error_m": n["position_error_m"],
-                      "yaw_deg": n["yaw_deg"], "survival_randomized": (r["randomized"] or {}).get("survival_rate"),
-                      "distill_wall_time_s": r["distill_wall_time_s"]}))
+    print_distill(r, a.out)
     return r
 
 

@@ -19,6 +19,9 @@ times the resolution the 1,000-episode evaluation has for them.
 ``--fresh`` scores every policy on more sets of nominal starts like the evaluation's,
 drawn with other seeds: the evaluation's 1,000 starts are one draw, and a change that
 raises survival on them alone has been fitted to that draw.
+
+From Python: ``run_failures(run_dirs, hard, fresh, json_out) -> dict`` and
+``print_failures(result)``; both commands above call these two.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,23 +102,30 @@ def analyse(run_dirs: list[str | Path], hard: int = 2000, fresh: tuple[int, ...]
             "failed_by_all": [s["eval_index"] for s in starts if s["failed_by"] == len(runs)]}
 
 
-def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("run_dirs", nargs="+")
-    ap.add_argument("--hard", type=int, default=2000, help="hard-corner starts per policy (0: none)")
-    ap.add_argument("--fresh", default="", help="comma-separated seeds of more nominal start sets (e.g. 777,2024)")
-    ap.add_argument("--json", default=None, help="write the full result here")
-    a = ap.parse_args(argv)
+def parse_fresh(text: str) -> tuple[int, ...]:
+    """``"777,2024"`` -> ``(777, 2024)`` (empty: no fresh sets); ValueError naming ``--fresh`` otherwise."""
     try:
-        fresh = tuple(int(s) for s in a.fresh.split(",") if s.strip())
+        fresh = tuple(int(s) for s in text.split(",") if s.strip())
     except ValueError:
-        ap.error(f"--fresh: expected comma-separated integer seeds, got {a.fresh!r}")
+        raise ValueError(f"--fresh: expected comma-separated integer seeds, got {text!r}") from None
     if any(s < 0 for s in fresh):
-        ap.error(f"--fresh: seeds must be non-negative, got {a.fresh!r}")
+        raise ValueError(f"--fresh: seeds must be non-negative, got {text!r}")
+    return fresh
+
+
+def run_failures(run_dirs: Sequence[str | Path], hard: int = 2000, fresh: Sequence[int] = (),
+                 json_out: str | Path | None = None) -> dict:
+    """:func:`analyse`, on one torch thread as the recorded figures were; the full result is also
+    written to ``json_out`` when given."""
     torch.set_num_threads(1)
-    r = analyse(a.run_dirs, a.hard, fresh)
-    if a.json:
-        Path(a.json).write_text(json.dumps(r, indent=1) + "\n")
+    r = analyse(list(run_dirs), hard, tuple(fresh))
+    if json_out:
+        Path(json_out).write_text(json.dumps(r, indent=1) + "\n")
+    return r
+
+
+def print_failures(r: dict) -> None:
+    """One line per run (survival, failures, hard corner, fresh sets), then the starts most often failed."""
     for run in r["runs"]:
         hc = run["hard_corner_survival"]
         print(f"{run['run_dir']}: survival {run['survival_rate']:.1%}, {len(run['failed'])} failed "
@@ -126,6 +137,21 @@ def main(argv: list[str] | None = None) -> dict:
     for s in r["starts"][:20]:
         print(f"  start {s['eval_index']:4d}: failed by {s['failed_by']}, tilt {s['tilt_deg']:.0f} deg, "
               f"dz {s['dz_m']:+.2f} m, vz {s['vz_mps']:+.2f} m/s, speed {s['speed_mps']:.2f} m/s")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run_dirs", nargs="+")
+    ap.add_argument("--hard", type=int, default=2000, help="hard-corner starts per policy (0: none)")
+    ap.add_argument("--fresh", default="", help="comma-separated seeds of more nominal start sets (e.g. 777,2024)")
+    ap.add_argument("--json", default=None, help="write the full result here")
+    a = ap.parse_args(argv)
+    try:
+        fresh = parse_fresh(a.fresh)
+    except ValueError as e:
+        ap.error(str(e))
+    r = run_failures(a.run_dirs, a.hard, fresh, a.json)
+    print_failures(r)
     return r
 
 

@@ -37,6 +37,9 @@ start, the peak termination ratio of the best sequence over the horizon (max of
 position error / 0.6 m, speed / 10 m/s, rate / 35 rad/s; above 1 even the best sequence
 found leaves the bound). ``--peak-only`` runs a dedicated search on chosen starts that
 minimises only that peak (a smooth maximum), with no hand-over.
+
+From Python: ``run_recoverability(run_dir, ...) -> dict`` and ``print_recoverability(result)``;
+both commands above call these two.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -439,6 +443,48 @@ def grow(run_dir: str | Path, ids: list[int], horizons_s: list[float], restarts:
             "saved": int(saved.sum())}
 
 
+def run_recoverability(run_dir: str | Path, controls: int = 50, horizon_s: float = 1.0, restarts: int = 4,
+                       iters: int = 400, seed: int = 0, compile_step: bool = True,
+                       peak_only: Sequence[int] | None = None, grow_horizons_s: Sequence[float] | None = None,
+                       json_out: str | Path | None = None) -> dict:
+    """One of the three searches, on one torch thread; the full result also goes to ``json_out``.
+
+    * neither ``peak_only`` nor ``grow_horizons_s``: :func:`analyse` (every failed start and
+      ``controls`` survived ones, ``horizon_s`` s, then the policy's hand-over);
+    * ``peak_only`` (eval start indices): :func:`min_peak` over ``horizon_s``;
+    * both: :func:`grow`, the continuation over ``grow_horizons_s`` (s) on those starts.
+
+    Raises ValueError for ``grow_horizons_s`` without ``peak_only``.
+    """
+    if grow_horizons_s and not peak_only:
+        raise ValueError(GROW_NEEDS_PEAK_ONLY)
+    torch.set_num_threads(1)
+    if grow_horizons_s:
+        assert peak_only is not None
+        r = grow(run_dir, list(peak_only), list(grow_horizons_s), restarts, iters, seed, compile_step=compile_step)
+    elif peak_only:
+        r = min_peak(run_dir, list(peak_only), horizon_s, restarts, iters, seed, compile_step=compile_step)
+    else:
+        r = analyse(run_dir, controls, horizon_s, restarts, iters, seed, compile_step=compile_step)
+    if json_out:
+        Path(json_out).write_text(json.dumps(r, indent=1) + "\n")
+    return r
+
+
+GROW_NEEDS_PEAK_ONLY = "--grow needs --peak-only I,J,... (the eval starts to search)"
+
+
+def print_recoverability(r: dict) -> None:
+    """Print :func:`run_recoverability`'s result as JSON, without its bulky parts: the stages of a
+    continuation search, the per-start list of the full analysis (both are in ``json_out``)."""
+    if "stages" in r:  # grow
+        print(json.dumps({k: v for k, v in r.items() if k != "stages"}, indent=1))
+    elif "policy_survival" in r:  # analyse
+        print(json.dumps({k: v for k, v in r.items() if k != "per_start"}, indent=1))
+    else:  # min_peak: all of it
+        print(json.dumps(r, indent=1))
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run_dir")
@@ -454,29 +500,13 @@ def main(argv: list[str] | None = None) -> dict:
                     help="with --peak-only: continuation over these horizons (s), then hand over to the policy")
     ap.add_argument("--json", default=None, help="write the full result here")
     a = ap.parse_args(argv)
-    torch.set_num_threads(1)
     if a.grow and not a.peak_only:
-        ap.error("--grow needs --peak-only I,J,... (the eval starts to search)")
-    if a.grow:
-        ids = [int(x) for x in a.peak_only.split(",")]
-        r = grow(a.run_dir, ids, [float(x) for x in a.grow.split(",")], a.restarts, a.iters, a.seed,
-                 compile_step=not a.no_compile)
-        if a.json:
-            Path(a.json).write_text(json.dumps(r, indent=1) + "\n")
-        print(json.dumps({k: v for k, v in r.items() if k != "stages"}, indent=1))
-        return r
-    if a.peak_only:
-        ids = [int(x) for x in a.peak_only.split(",")]
-        r = min_peak(a.run_dir, ids, a.horizon, a.restarts, a.iters, a.seed, compile_step=not a.no_compile)
-        if a.json:
-            Path(a.json).write_text(json.dumps(r, indent=1) + "\n")
-        print(json.dumps(r, indent=1))
-        return r
-    r = analyse(a.run_dir, a.controls, a.horizon, a.restarts, a.iters, a.seed, compile_step=not a.no_compile)
-    if a.json:
-        Path(a.json).write_text(json.dumps(r, indent=1) + "\n")
-    summary = {k: v for k, v in r.items() if k != "per_start"}
-    print(json.dumps(summary, indent=1))
+        ap.error(GROW_NEEDS_PEAK_ONLY)
+    ids = [int(x) for x in a.peak_only.split(",")] if a.peak_only else None
+    horizons = [float(x) for x in a.grow.split(",")] if a.grow else None
+    r = run_recoverability(a.run_dir, a.controls, a.horizon, a.restarts, a.iters, a.seed,
+                           compile_step=not a.no_compile, peak_only=ids, grow_horizons_s=horizons, json_out=a.json)
+    print_recoverability(r)
     return r
 
 

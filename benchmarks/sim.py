@@ -13,6 +13,9 @@ time, the CPU kernel before vectorization), alternating windows with the product
 kernel so that both see the same machine load. ``--cpu-time`` divides by the process's
 CPU time instead of wall time: on a machine shared with other jobs this is the rate
 per core actually used (with several threads it sums all threads' time).
+
+From Python: ``run_sim_bench(envs, seconds, repeats, backend, reference, cpu_time) -> dict``
+and ``print_sim_bench(result, as_json)``; both commands above call these two.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import json
 import os
 import platform
 import time
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -125,6 +129,78 @@ def _si(rate: float) -> str:
     return f"{rate / 1e6:8.3f} M" if rate >= 1e6 else f"{rate / 1e3:8.1f} k"
 
 
+REFERENCE_NEEDS_CPU = "--reference compares the CPU kernels; use it with --backend cpu"
+
+
+def parse_envs(text: str) -> list[int]:
+    """``"1,1024,16384"`` -> ``[1, 1024, 16384]``; ValueError naming ``--envs`` otherwise."""
+    try:
+        return [int(x) for x in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--envs must be comma-separated integers, got {text!r}") from None
+
+
+def run_sim_bench(envs: Sequence[int] = (1, 1024, 16384), seconds: float = 3.0, repeats: int = 5,
+                  backend: str = "cpu", reference: bool = False, cpu_time: bool = False) -> dict:
+    """Full transitions/s at each env count in ``envs`` and bare RK4 steps/s at the largest; each
+    the best of ``repeats`` windows of ``seconds / repeats`` s (per second of process CPU time
+    with ``cpu_time``). ``reference`` also times the scalar reference kernel, windows alternating.
+
+    Raises ValueError for ``reference`` with a backend other than ``cpu``.
+    """
+    import numba
+
+    if reference and backend != "cpu":
+        raise ValueError(REFERENCE_NEEDS_CPU)
+    result: dict = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "threads": numba.get_num_threads(),
+        "backend": backend,
+        "clock": "process CPU time" if cpu_time else "wall",
+        "full_transitions_per_s": {},
+    }
+    if reference:
+        result["reference_full_transitions_per_s"] = {}
+    # with --reference each figure gets the same timed seconds per kernel
+    secs = seconds * (2 if reference else 1)
+    counts = list(envs)
+    for n in counts:
+        fns = [_full_fn(n, backend)]
+        if reference:
+            fns.append(_full_fn(n, backend, "scalar"))
+        rates = _best_rates(fns, n, secs, repeats, cpu_time)
+        result["full_transitions_per_s"][n] = rates[0]
+        if reference:
+            result["reference_full_transitions_per_s"][n] = rates[1]
+    n_bare, inner = max(counts), 100
+    fns = [_bare_fn(n_bare, backend, inner)]
+    if reference:
+        fns.append(_bare_fn(n_bare, backend, inner, "scalar"))
+    rates = _best_rates(fns, n_bare * inner, secs, repeats, cpu_time)
+    result["bare_rk4_steps_per_s"] = {n_bare: rates[0]}
+    if reference:
+        result["reference_bare_rk4_steps_per_s"] = {n_bare: rates[1]}
+    return result
+
+
+def print_sim_bench(result: dict, as_json: bool = False) -> None:
+    """Print :func:`run_sim_bench`'s result: as JSON, or one line per figure (with the ratio to
+    the scalar reference where it was timed)."""
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"backend={result['backend']} threads={result['threads']} ({result['machine']}), "
+          f"per second of {result['clock']}")
+    ref = result.get("reference_full_transitions_per_s", {})
+    for n, r in result["full_transitions_per_s"].items():
+        extra = f"   scalar reference {_si(ref[n])}  (x{r / ref[n]:.2f})" if n in ref else ""
+        print(f"  full transitions/s, {n:>6} envs: {_si(r)}{extra}")
+    ref = result.get("reference_bare_rk4_steps_per_s", {})
+    for n, r in result["bare_rk4_steps_per_s"].items():
+        extra = f"   scalar reference {_si(ref[n])}  (x{r / ref[n]:.2f})" if n in ref else ""
+        print(f"  bare RK4 steps/s,   {n:>6} envs: {_si(r)}{extra}")
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--envs", default="1,1024,16384", help="comma-separated env counts")
@@ -137,53 +213,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     try:
-        counts = [int(x) for x in args.envs.split(",")]
-    except ValueError:
-        ap.error(f"--envs must be comma-separated integers, got {args.envs!r}")
-    import numba
-
+        counts = parse_envs(args.envs)
+    except ValueError as e:
+        ap.error(str(e))
     if args.reference and args.backend != "cpu":
-        ap.error("--reference compares the CPU kernels; use it with --backend cpu")
-    result = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-        "threads": numba.get_num_threads(),
-        "backend": args.backend,
-        "clock": "process CPU time" if args.cpu_time else "wall",
-        "full_transitions_per_s": {},
-    }
-    if args.reference:
-        result["reference_full_transitions_per_s"] = {}
-    # with --reference each figure gets the same timed seconds per kernel
-    secs = args.seconds * (2 if args.reference else 1)
-    for n in counts:
-        fns = [_full_fn(n, args.backend)]
-        if args.reference:
-            fns.append(_full_fn(n, args.backend, "scalar"))
-        rates = _best_rates(fns, n, secs, args.repeats, args.cpu_time)
-        result["full_transitions_per_s"][n] = rates[0]
-        if args.reference:
-            result["reference_full_transitions_per_s"][n] = rates[1]
-    n_bare, inner = max(counts), 100
-    fns = [_bare_fn(n_bare, args.backend, inner)]
-    if args.reference:
-        fns.append(_bare_fn(n_bare, args.backend, inner, "scalar"))
-    rates = _best_rates(fns, n_bare * inner, secs, args.repeats, args.cpu_time)
-    result["bare_rk4_steps_per_s"] = {n_bare: rates[0]}
-    if args.reference:
-        result["reference_bare_rk4_steps_per_s"] = {n_bare: rates[1]}
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print(f"backend={args.backend} threads={result['threads']} ({result['machine']}), "
-              f"per second of {result['clock']}")
-        ref = result.get("reference_full_transitions_per_s", {})
-        for n, r in result["full_transitions_per_s"].items():
-            extra = f"   scalar reference {_si(ref[n])}  (x{r / ref[n]:.2f})" if n in ref else ""
-            print(f"  full transitions/s, {n:>6} envs: {_si(r)}{extra}")
-        ref = result.get("reference_bare_rk4_steps_per_s", {})
-        for n, r in result["bare_rk4_steps_per_s"].items():
-            extra = f"   scalar reference {_si(ref[n])}  (x{r / ref[n]:.2f})" if n in ref else ""
-            print(f"  bare RK4 steps/s,   {n:>6} envs: {_si(r)}{extra}")
+        ap.error(REFERENCE_NEEDS_CPU)
+    result = run_sim_bench(counts, args.seconds, args.repeats, args.backend, args.reference, args.cpu_time)
+    print_sim_bench(result, args.json)
     return result
 
 

@@ -4,6 +4,9 @@
                                [--set key=value ...] [--out DIR] [--json]
     robolearn bench train [CONFIG] [--seeds 5] [--set key=value ...]
 
+From Python: ``run_train_bench(config, seeds, overrides, out) -> dict`` and
+``print_train_bench(result, as_json)``; both commands above call these two.
+
 Per seed: training wall time (the training loop; process start-up, numba cache load and
 the final evaluation are reported separately), env steps, the fixed-seed evaluation
 (nominal and randomized blocks: survival, position error, yaw) and where the training
@@ -19,6 +22,7 @@ import os
 import platform
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 BAR = {"train_wall_time_s": 15.0, "survival_rate": 0.99, "position_error_m": 0.05, "yaw_deg": 5.0}
@@ -31,7 +35,25 @@ def _load_average() -> str:
         return "?"
 
 
+def run_train_bench(config: str | Path | None = None, seeds: int = 5, overrides: Sequence[str] = (),
+                    out: str | Path | None = None) -> dict:
+    """Train ``config`` (None: the default config) for seeds 0..seeds-1 and collect, per seed, the
+    training wall time (s), env steps, both evaluation blocks and the time breakdown (s).
+
+    Runs go to ``out/seed{K}`` (None: a new temporary directory). Raises
+    :class:`robolearn.errors.UserError` for ``seeds < 1`` and for a bad config or override.
+    """
+    from robolearn.defaults import default_config_path
+    from robolearn.errors import UserError
+
+    if seeds < 1:
+        raise UserError(f"--seeds must be >= 1, got {seeds}")
+    return run(str(config) if config else str(default_config_path()), seeds, list(overrides),
+               str(out) if out is not None else None)
+
+
 def run(config: str, seeds: int, overrides: list[str], out: str | None) -> dict:
+    """:func:`run_train_bench` without its defaults and checks."""
     from robolearn.config import load_config
     from robolearn.train import train
 
@@ -115,6 +137,14 @@ def print_table(result: dict) -> None:
             f"machine: {result['machine']}, load average after: {result['load_average_after']}")
 
 
+def print_train_bench(result: dict, as_json: bool = False) -> None:
+    """Print :func:`run_train_bench`'s result: as JSON, or as the table with the bar."""
+    if as_json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_table(result)
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default=None, help="YAML config (default: configs/quadrotor_hover.yaml)")
@@ -125,20 +155,13 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     if args.seeds < 1:
         ap.error("--seeds must be >= 1")
-    from robolearn.cli import _default_config
-    from robolearn.config import DEFAULT_CONFIG
-
-    config = args.config or str(_default_config(DEFAULT_CONFIG))
     from robolearn.errors import UserError
 
     try:
-        result = run(config, args.seeds, args.overrides, args.out)
+        result = run_train_bench(args.config, args.seeds, args.overrides, args.out)
     except UserError as e:
         raise SystemExit(f"error: {e}") from None
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print_table(result)
+    print_train_bench(result, args.json)
     return result
 
 

@@ -138,12 +138,11 @@ def _f(v: Any, spec: str) -> str:
 
 
 def _default_config(rel: str) -> Path:
-    """The default config: relative to the working directory, else to the repository."""
-    p = Path(rel)
-    if p.exists():
-        return p
-    repo = Path(__file__).resolve().parent.parent / rel
-    return repo if repo.exists() else p
+    """The default config: relative to the working directory, else to the repository
+    (:func:`robolearn.defaults.default_config_path`, which the benchmarks use too)."""
+    from .defaults import default_config_path
+
+    return default_config_path(rel)
 
 
 @app.command("eval")
@@ -243,6 +242,9 @@ def _print_eval(result: dict) -> None:
     Console().print(t)
 
 
+# The bench commands call the benchmarks' plain functions (benchmarks/*.py: run_... -> dict,
+# print_...), imported inside each command so that importing the CLI loads no benchmark; this
+# is the one edge from robolearn/ into benchmarks/ (tests/test_import_graph.py).
 @bench_app.command("train")
 def bench_train(
     config: Optional[Path] = typer.Argument(None, metavar="[CONFIG]", help="YAML config (default: configs/quadrotor_hover.yaml)"),
@@ -252,16 +254,9 @@ def bench_train(
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> int:
     """Train the config for several seeds; print a table of time and quality per seed."""
-    from benchmarks.train import main as bench_main
+    from benchmarks.train import print_train_bench, run_train_bench
 
-    argv = ["--seeds", str(seeds)] + (["--config", str(config)] if config else [])
-    for s in set_:
-        argv += ["--set", s]
-    if out is not None:
-        argv += ["--out", str(out)]
-    if as_json:
-        argv.append("--json")
-    bench_main(argv)
+    print_train_bench(run_train_bench(config, seeds, set_, out), as_json)
     return 0
 
 
@@ -278,16 +273,17 @@ def bench_sim(
     as_json: bool = typer.Option(False, "--json"),
 ) -> int:
     """Simulator throughput (benchmarks.sim)."""
-    from benchmarks.sim import main as sim_main
+    from benchmarks.sim import REFERENCE_NEEDS_CPU, parse_envs, print_sim_bench, run_sim_bench
 
-    argv = ["--envs", envs, "--seconds", str(seconds), "--backend", backend, "--repeats", str(repeats)]
-    if reference:
-        argv.append("--reference")
-    if cpu_time:
-        argv.append("--cpu-time")
-    if as_json:
-        argv.append("--json")
-    sim_main(argv)
+    try:
+        counts = parse_envs(envs)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    if backend not in ("cpu", "cuda"):
+        raise UserError(f"--backend must be 'cpu' or 'cuda', got {backend!r}")
+    if reference and backend != "cpu":
+        raise UserError(REFERENCE_NEEDS_CPU)
+    print_sim_bench(run_sim_bench(counts, seconds, repeats, backend, reference, cpu_time), as_json)
     return 0
 
 
@@ -302,13 +298,10 @@ def bench_recoverability(
     json_out: Optional[Path] = typer.Option(None, "--json", help="write the full result (every start) here"),
 ) -> int:
     """Can the eval starts the policy fails be survived at all? (benchmarks.recoverability)"""
-    from benchmarks.recoverability import main as rec_main
+    from benchmarks.recoverability import print_recoverability, run_recoverability
 
-    argv = [str(run), "--controls", str(controls), "--horizon", str(horizon), "--restarts", str(restarts),
-            "--iters", str(iters)] + (["--no-compile"] if no_compile else [])
-    if json_out is not None:
-        argv += ["--json", str(json_out)]
-    rec_main(argv)
+    print_recoverability(run_recoverability(run, controls, horizon, restarts, iters,
+                                            compile_step=not no_compile, json_out=json_out))
     return 0
 
 
@@ -320,14 +313,17 @@ def bench_failures(
     json_out: Optional[Path] = typer.Option(None, "--json", help="write the full result (every failed start) here"),
 ) -> int:
     """Which hover eval starts do these policies fail, their hard-corner survival, and survival on fresh start sets."""
-    from benchmarks.failures import main as failures_main
+    from benchmarks.failures import parse_fresh, print_failures, run_failures
 
     from .logging.run_dir import RunDir
 
     for r in runs:
         RunDir(r).require()
-    failures_main([str(r) for r in runs] + ["--hard", str(hard), "--fresh", fresh]
-                  + (["--json", str(json_out)] if json_out else []))
+    try:
+        seeds = parse_fresh(fresh)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    print_failures(run_failures([str(r) for r in runs], hard, seeds, json_out))
     return 0
 
 
@@ -343,14 +339,13 @@ def bench_distill(
                                         help="share of each round's starts from the hard corner"),
 ) -> int:
     """DAgger from one hover policy into another actor (benchmarks.distill)."""
-    from benchmarks.distill import main as distill_main
+    from benchmarks.distill import distill, print_distill
 
     from .logging.run_dir import RunDir
 
     for r in (teacher, student):
         RunDir(r).require()
-    distill_main(["--teacher", str(teacher), "--student", str(student), "--out", str(out), "--rounds", str(rounds),
-                  "--envs", str(envs), "--steps", str(steps), "--hard-fraction", str(hard_fraction)])
+    print_distill(distill(teacher, student, out, rounds, envs, steps, hard_fraction), out)
     return 0
 
 
