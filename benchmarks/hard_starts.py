@@ -34,7 +34,7 @@ def train_with_hard_starts(config: str, seed: int, fraction: float, out: str, ov
         given = int(float(rows[-1]["curriculum/hard_starts/given"]))
     return {"seed": seed, "fraction": fraction, "run_dir": str(res.run_dir), "hard_starts_given": given,
             "train_wall_time_s": res.train_wall_time_s, "nominal": res.eval["nominal"],
-            "randomized": res.eval.get("randomized")}
+            "randomized": res.eval.get("real_range")}
 
 
 def main(argv: list[str] | None = None) -> dict:
