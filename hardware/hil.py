@@ -83,7 +83,8 @@ def cycle_estimate(export_dir: Path, manifest: dict, run_dir: Path | None) -> tu
                 return {**est, "budget_us": budget}, f"{rep} (cost)"
         except (OSError, json.JSONDecodeError):
             pass
-    src = manifest.get("source") if isinstance(manifest.get("source"), dict) else {}
+    raw_src = manifest.get("source")
+    src: dict = raw_src if isinstance(raw_src, dict) else {}
     if run_dir is not None and (run_dir / "policy.pt").is_file() and src.get("policy_sha256"):
         try:
             from firmware_export import cost
@@ -240,6 +241,15 @@ class LinkStats:
     requests: int = 0
     state_resyncs: int = 0  # episodes replayed from step 0 after the device lost its policy state
     replayed_steps: int = 0  # STEPs sent again by those replays
+    rehellos: int = 0  # HELLOs sent before a retry (answered ones are counted in rehandshakes)
+    answers: int = 0  # received frames that answered a request (the reply, or an ERROR for it)
+    malformed: int = 0  # ERROR frames whose payload is not code + seq (dropped; also counted as rejected)
+
+    def balance(self) -> dict:
+        """Identities the counters obey (each is 0 when the books balance):
+        sent = requests + retried + rehellos; received = answers + stale + malformed."""
+        return {"sent - (requests + retried + rehellos)": self.frames_sent - (self.requests + self.retried + self.rehellos),
+                "received - (answers + stale + malformed)": self.frames_received - (self.answers + self.stale + self.malformed)}
 
     def as_dict(self) -> dict:
         return {"sent": self.frames_sent, "received": self.frames_received,
@@ -247,7 +257,9 @@ class LinkStats:
                 "timed_out": self.timed_out, "stale": self.stale,
                 "device_errors": {P.describe_error(k): v for k, v in sorted(self.device_errors.items())},
                 "rehandshakes": self.rehandshakes, "requests": self.requests,
-                "state_resyncs": self.state_resyncs, "replayed_steps": self.replayed_steps}
+                "state_resyncs": self.state_resyncs, "replayed_steps": self.replayed_steps,
+                "rehellos": self.rehellos, "answers": self.answers, "malformed": self.malformed,
+                "balance": self.balance()}
 
 
 class HilClient:
@@ -318,6 +330,7 @@ class HilClient:
                         code, eseq = P.unpack_error(f.payload)
                     except P.MessageError:
                         self.stats.frames_rejected += 1
+                        self.stats.malformed += 1
                         continue
                     if seq in (f.seq, eseq) or eseq == P.SEQ_UNKNOWN:
                         found = f
@@ -326,6 +339,7 @@ class HilClient:
                 else:
                     self.stats.stale += 1
             if found is not None:
+                self.stats.answers += 1
                 return found
             if rejected and self.fast_retry and self.decoder.pending == 0:
                 return self._CORRUPT
@@ -384,6 +398,7 @@ class HilClient:
         """One HELLO try (after a possible device reset); checks the device is unchanged."""
         seq = self._next_seq()
         self._send(P.HELLO, seq, b"")
+        self.stats.rehellos += 1
         f = self._await(seq, P.HELLO_ACK, self.hello_timeout)
         if f is None or f is self._CORRUPT or f.type != P.HELLO_ACK:
             if f is None:
@@ -699,8 +714,9 @@ def run_hil(export_dir: str | os.PathLike, device: str | Device = "emulated", *,
         div = float(np.max(np.linalg.norm(h.positions[:n] - se.positions[:n], axis=1))) if n else 0.0
         d_err = abs(h.position_error_last_1s_m - se.position_error_last_1s_m)
         # whole episode, step by step: the actions applied in HIL vs in pure simulation
-        ha, sa = h.actions, se.actions
-        m = min(len(ha), len(sa)) if ha is not None and sa is not None else 0
+        ha = h.actions if h.actions is not None else np.zeros((0, info.act_dim), np.float32)
+        sa = se.actions if se.actions is not None else np.zeros((0, info.act_dim), np.float32)
+        m = min(len(ha), len(sa))
         act_div = float(np.max(np.abs(ha[:m].astype(np.float64) - sa[:m]))) if m else 0.0
         ok = (h.error is None and h.survived == se.survived and h.steps == se.steps
               and (d_err <= AGREE_POS_TOL_M or (math.isnan(d_err) and h.steps == 0)))

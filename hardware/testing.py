@@ -408,3 +408,159 @@ class RebootingPty(PtyProcessDevice):
                     self.reboots += 1
                     return
         super()._write(data)
+
+
+def build_fuzz_decoder(out_dir: str | Path, sanitize: bool = True) -> Path:
+    """``hardware/c/fuzz_decoder.c`` + ``rl_proto.c`` with the host compiler, by default
+    with ``-fsanitize=address,undefined -fno-sanitize-recover=all`` (any memory error or
+    undefined behaviour aborts the run). Returns the executable."""
+    import subprocess
+
+    from .firmware_image import HOST_CFLAGS, PROTO_DIR, host_cc
+
+    exe = Path(out_dir) / ("fuzz_decoder_asan" if sanitize else "fuzz_decoder")
+    san = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g", "-fno-omit-frame-pointer"] if sanitize else []
+    cmd = [host_cc(), *HOST_CFLAGS, *san, "-I", str(PROTO_DIR), str(PROTO_DIR / "rl_proto.c"),
+           str(PROTO_DIR / "fuzz_decoder.c"), "-o", str(exe)]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"building the C fuzz driver failed: {' '.join(p.stderr.split())[:300]}")
+    return exe
+
+
+def run_fuzz_decoder(exe: str | Path, records: list[bytes], timeout: float = 600.0) -> tuple[np.ndarray, str]:
+    """Feed ``records`` to the C driver; (per-record verdicts (n, 4) uint8, its totals line).
+    A crash (sanitizer abort) or a hang past ``timeout`` raises RuntimeError."""
+    import struct
+    import subprocess
+
+    data = b"".join(struct.pack("<I", len(r)) + r for r in records)
+    try:
+        p = subprocess.run([str(exe)], input=data, capture_output=True, timeout=timeout,
+                           env={"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=1", "UBSAN_OPTIONS": "halt_on_error=1"})
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"the C fuzz driver hung: no result within {timeout:g} s") from None
+    err = p.stderr.decode(errors="replace")
+    if p.returncode != 0:
+        raise RuntimeError(f"the C fuzz driver exited {p.returncode}: {err.strip()[-400:]}")
+    out = np.frombuffer(p.stdout, np.uint8)
+    if out.size != 4 * len(records):
+        raise RuntimeError(f"the C fuzz driver answered {out.size // 4} of {len(records)} records")
+    return out.reshape(-1, 4), err.strip().splitlines()[-1] if err.strip() else ""
+
+
+# ------------------------------------------------------------------ byte-level fault proxy
+class PtyFaultProxy:
+    """Two pseudo-terminal pairs and a relay thread between them, in-process: the host
+    opens :attr:`host_path` like a serial port (``SerialDevice``), a device serves on
+    :attr:`device_fd`. Each byte relayed is, with probability ``rate``, hit by one fault
+    chosen uniformly among drop, corrupt (random bits flipped), duplicate and delay (the
+    relay pauses ``delay_s`` before it, order kept). Seeded; counters per direction:
+    ``bytes_in``, ``bytes_out``, ``dropped``, ``corrupted``, ``duplicated``, ``delayed``
+    with ``bytes_out == bytes_in - dropped + duplicated`` at any quiet moment.
+    ``clean_bytes``: the first that many bytes of each direction pass unharmed (so a run
+    gets past the handshake before the faults start)."""
+
+    FAULTS = ("drop", "corrupt", "duplicate", "delay")
+
+    def __init__(self, rate: float, seed: int = 0, delay_s: float = 0.002, max_delay_s: float = 0.02,
+                 clean_bytes: int = 0):
+        import os
+        import threading
+        import tty
+
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"rate must be in [0, 1], got {rate}")
+        self.rate, self.delay_s, self.max_delay_s = float(rate), float(delay_s), float(max_delay_s)
+        self.clean_bytes = int(clean_bytes)
+        self.rng = np.random.default_rng(seed)
+        self._host_master, self._host_slave = os.openpty()
+        self._dev_master, self._dev_slave = os.openpty()
+        for fd in (self._host_master, self._host_slave, self._dev_master, self._dev_slave):
+            tty.setraw(fd)
+        self.host_path = os.ttyname(self._host_slave)
+        self.device_fd = self._dev_master  # serve the device model here (serve_fd)
+        self.count = {d: {k: 0 for k in ("bytes_in", "bytes_out", "dropped", "corrupted", "duplicated", "delayed")}
+                      for d in ("to_device", "to_host")}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._relay, daemon=True)
+        self._thread.start()
+
+    def _damage(self, data: bytes, c: dict[str, int]) -> tuple[bytes, float]:
+        n = len(data)
+        first = c["bytes_in"]
+        c["bytes_in"] += n
+        hit = self.rng.random(n) < self.rate
+        hit &= np.arange(first, first + n) >= self.clean_bytes
+        kind = self.rng.integers(0, 4, n)
+        flips = self.rng.integers(1, 256, n)
+        out = bytearray()
+        pause = 0.0
+        for i, b in enumerate(data):
+            if not hit[i]:
+                out.append(b)
+                continue
+            k = self.FAULTS[int(kind[i])]
+            if k == "drop":
+                c["dropped"] += 1
+            elif k == "corrupt":
+                c["corrupted"] += 1
+                out.append(b ^ int(flips[i]))
+            elif k == "duplicate":
+                c["duplicated"] += 1
+                out += bytes([b, b])
+            else:
+                c["delayed"] += 1
+                out.append(b)
+                pause += self.delay_s
+        c["bytes_out"] += len(out)
+        return bytes(out), min(pause, self.max_delay_s)
+
+    def _relay(self) -> None:
+        import os
+        import select
+        import time
+
+        a, b = self._host_master, self._dev_slave
+        while not self._stop.is_set():
+            try:
+                r, _, _ = select.select([a, b], [], [], 0.05)
+            except (OSError, ValueError):
+                return
+            for src in r:
+                try:
+                    data = os.read(src, 4096)
+                except OSError:
+                    continue
+                if not data:
+                    continue
+                direction = "to_device" if src == a else "to_host"
+                out, pause = self._damage(data, self.count[direction])
+                if pause:
+                    time.sleep(pause)
+                dst = b if src == a else a
+                view = memoryview(out)
+                while view:
+                    try:
+                        view = view[os.write(dst, view):]
+                    except BlockingIOError:
+                        select.select([], [dst], [], 0.05)
+                    except OSError:
+                        break
+
+    def close(self) -> None:
+        import os
+
+        self._stop.set()
+        self._thread.join(2.0)
+        for fd in (self._host_master, self._host_slave, self._dev_master, self._dev_slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def __enter__(self) -> "PtyFaultProxy":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

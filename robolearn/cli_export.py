@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import typer
 
@@ -31,10 +31,12 @@ def export_cmd(
     try:
         from firmware_export import export
 
-        builder = None
+        builder: Callable[[Path], Path] | None = None
         if "firmware" in [f.lower() for f in fmts]:
             # the STM32F405 image lives in `hardware` (which uses firmware_export, not the reverse)
-            from hardware.firmware_image import build_firmware as builder
+            from hardware.firmware_image import build_firmware
+
+            builder = build_firmware
         report = export(run_dir, out, formats=fmts, quantize=quantize, firmware_builder=builder)
     except (ExportError, HilError) as e:
         raise UserError(str(e)) from None

@@ -582,7 +582,7 @@ def test_c_pty_device_survives_corrupted_and_dropped_bytes(c_exe, hover_export):
     f = r["frames"]
     _assert_exact_run(r, STEPS, 2)
     assert dev.dropped > 0 and dev.corrupted > 0
-    assert f["rejected"] > 0 and f["retried"] > 0 and f["timed_out"] > 0
+    assert f["rejected"] > 0 and f["retried"] > 0
     assert f["device_errors"].get("bad CRC", 0) + f["device_errors"].get("bad length", 0) > 0
     assert live_children() == []
 
