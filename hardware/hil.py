@@ -1,19 +1,23 @@
 """Hardware in the loop: fly simulated episodes with the policy running on a device.
 
-Each control step the host sends the policy observation (STEP), the device runs the
-exported policy and answers with the action and its inference time in CPU cycles
-(ACTION), and the host applies that action in the simulator (lock-step: the simulator
-waits for the device). Alongside, the ONNX actor (``policy.onnx``, onnxruntime) is
-evaluated on the same observations, and the same episodes (same seeds) are flown in
-pure simulation with the ONNX actor. The report (``hil_report.json``) holds the
-round-trip latency, the device inference time, the frame counters, the action error
-against ONNX and the closed-loop outcome of both runs; ``replay_latency=True`` also
-flies the episodes in simulation with the measured latency injected as
-``randomization.latency_steps``.
+Each control step the host sends the policy observation and its step index in the
+episode (STEP; step 0 starts an episode and resets the policy state on the device),
+the device runs the exported policy and answers with the action and the ticks of its
+counter across the inference (ACTION), and the host applies that action in the
+simulator (lock-step: the simulator waits for the device). Alongside, the ONNX actor
+(``policy.onnx``, onnxruntime; reset with the device at each episode start) is fed the
+same observations in order, and the same episodes (same seeds) are flown in pure
+simulation with the ONNX actor. The report (``hil_report.json``) holds the round-trip
+latency, the device's counter named for what it counts (``inference``: an instruction
+count under QEMU, cycles on silicon, host time on a pty) beside the exporter's cycle
+estimate, warnings (not real-time, estimate over budget), the frame counters, the
+action error against ONNX over whole episodes and the closed-loop outcome of both runs;
+``replay_latency=True`` also flies the episodes in simulation with the measured latency
+injected as ``randomization.latency_steps``.
 
 Entry point: :func:`run_hil`. Building blocks: :class:`HilClient` (protocol client
-with retries and re-handshake), :class:`OnnxActor`, :func:`resolve_export`,
-:func:`open_device`, :func:`fly_episode`.
+with retries and re-handshake), :class:`~hardware.onnx_actor.OnnxActor`,
+:func:`resolve_export`, :func:`open_device`, :func:`fly_episode`.
 """
 
 from __future__ import annotations
@@ -839,7 +843,7 @@ def _inference_section(kind: str, ticks: list[int], cpu_hz: int, estimate: dict 
     else:
         out["cycles"] = _stats(ticks)
         out["us"] = _stats([c / cpu_hz * 1e6 for c in ticks]) if cpu_hz else None
-    if estimate is not None:
+    if estimate is not None and isinstance(estimate.get("estimated_cycles"), (int, float)):
         est_cycles = estimate.get("estimated_cycles")
         out["cycles_estimate"] = {
             "cycles": est_cycles, "us_at_168mhz": estimate.get("estimated_us_at_168mhz"),
