@@ -42,11 +42,58 @@ def policy_obs_dim(history: int) -> int:
     return 18 + 4 * history
 
 
+def load_yaml(path: Path) -> tuple[dict[str, Any], bytes]:
+    """(mapping, raw bytes) of a YAML file; ``3e-4`` (no dot) reads as a float, as in
+    YAML 1.2 and robolearn's own config loader. ExportError (one line) when unreadable."""
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float",
+                                 re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+                                 list("-+0123456789"))
+    try:
+        raw = path.read_bytes()
+        data = yaml.load(raw, Loader=Loader)
+    except OSError as e:
+        raise ExportError(f"cannot read {path}: {e.strerror or e}") from None
+    except yaml.YAMLError as e:
+        raise ExportError(f"{path}: invalid YAML ({' '.join(str(e).split())[:160]}); fix or remove it") from None
+    return (data if isinstance(data, dict) else {}), raw
+
+
+def config_from_env(env: dict[str, Any] | None, where: str) -> QuadrotorConfig:
+    """``QuadrotorConfig`` from an ``env`` mapping (``env.sim`` simulator settings,
+    ``env.ranges`` parameter ranges), as ``config.yaml`` and ``manifest.json`` hold it."""
+    from sims.quadrotor.config import QuadrotorConfig
+
+    env = env if isinstance(env, dict) else {}
+    sim = dict(env.get("sim") or {})
+    unknown = sorted(set(sim) - set(QuadrotorConfig.field_names()) - {"ranges"})
+    if unknown:
+        raise ExportError(f"{where}: env.sim has settings the quadrotor simulator does not know: {', '.join(unknown)}")
+    if "home_target" in sim:
+        sim["home_target"] = tuple(sim["home_target"])
+    try:
+        ranges = {k: (float(v[0]), float(v[1])) for k, v in (env.get("ranges") or {}).items()}
+        return QuadrotorConfig(**sim, ranges=ranges)
+    except (TypeError, ValueError, IndexError) as e:
+        raise ExportError(f"{where}: env section: {e}") from None
+
+
+def check_obs_dim(cfg: QuadrotorConfig, obs_dim: int, where: str) -> None:
+    if policy_obs_dim(cfg.action_history) != obs_dim:
+        raise ExportError(f"the policy takes {obs_dim} observations but {where} (action_history="
+                          f"{cfg.action_history}) gives {policy_obs_dim(cfg.action_history)}; the policy and "
+                          "the config come from different runs")
+
+
 def read_sim_settings(config_path: Path | None, obs_dim: int) -> SimSettings:
     """Simulator settings from ``config.yaml`` (``env.sim``/``env.ranges``), or the
     defaults with the action history implied by ``obs_dim`` when there is no config."""
-    import yaml
-
     from sims.quadrotor.config import QuadrotorConfig
 
     if config_path is None or not config_path.is_file():
@@ -56,29 +103,9 @@ def read_sim_settings(config_path: Path | None, obs_dim: int) -> SimSettings:
                               "config.yaml next to policy.pt; export from the run directory")
         cfg = QuadrotorConfig(action_history=h)
         return SimSettings(cfg, _env_dict(cfg), f"simulator defaults (no config.yaml; action_history={h} from obs_dim)", None)
-    raw = config_path.read_bytes()
-    try:
-        data = yaml.safe_load(raw)
-    except yaml.YAMLError as e:
-        raise ExportError(f"{config_path}: invalid YAML ({' '.join(str(e).split())[:160]}); fix or remove it") from None
-    env = (data or {}).get("env") if isinstance(data, dict) else None
-    if not isinstance(env, dict):
-        env = {}
-    sim = dict(env.get("sim") or {})
-    unknown = sorted(set(sim) - set(QuadrotorConfig.field_names()) - {"ranges"})
-    if unknown:
-        raise ExportError(f"{config_path}: env.sim has settings the quadrotor simulator does not know: {', '.join(unknown)}")
-    if "home_target" in sim:
-        sim["home_target"] = tuple(sim["home_target"])
-    ranges = {k: (float(v[0]), float(v[1])) for k, v in (env.get("ranges") or {}).items()}
-    try:
-        cfg = QuadrotorConfig(**sim, ranges=ranges)
-    except (TypeError, ValueError) as e:
-        raise ExportError(f"{config_path}: env section: {e}") from None
-    if policy_obs_dim(cfg.action_history) != obs_dim:
-        raise ExportError(f"policy.pt takes {obs_dim} observations but {config_path} (action_history="
-                          f"{cfg.action_history}) gives {policy_obs_dim(cfg.action_history)}; the policy and "
-                          "config.yaml come from different runs")
+    data, raw = load_yaml(config_path)
+    cfg = config_from_env(data.get("env"), str(config_path))
+    check_obs_dim(cfg, obs_dim, str(config_path))
     return SimSettings(cfg, _env_dict(cfg), str(config_path), hashlib.sha256(raw).hexdigest())
 
 

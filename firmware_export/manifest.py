@@ -10,14 +10,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import layout
 from .c_codegen import weight_bytes
+from .errors import ExportError
 from .onnx_export import INPUT, OUTPUTS
 from .policy_file import PolicySpec
 
 MANIFEST_FORMAT = "robolearn.export_manifest/1"
+MANIFEST_NAME = "manifest.json"
 
 
 def build_manifest(spec: PolicySpec, sim: layout.SimSettings, run_dir: Path, out_dir: Path,
@@ -105,3 +109,47 @@ def manifest_bytes(manifest: dict) -> bytes:
 
 def manifest_sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+# ------------------------------------------------------------------------------ reading
+@dataclass(frozen=True)
+class Manifest:
+    """What a consumer (the HIL runner, an integrator) reads back from ``manifest.json``:
+    the keys :func:`build_manifest` writes, in one place."""
+
+    path: Path
+    sha256: bytes  # SHA-256 of the file's bytes: what policy.c embeds and the device announces
+    data: dict[str, Any]
+    obs_dim: int
+    act_dim: int
+    run_dir: Path | None  # the run directory (config.yaml), resolved against the export directory
+    env: dict[str, Any] | None  # {"sim": {...}, "ranges": {...}}, the simulator settings exported
+
+
+def read_manifest(export_dir: str | Path) -> Manifest:
+    """Read ``EXPORT_DIR/manifest.json`` (or the file itself); ExportError (one line)
+    when it is missing, not JSON, or lacks ``obs_dim`` / ``act_dim``."""
+    p = Path(export_dir)
+    path = p if p.name == MANIFEST_NAME and p.is_file() else p / MANIFEST_NAME
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ExportError(f"cannot read {path}: {e.strerror or e}; export the run first (robolearn export RUN)") from None
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ExportError(f"{path}: invalid JSON ({e}); export the run again") from None
+    if not isinstance(data, dict):
+        raise ExportError(f"{path}: not a JSON object; export the run again")
+    dims = []
+    for key in ("obs_dim", "act_dim"):
+        v = data.get(key)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ExportError(f"{path}: {key} missing or not a positive integer; export the run again")
+        dims.append(v)
+    rd = data.get("run_dir")
+    run_dir = None
+    if isinstance(rd, str) and rd:
+        run_dir = Path(rd) if Path(rd).is_absolute() else path.parent / rd
+    env = data.get("env") if isinstance(data.get("env"), dict) else None
+    return Manifest(path, hashlib.sha256(raw).digest(), data, dims[0], dims[1], run_dir, env)

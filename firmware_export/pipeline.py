@@ -10,7 +10,6 @@ Order matters: manifest.json is written first, because policy.c embeds its SHA-2
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -65,16 +64,22 @@ def _check_options(formats: str | Sequence[str], quantize: str | None) -> tuple[
     return fs
 
 
-def _firmware_builder() -> Callable[..., Path]:
-    if importlib.util.find_spec("firmware_export.firmware") is None:
-        raise ExportError("the firmware format is not available in this installation "
-                          "(firmware_export/firmware.py missing); export with --format onnx,c")
-    from . import firmware
+def _check_firmware_builder(fmts: tuple[str, ...], builder: Callable[[Path], Path] | None) -> None:
+    # The STM32F405 image (board support, device loop, serial protocol) lives in the
+    # `hardware` package, which uses this one; this package never imports it back.
+    if "firmware" in fmts and builder is None:
+        raise ExportError("the firmware format needs a firmware builder: use `robolearn export --format "
+                          "firmware`, or pass firmware_builder=hardware.firmware_image.build_firmware")
 
-    fn: Callable[..., Path] | None = getattr(firmware, "build_firmware", None)
-    if fn is None:
-        raise ExportError("firmware_export.firmware has no build_firmware(); export with --format onnx,c")
-    return fn
+
+def _firmware_size(elf: Path) -> dict[str, Any] | None:
+    """``firmware_size.json`` next to the ELF when the builder wrote one (it does)."""
+    f = elf.parent / "firmware_size.json"
+    try:
+        data = json.loads(f.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _prepare_target(out_dir: Path) -> None:
@@ -112,17 +117,22 @@ def _err_stats(a: np.ndarray, b: np.ndarray) -> dict:
 def export(run_or_policy_dir: str | Path, out_dir: str | Path | None = None,
            formats: str | Sequence[str] = ("onnx", "c"), quantize: str | None = None, *,
            n_random: int = 10_000, record_envs: int = 32, record_steps: int = 150,
-           closed_loop_episodes: int = 32, seed: int = 0) -> dict[str, Any]:
+           closed_loop_episodes: int = 32, seed: int = 0,
+           firmware_builder: Callable[[Path], Path] | None = None) -> dict[str, Any]:
     """Export a run's ``policy.pt``; returns the export report (also written as
     ``export_report.json``). Raises :class:`ExportError` (one line) on bad input or a
-    failed check, leaving no partial output. ``out_dir`` default: ``RUN_DIR/export``."""
+    failed check, leaving no partial output. ``out_dir`` default: ``RUN_DIR/export``.
+    ``firmware_builder(export_dir) -> ELF path`` builds the ``firmware`` format
+    (``hardware.firmware_image.build_firmware``); it runs on the finished export
+    before it is moved into place, so a failed build leaves no output either."""
     fmts = _check_options(formats, quantize)
     run_dir, policy_path = _resolve_input(Path(run_or_policy_dir))
     out_dir = Path(out_dir) if out_dir is not None else run_dir / "export"
     # Fail fast on missing tools, before any work or output.
     if "c" in fmts:
         verify.find_cc()
-    build_firmware = _firmware_builder() if "firmware" in fmts else None
+    _check_firmware_builder(fmts, firmware_builder)
+    build_firmware = firmware_builder if "firmware" in fmts else None
     spec = load_policy(policy_path)
     sim = layout.read_sim_settings(run_dir / "config.yaml", spec.obs_dim)
     _prepare_target(out_dir)
@@ -135,11 +145,10 @@ def export(run_or_policy_dir: str | Path, out_dir: str | Path | None = None,
         report = _export_into(tmp, spec, sim, run_dir, out_dir, fmts, quantize, n_random,
                               record_envs, record_steps, closed_loop_episodes, seed)
         if build_firmware is not None:
-            from .firmware import firmware_size
-
             elf = Path(build_firmware(tmp))
             # Paths relative to the export: tmp is renamed to out_dir below.
-            report["firmware"] = {"elf": str(elf.relative_to(tmp)), "size": firmware_size(elf)}
+            report["firmware"] = {"elf": str(elf.relative_to(tmp)), "size": _firmware_size(elf)}
+            report["files"] = sorted(set(report["files"]) | {elf.relative_to(tmp).parts[0]})
         report["out_dir"] = str(out_dir)
         (tmp / "export_report.json").write_text(json.dumps(report, indent=2) + "\n")
         _install(tmp, out_dir)

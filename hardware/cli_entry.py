@@ -16,9 +16,11 @@ or registers the ready-made typer command with :func:`register` (``register(app)
 ``python -m hardware.cli_entry PATH --device ...`` runs the same without typer.
 
 Exit codes: 0 the run completed (the report holds the figures, including whether
-HIL and simulation agree); 1 the device was lost or failed during the run (a partial
+HIL and simulation agree; the summary says "HIL ok" only without warnings, e.g. a
+round trip over the control period); 1 the device was lost or failed during the run (a partial
 report is written); 2 nothing was flown (bad export, build failure, device cannot be
-opened, no answer to HELLO, a different policy on the device); 130 interrupted.
+opened, no answer to HELLO, a different policy on the device, an unusable option such
+as ``--retries -1`` or ``--timeout 0``); 130 interrupted.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ tests) and runs as a process on a pseudo-terminal::
 
     python -m hardware.device_model /dev/pts/N --export-dir DIR [--faults JSON]
 
-which behaves like the C host device (``firmware_export.build_host_device``).
+which behaves like the C host device (``hardware.firmware_image.build_host_device``).
 """
 
 from __future__ import annotations
@@ -77,14 +77,18 @@ class ModelCounters:
     dropped_replies: int = 0
     ignored_steps: int = 0  # STEPs before HELLO (after a reboot)
     duplicates: int = 0  # retransmitted requests answered from the cache
+    state_errors: int = 0  # STEPs refused with ERROR 5 (policy state not at that step)
 
 
 class DeviceModel:
     """Device side of the protocol in Python.
 
     ``policy(obs) -> action`` computes one action from a float32 observation; if it has
-    a ``reset()`` method, a RESET frame calls it. ``cycles(obs) -> int`` gives the
-    reported inference time (default: a fixed 10000 cycles).
+    a ``reset()`` method, a RESET frame and a STEP with step index 0 (episode start)
+    call it. ``state_dim`` (default: the policy's ``state_dim`` attribute, else 0) is
+    announced in HELLO_ACK; a stateful model answers a STEP whose step index is not the
+    next one of its episode with ERROR 5, as ``hardware/c/rl_device.c`` does.
+    ``cycles(obs) -> int`` gives the reported inference time (default: a fixed 10000 cycles).
     A freshly started (or rebooted) model ignores STEP until it has answered a HELLO,
     as the protocol allows; it answers a retransmitted request (same type and seq as
     the last one) from a cache, without running the policy again.
@@ -93,8 +97,9 @@ class DeviceModel:
     def __init__(self, policy: Callable[[np.ndarray], np.ndarray], obs_dim: int, act_dim: int,
                  manifest_sha256: bytes, cpu_hz: int = 168_000_000,
                  cycles: Callable[[np.ndarray], int] | None = None,
-                 faults: Faults | None = None, version: int = P.VERSION):
+                 faults: Faults | None = None, version: int = P.VERSION, state_dim: int | None = None):
         self.policy = policy
+        self.state_dim = int(state_dim if state_dim is not None else getattr(policy, "state_dim", 0))
         self.obs_dim, self.act_dim = int(obs_dim), int(act_dim)
         self.sha = bytes(manifest_sha256)
         self.cpu_hz = int(cpu_hz)
@@ -109,6 +114,10 @@ class DeviceModel:
         self.decoder = P.StreamDecoder()
         self.ready = False  # HELLO seen since boot
         self._last: tuple[int, int, bytes] | None = None  # (type, seq, reply wire)
+        self.next_step: int | None = None  # step index the policy state is at (None: no episode)
+        self._reset_policy()
+
+    def _reset_policy(self) -> None:
         reset = getattr(self.policy, "reset", None)
         if callable(reset):
             reset()
@@ -186,27 +195,34 @@ class DeviceModel:
         reply = self._reply(fr)
         if reply is None:
             return b""
-        if fr.type in (P.STEP, P.RESET):
+        if fr.type in (P.STEP, P.RESET) and not reply_is_error(reply):
             self._last = (fr.type, fr.seq, reply)
         return self._emit(reply)
 
     def _reply(self, fr: P.Frame) -> bytes | None:
         if fr.type == P.HELLO:
             self.ready = True
-            ack = P.HelloAck(self.version, self.obs_dim, self.act_dim, self.sha, self.cpu_hz)
+            ack = P.HelloAck(self.version, self.obs_dim, self.act_dim, self.sha, self.cpu_hz, self.state_dim)
+            if self.version != P.VERSION:  # an older device: version first, the rest as it was
+                return P.encode_frame(P.HELLO_ACK, fr.seq, P.pack_hello_ack(ack)[:-2])
             return P.encode_frame(P.HELLO_ACK, fr.seq, P.pack_hello_ack(ack))
         if fr.type == P.RESET:
-            reset = getattr(self.policy, "reset", None)
-            if callable(reset):
-                reset()
+            self._reset_policy()
+            self.next_step = 0
             return P.encode_frame(P.RESET_ACK, fr.seq)
         if fr.type == P.STEP:
             if not self.ready:
                 self.count.ignored_steps += 1
                 return None
-            if len(fr.payload) != 4 * self.obs_dim:
+            if len(fr.payload) != P.STEP_HEADER_SIZE + 4 * self.obs_dim:
                 return P.encode_frame(P.ERROR, fr.seq, P.pack_error(P.ERR_OBS_SIZE, fr.seq))
-            obs = P.unpack_step(fr.payload, self.obs_dim)
+            step, obs = P.unpack_step(fr.payload, self.obs_dim)
+            if step == 0:
+                self._reset_policy()  # episode start
+            elif self.state_dim > 0 and step != self.next_step:
+                self.count.state_errors += 1
+                return P.encode_frame(P.ERROR, fr.seq, P.pack_error(P.ERR_STATE, fr.seq))
+            self.next_step = step + 1
             act = np.asarray(self.policy(obs), np.float32).reshape(self.act_dim)
             if self.faults.action_offset:
                 act = act + np.float32(self.faults.action_offset)
@@ -214,15 +230,22 @@ class DeviceModel:
         return P.encode_frame(P.ERROR, fr.seq, P.pack_error(P.ERR_TYPE, fr.seq))
 
 
+def reply_is_error(wire: bytes) -> bool:
+    """Whether an encoded reply is an ERROR frame (not cached: the host fixes the cause and retries)."""
+    return P.decode_frame(wire).type == P.ERROR
+
+
 # ------------------------------------------------------------------ export helpers
 def manifest_sha256(export_dir: str | Path) -> bytes:
+    """SHA-256 of ``EXPORT_DIR/manifest.json``'s bytes (what the device announces)."""
     return hashlib.sha256((Path(export_dir) / "manifest.json").read_bytes()).digest()
 
 
 def model_from_export(export_dir: str | Path, faults: Faults | None = None,
                       sha: bytes | None = None, cpu_hz: int = 168_000_000) -> DeviceModel:
-    """A device model running the export's ``policy.onnx`` (an exact device)."""
-    from .hil import OnnxActor
+    """A device model running the export's ``policy.onnx`` (an exact device; its policy
+    state, if any, is kept as the C code keeps it)."""
+    from .onnx_actor import OnnxActor
 
     actor = OnnxActor(Path(export_dir) / "policy.onnx")
     return DeviceModel(actor, actor.obs_dim, actor.act_dim,

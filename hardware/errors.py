@@ -33,3 +33,8 @@ class HandshakeError(HilError):
 
 class ManifestMismatch(HandshakeError):
     """The device runs a different policy (manifest SHA-256 differs)."""
+
+
+class StateLost(DeviceError):
+    """A stateful device's policy state is not at the step the host sent (ERROR 5): it
+    rebooted or missed a STEP mid-episode. The runner replays the episode to recover."""

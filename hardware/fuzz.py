@@ -123,3 +123,43 @@ def mutated_frames(seed: int, n: int, max_payload: int = P.MAX_PAYLOAD,
         f = frames[int(rng.integers(pool))]
         other = frames[int(rng.integers(pool))]
         yield kind, f, mutate(rng, f, kind, other), other
+
+
+# ----------------------------------------------------------------------- fault campaign
+REASON_CODE = {"overflow": 1, "cobs": 2, "short": 3, "crc": 4, "length": 5}  # rl_status in rl_proto.h
+SENTINEL = P.encode_frame(P.RESET, 0xABCD)
+
+
+def fuzz_records(seed: int, n: int, max_payload: int = 256, valid_every: int = 12) -> Iterator[tuple[str, bytes, P.Frame, P.Frame]]:
+    """``n`` records ``(kind, wire, original, other)`` for a decoder campaign: every
+    ``valid_every``-th is a random frame left intact (kind ``"valid"``: must be
+    accepted), the others come from :func:`mutated_frames` (kinds in rotation; a third
+    of the pool is oversized garbage so the overflow path is hit too)."""
+    rng = np.random.default_rng(seed + 1)
+    mut = mutated_frames(seed, n, max_payload=max_payload)
+    for i in range(n):
+        kind, f, wire, other = next(mut)
+        if valid_every and i % valid_every == 0:
+            yield "valid", P.encode_frame(f.type, f.seq, f.payload), f, other
+        elif i % 97 == 1:  # no delimiter for longer than a maximal frame: overflow
+            junk = rng.integers(1, 256, int(rng.integers(P.MAX_WIRE + 1, P.MAX_WIRE + 300)), dtype=np.uint8)
+            yield "overflow", junk.tobytes(), f, other
+        else:
+            yield kind, wire, f, other
+
+
+def stream_verdicts(records: Iterator[bytes] | list[bytes]) -> tuple[np.ndarray, P.StreamDecoder]:
+    """What ``hardware/c/fuzz_decoder.c`` prints, computed with the Python stream decoder:
+    per record (frames accepted, chunks rejected, last reject reason code, sentinel
+    recovered), all records through one decoder, each followed by 0x00 and the sentinel."""
+    d = P.StreamDecoder()
+    out = []
+    for wire in records:
+        r0 = d.rejected
+        frames = d.feed(wire + P.DELIMITER)
+        rej = d.rejected - r0
+        last = REASON_CODE[d.last_error.reason] if rej and d.last_error is not None else 0
+        tail = d.feed(SENTINEL)
+        sent = int(tail == [P.Frame(P.RESET, 0xABCD)])
+        out.append((min(len(frames), 255), min(rej, 255), last, sent))
+    return np.array(out, np.uint8).reshape(-1, 4), d

@@ -1,19 +1,23 @@
 """Hardware in the loop: fly simulated episodes with the policy running on a device.
 
-Each control step the host sends the policy observation (STEP), the device runs the
-exported policy and answers with the action and its inference time in CPU cycles
-(ACTION), and the host applies that action in the simulator (lock-step: the simulator
-waits for the device). Alongside, the ONNX actor (``policy.onnx``, onnxruntime) is
-evaluated on the same observations, and the same episodes (same seeds) are flown in
-pure simulation with the ONNX actor. The report (``hil_report.json``) holds the
-round-trip latency, the device inference time, the frame counters, the action error
-against ONNX and the closed-loop outcome of both runs; ``replay_latency=True`` also
-flies the episodes in simulation with the measured latency injected as
-``randomization.latency_steps``.
+Each control step the host sends the policy observation and its step index in the
+episode (STEP; step 0 starts an episode and resets the policy state on the device),
+the device runs the exported policy and answers with the action and the ticks of its
+counter across the inference (ACTION), and the host applies that action in the
+simulator (lock-step: the simulator waits for the device). Alongside, the ONNX actor
+(``policy.onnx``, onnxruntime; reset with the device at each episode start) is fed the
+same observations in order, and the same episodes (same seeds) are flown in pure
+simulation with the ONNX actor. The report (``hil_report.json``) holds the round-trip
+latency, the device's counter named for what it counts (``inference``: an instruction
+count under QEMU, cycles on silicon, host time on a pty) beside the exporter's cycle
+estimate, warnings (not real-time, estimate over budget), the frame counters, the
+action error against ONNX over whole episodes and the closed-loop outcome of both runs;
+``replay_latency=True`` also flies the episodes in simulation with the measured latency
+injected as ``randomization.latency_steps``.
 
 Entry point: :func:`run_hil`. Building blocks: :class:`HilClient` (protocol client
-with retries and re-handshake), :class:`OnnxActor`, :func:`resolve_export`,
-:func:`open_device`, :func:`fly_episode`.
+with retries and re-handshake), :class:`~hardware.onnx_actor.OnnxActor`,
+:func:`resolve_export`, :func:`open_device`, :func:`fly_episode`.
 """
 
 from __future__ import annotations
@@ -31,14 +35,17 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from . import protocol as P
+from .device_model import Faults, model_from_export
 from .devices import Device, ModelDevice, PtyProcessDevice, QemuDevice, SerialDevice
 from .errors import (DeviceError, DeviceLost, DeviceTimeout, ExportError, HandshakeError,
-                     HilError, ManifestMismatch)
+                     HilError, ManifestMismatch, StateLost)
+from .onnx_actor import OnnxActor
 
 if TYPE_CHECKING:
     from sims.quadrotor import QuadrotorConfig, QuadrotorVecEnv
 
-    from .device_model import Faults
+__all__ = ["run_hil", "format_report", "HilClient", "OnnxActor", "resolve_export", "open_device",
+           "fly_episode", "ExportInfo", "check_hello", "pty_model_device"]
 
 REPORT_NAME = "hil_report.json"
 REPORT_SCHEMA = "robolearn.hil_report/1"
@@ -47,38 +54,6 @@ DEVICE_KINDS = ("emulated", "pty", "model", "pty-model")
 DEFAULT_TIMEOUT = {"model": 0.25, "pty-model": 0.5, "pty": 0.5, "serial": 0.5, "emulated": 2.0}
 # Closed-loop agreement tolerance on the last-second position error (m).
 AGREE_POS_TOL_M = 0.01
-
-
-# ============================================================================ ONNX
-class OnnxActor:
-    """``policy.onnx`` under onnxruntime: float32 observation (obs_dim,) -> action (act_dim,)."""
-
-    def __init__(self, path: str | os.PathLike):
-        import onnxruntime as ort
-
-        path = Path(path)
-        if not path.is_file():
-            raise ExportError(f"ONNX actor not found: {path}")
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = 1
-        so.inter_op_num_threads = 1
-        so.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-        except Exception as e:  # noqa: BLE001  (onnxruntime raises its own types)
-            raise ExportError(f"cannot load {path}: {e}") from None
-        inp = self.session.get_inputs()[0]
-        out = self.session.get_outputs()[0]
-        self.input_name, self.output_name = inp.name, out.name
-        self.obs_dim = int(inp.shape[-1])
-        # a symbolic output size (str) is learned from one evaluation
-        last = out.shape[-1]
-        self.act_dim: int = int(last) if isinstance(last, int) else int(self(np.zeros(self.obs_dim, np.float32)).shape[0])
-
-    def __call__(self, obs: np.ndarray) -> np.ndarray:
-        x = np.asarray(obs, np.float32).reshape(1, self.obs_dim)
-        y: np.ndarray = self.session.run([self.output_name], {self.input_name: x})[0]
-        return y.reshape(-1).astype(np.float32)
 
 
 # ================================================================= export directory
@@ -93,74 +68,56 @@ class ExportInfo:
     config_source: str
     run_dir: Path | None = None
     notes: list[str] = field(default_factory=list)
+    state_dim: int = 0  # floats of policy state (policy.onnx's state_in; 0: stateless)
+    estimate: dict | None = None  # the exporter's cycle estimate (firmware_export.cost), see cycle_estimate()
 
 
-def _manifest_dims(m: dict) -> tuple[int | None, int | None]:
-    """obs/act dimensions from a manifest, tolerant of where the exporter puts them."""
-    def find(keys: list[str]) -> int | None:
-        for k in keys:
-            node: Any = m
-            for part in k.split("."):
-                node = node.get(part) if isinstance(node, dict) else None
-            if isinstance(node, int):
-                return node
-        return None
+def cycle_estimate(export_dir: Path, manifest: dict, run_dir: Path | None) -> tuple[dict | None, str]:
+    """The exporter's inference-cost ESTIMATE for this policy on the STM32F405, and where
+    it came from: ``export_report.json``'s ``cost`` (what ``robolearn export`` computed with
+    ``firmware_export.cost.estimate``), else ``cost.estimate`` on the run's ``policy.pt``
+    when its SHA-256 matches the manifest, else ``None``."""
+    rep = export_dir / "export_report.json"
+    if rep.is_file():
+        try:
+            data = json.loads(rep.read_text())
+            est = data.get("cost")
+            if isinstance(est, dict):
+                budget = (data.get("targets") or {}).get("inference_us_max")
+                return {**est, "budget_us": budget}, f"{rep} (cost)"
+        except (OSError, json.JSONDecodeError):
+            pass
+    raw_src = manifest.get("source")
+    src: dict = raw_src if isinstance(raw_src, dict) else {}
+    if run_dir is not None and (run_dir / "policy.pt").is_file() and src.get("policy_sha256"):
+        try:
+            from firmware_export import cost
+            from firmware_export.pipeline import TARGET_US
+            from firmware_export.policy_file import load_policy
 
-    return (find(["obs_dim", "observation.dim", "observation.obs_dim", "policy.obs_dim", "obs.dim"]),
-            find(["act_dim", "action.dim", "action.act_dim", "policy.act_dim", "act.dim"]))
-
-
-def _load_yaml(path: Path) -> dict:
-    import re
-
-    import yaml
-
-    class Loader(yaml.SafeLoader):  # reads 3e-4 (no dot) as a float, as robolearn's config does
-        pass
-
-    Loader.add_implicit_resolver("tag:yaml.org,2002:float",
-                                 re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-                                 list("-+0123456789"))
-    try:
-        data = yaml.load(path.read_text(), Loader=Loader)
-    except (OSError, yaml.YAMLError) as e:
-        raise ExportError(f"cannot read {path}: {e}") from None
-    return data if isinstance(data, dict) else {}
-
-
-def sim_config_from_run(cfg: dict) -> QuadrotorConfig:
-    """``QuadrotorConfig`` from a run's ``config.yaml`` mapping (its ``env`` section):
-    ``env.sim`` holds the simulator settings and ``env.ranges`` the parameter ranges,
-    as the trainer uses them."""
-    from sims.quadrotor import QuadrotorConfig
-
-    env = cfg.get("env", cfg) or {}
-    sim = dict(env.get("sim") or {})
-    names = set(QuadrotorConfig.field_names()) - {"ranges"}
-    unknown = sorted(set(sim) - names)
-    if unknown:
-        raise ExportError(f"config.yaml env.sim has settings this simulator does not know: {', '.join(unknown)}")
-    if "home_target" in sim:
-        sim["home_target"] = tuple(sim["home_target"])
-    ranges = {k: (float(v[0]), float(v[1])) for k, v in (env.get("ranges") or {}).items()}
-    try:
-        return QuadrotorConfig(**sim, ranges=ranges)
-    except (TypeError, ValueError) as e:
-        raise ExportError(f"config.yaml env section: {e}") from None
+            spec = load_policy(run_dir / "policy.pt")
+            if spec.sha256 == src["policy_sha256"]:
+                est = cost.estimate(spec, manifest.get("quantize"))
+                return {**est, "budget_us": TARGET_US}, f"firmware_export.cost.estimate({run_dir / 'policy.pt'})"
+        except Exception as e:  # noqa: BLE001  (an estimate is optional; say why it is missing)
+            return None, f"no estimate: {' '.join(str(e).split())[:120]}"
+    return None, "no estimate: no export_report.json and no matching policy.pt"
 
 
 def resolve_export(path: str | os.PathLike) -> ExportInfo:
     """Find the export directory (``manifest.json`` + ``policy.onnx``) and the env config.
 
     ``path`` is an export directory, or a run directory holding ``export/`` (made by
-    ``robolearn export``; if missing and ``firmware_export`` is available it is made
-    now). The simulator config comes from the run's ``config.yaml`` (looked up in
-    ``path``, the export directory, its parent, and the manifest's ``run_dir``), else
-    from the manifest's ``env`` entry, else the defaults with the action history
-    implied by ``obs_dim``.
+    ``robolearn export``; if missing it is made now with ``firmware_export.export``).
+    The manifest is read with ``firmware_export.manifest.read_manifest``; the simulator
+    config comes from the run's ``config.yaml`` (looked up in ``path``, the export
+    directory, its parent, and the manifest's ``run_dir``; read with
+    ``firmware_export.layout``), else from the manifest's ``env`` entry, else the
+    defaults with the action history implied by ``obs_dim``.
     """
-    from sims.quadrotor import QuadrotorConfig
-    from sims.quadrotor.physics import policy_obs_dim
+    from firmware_export import ExportError as FwExportError
+    from firmware_export import layout
+    from firmware_export.manifest import read_manifest
 
     p = Path(path)
     if not p.exists():
@@ -174,62 +131,49 @@ def resolve_export(path: str | os.PathLike) -> ExportInfo:
     elif (p / "policy.pt").is_file():
         run_dir = p
         export_dir = p / "export"
+        from firmware_export import export
+
         try:
-            import firmware_export
-            exporter = getattr(firmware_export, "export")
-        except (ImportError, AttributeError):
-            raise ExportError(f"{p} is a run directory without an export; run `robolearn export {p}` first") from None
-        try:
-            exporter(p, export_dir, formats=("onnx", "c"), quantize=None)
-        except TypeError:
-            exporter(p, export_dir)
+            export(p, export_dir, formats=("onnx", "c"), quantize=None)
+        except FwExportError as e:
+            raise ExportError(str(e)) from None
         notes.append(f"exported {p} to {export_dir}")
     else:
         raise ExportError(f"{p} holds neither manifest.json (an export) nor policy.pt (a run)")
 
-    mpath = export_dir / "manifest.json"
-    raw = mpath.read_bytes()
     try:
-        manifest = json.loads(raw)
-    except json.JSONDecodeError as e:
-        raise ExportError(f"{mpath}: invalid JSON: {e}") from None
-    sha = hashlib.sha256(raw).digest()
-    if not (export_dir / "policy.onnx").is_file():
-        raise ExportError(f"{export_dir} has no policy.onnx; export with the onnx format")
-    obs_dim, act_dim = _manifest_dims(manifest)
-    if obs_dim is None or act_dim is None:
-        a = OnnxActor(export_dir / "policy.onnx")
-        obs_dim, act_dim = obs_dim or a.obs_dim, act_dim or a.act_dim
-        notes.append("obs/act dimensions taken from policy.onnx (not in manifest.json)")
-
-    candidates = [p, export_dir, export_dir.parent]
-    if isinstance(manifest.get("run_dir"), str):
-        rd = Path(manifest["run_dir"])
-        candidates.append(rd if rd.is_absolute() else export_dir / rd)
-    config = None
-    source = ""
-    for c in candidates:
-        f = c / "config.yaml"
-        if f.is_file():
-            config = sim_config_from_run(_load_yaml(f))
-            source, run_dir = str(f), run_dir or c
-            break
-    if config is None and isinstance(manifest.get("env"), dict):
-        config = sim_config_from_run({"env": manifest["env"]})
-        source = f"{mpath} (env)"
-    if config is None:
-        h = (obs_dim - policy_obs_dim(0)) // 4
-        if policy_obs_dim(h) != obs_dim or not 0 <= h <= 8:
-            raise ExportError(f"no config.yaml found and obs_dim {obs_dim} is not a quadrotor policy view")
-        config = QuadrotorConfig(action_history=h)
-        source = f"defaults (no config.yaml found; action_history={h} from obs_dim)"
-        notes.append("no config.yaml found near the export: simulator defaults used")
-    if policy_obs_dim(config.action_history) != obs_dim:
-        raise ExportError(f"the policy takes {obs_dim} observations but the config ({source}) gives "
-                          f"{policy_obs_dim(config.action_history)}")
+        m = read_manifest(export_dir)
+        if not (export_dir / "policy.onnx").is_file():
+            raise ExportError(f"{export_dir} has no policy.onnx; export with the onnx format")
+        obs_dim, act_dim = m.obs_dim, m.act_dim
+        candidates = [p, export_dir, export_dir.parent] + ([m.run_dir] if m.run_dir is not None else [])
+        config = None
+        source = ""
+        for c in candidates:
+            f = c / "config.yaml"
+            if f.is_file():
+                config = layout.read_sim_settings(f, obs_dim).config
+                source, run_dir = str(f), run_dir or c
+                break
+        if config is None and m.env is not None:
+            source = f"{m.path} (env)"
+            config = layout.config_from_env(m.env, source)
+            layout.check_obs_dim(config, obs_dim, source)
+        if config is None:
+            settings = layout.read_sim_settings(None, obs_dim)
+            config, source = settings.config, settings.source
+            notes.append("no config.yaml found near the export: simulator defaults used")
+    except FwExportError as e:
+        raise ExportError(str(e)) from None
     if act_dim != 4:
         raise ExportError(f"the policy outputs {act_dim} actions; the quadrotor needs 4")
-    return ExportInfo(export_dir, manifest, sha, obs_dim, act_dim, config, source, run_dir, notes)
+    est, est_source = cycle_estimate(export_dir, m.data, run_dir)
+    if est is not None:
+        est["source"] = est_source
+    else:
+        notes.append(est_source)
+    return ExportInfo(export_dir, m.data, m.sha256, obs_dim, act_dim, config, source, run_dir, notes,
+                      estimate=est)
 
 
 # ==================================================================== devices
@@ -259,28 +203,20 @@ def pty_model_device(export_dir: str | os.PathLike, faults: Faults | None = None
 def open_device(device: str | Device, export_dir: Path, baud: int = 115200) -> Device:
     """Device object for a ``--device`` value (not opened yet).
 
-    ``emulated``: firmware built by ``firmware_export.build_firmware`` under QEMU;
-    ``pty``: ``firmware_export.build_host_device`` on a pseudo-terminal; ``model``:
+    ``emulated``: firmware built by :func:`hardware.firmware_image.build_firmware` under
+    QEMU; ``pty``: :func:`hardware.firmware_image.build_host_device` on a pseudo-terminal; ``model``:
     the Python device model in-process; ``pty-model``: the Python device model as a
     process on a pseudo-terminal; anything else is a serial port or pyserial URL.
     """
     if isinstance(device, Device):
         return device
     if device == "model":
-        from .device_model import model_from_export
-
         return ModelDevice(model_from_export(export_dir))
     if device == "pty-model":
         return pty_model_device(export_dir)
     if device in ("pty", "emulated"):
-        try:
-            from firmware_export import firmware as fe  # build_firmware, qemu_command, build_host_device
-        except ImportError as e:
-            raise ExportError(f"--device {device} needs firmware_export: {e}") from None
-        need = ["build_host_device"] if device == "pty" else ["build_firmware", "qemu_command"]
-        missing = [n for n in need if not hasattr(fe, n)]
-        if missing:
-            raise ExportError(f"--device {device}: firmware_export lacks {', '.join(missing)}")
+        from . import firmware_image as fe
+
         try:
             if device == "pty":
                 exe = fe.build_host_device(export_dir)
@@ -307,13 +243,27 @@ class LinkStats:
     device_errors: dict = field(default_factory=dict)  # ERROR frames by code
     rehandshakes: int = 0
     requests: int = 0
+    state_resyncs: int = 0  # episodes replayed from step 0 after the device lost its policy state
+    replayed_steps: int = 0  # STEPs sent again by those replays
+    rehellos: int = 0  # HELLOs sent before a retry (answered ones are counted in rehandshakes)
+    answers: int = 0  # received frames that answered a request (the reply, or an ERROR for it)
+    malformed: int = 0  # ERROR frames whose payload is not code + seq (dropped; also counted as rejected)
+
+    def balance(self) -> dict:
+        """Identities the counters obey (each is 0 when the books balance):
+        sent = requests + retried + rehellos; received = answers + stale + malformed."""
+        return {"sent - (requests + retried + rehellos)": self.frames_sent - (self.requests + self.retried + self.rehellos),
+                "received - (answers + stale + malformed)": self.frames_received - (self.answers + self.stale + self.malformed)}
 
     def as_dict(self) -> dict:
         return {"sent": self.frames_sent, "received": self.frames_received,
                 "rejected": self.frames_rejected, "retried": self.retried,
                 "timed_out": self.timed_out, "stale": self.stale,
                 "device_errors": {P.describe_error(k): v for k, v in sorted(self.device_errors.items())},
-                "rehandshakes": self.rehandshakes, "requests": self.requests}
+                "rehandshakes": self.rehandshakes, "requests": self.requests,
+                "state_resyncs": self.state_resyncs, "replayed_steps": self.replayed_steps,
+                "rehellos": self.rehellos, "answers": self.answers, "malformed": self.malformed,
+                "balance": self.balance()}
 
 
 class HilClient:
@@ -384,6 +334,7 @@ class HilClient:
                         code, eseq = P.unpack_error(f.payload)
                     except P.MessageError:
                         self.stats.frames_rejected += 1
+                        self.stats.malformed += 1
                         continue
                     if seq in (f.seq, eseq) or eseq == P.SEQ_UNKNOWN:
                         found = f
@@ -392,6 +343,7 @@ class HilClient:
                 else:
                     self.stats.stale += 1
             if found is not None:
+                self.stats.answers += 1
                 return found
             if rejected and self.fast_retry and self.decoder.pending == 0:
                 return self._CORRUPT
@@ -428,6 +380,8 @@ class HilClient:
                 if code in (P.ERR_CRC, P.ERR_LENGTH):
                     last_err = f"device reported {P.describe_error(code)}"
                     continue
+                if code == P.ERR_STATE:
+                    raise StateLost(f"device answered {name} seq {seq} with ERROR {code} ({P.describe_error(code)})")
                 raise DeviceError(f"device answered {name} seq {seq} with ERROR {code} "
                                   f"({P.describe_error(code)})")
             return f, rtt
@@ -448,6 +402,7 @@ class HilClient:
         """One HELLO try (after a possible device reset); checks the device is unchanged."""
         seq = self._next_seq()
         self._send(P.HELLO, seq, b"")
+        self.stats.rehellos += 1
         f = self._await(seq, P.HELLO_ACK, self.hello_timeout)
         if f is None or f is self._CORRUPT or f.type != P.HELLO_ACK:
             if f is None:
@@ -466,11 +421,13 @@ class HilClient:
     def reset(self) -> None:
         self.request(P.RESET)
 
-    def step(self, obs: np.ndarray) -> tuple[np.ndarray, int, float]:
-        """(action, cycles, round-trip s) for one observation."""
+    def step(self, obs: np.ndarray, step: int = 0) -> tuple[np.ndarray, int, float]:
+        """(action, counter ticks, round-trip s) for the observation of control step
+        ``step`` of the episode (0: episode start, the device resets the policy state).
+        :class:`StateLost` when a stateful device's state is not at ``step``."""
         act_dim = self.ack.act_dim if self.ack else 4
         for _ in range(self.retries + 1):
-            f, rtt = self.request(P.STEP, P.pack_step(obs))
+            f, rtt = self.request(P.STEP, P.pack_step(obs, step))
             try:
                 act, cycles = P.unpack_action(f.payload, act_dim)
                 return act, cycles, rtt
@@ -480,9 +437,10 @@ class HilClient:
 
 
 def check_hello(ack: P.HelloAck, info: ExportInfo) -> None:
-    """Refuse a device that runs another policy, protocol version or dimensions."""
+    """Refuse a device that runs another policy, protocol version, dimensions or state size."""
     if ack.version != P.VERSION:
-        raise HandshakeError(f"device speaks protocol version {ack.version}, the host {P.VERSION}")
+        raise HandshakeError(f"device speaks protocol version {ack.version}, the host {P.VERSION}; "
+                             "rebuild/flash the firmware from this version of robolearn")
     if ack.manifest_sha256 != info.manifest_sha256:
         raise ManifestMismatch(
             f"device runs a different policy: manifest SHA-256 {ack.manifest_sha256.hex()[:16]}... on the "
@@ -491,6 +449,9 @@ def check_hello(ack: P.HelloAck, info: ExportInfo) -> None:
     if (ack.obs_dim, ack.act_dim) != (info.obs_dim, info.act_dim):
         raise HandshakeError(f"device policy is {ack.obs_dim} -> {ack.act_dim}, the export "
                              f"{info.obs_dim} -> {info.act_dim}")
+    if ack.state_dim != info.state_dim:
+        raise HandshakeError(f"device policy keeps {ack.state_dim} floats of state, policy.onnx {info.state_dim}; "
+                             "build/flash the firmware from this export")
 
 
 # ==================================================================== episodes
@@ -507,6 +468,7 @@ class EpisodeResult:
     env_position_error_m: float | None  # the env's own figure when the episode ended
     positions: np.ndarray  # (steps, 3) at each observation
     error: str | None = None  # set when the device was lost during the episode
+    actions: np.ndarray | None = None  # (steps, act_dim) the actions applied, in order
 
     def summary(self) -> dict:
         return {"seed": self.seed, "steps": self.steps, "survived": self.survived,
@@ -515,14 +477,19 @@ class EpisodeResult:
                 "env_position_error_m": self.env_position_error_m, "error": self.error}
 
 
-def fly_episode(env: QuadrotorVecEnv, act: Callable[[np.ndarray], np.ndarray], seed: int, max_steps: int) -> EpisodeResult:
+def fly_episode(env: QuadrotorVecEnv, act: Callable[[np.ndarray], np.ndarray], seed: int, max_steps: int,
+                start: Callable[[], None] | None = None) -> EpisodeResult:
     """One episode of a 1-env ``QuadrotorVecEnv`` from ``reset(seed=seed)``.
 
-    ``act(obs) -> action`` gets a copy of the policy view. Stops at the end of the
-    episode or after ``max_steps``. A :class:`HilError` from ``act`` ends the episode
-    early with ``error`` set.
+    ``start()`` runs after the env reset (a stateful actor zeroes its state there);
+    ``act(obs) -> action`` gets a copy of the policy view, once per control step in
+    order. Stops at the end of the episode or after ``max_steps``. A :class:`HilError`
+    from ``act`` ends the episode early with ``error`` set.
     """
     obs, _ = env.reset(seed=seed)
+    if start is not None:
+        start()
+    acts: list[np.ndarray] = []
     dt = env.config.dt
     pos, err = [], []
     ret = 0.0
@@ -542,6 +509,7 @@ def fly_episode(env: QuadrotorVecEnv, act: Callable[[np.ndarray], np.ndarray], s
             err.pop()
             error = str(e)
             break
+        acts.append(np.asarray(a, np.float32).reshape(-1).copy())
         obs, r, te, tr, info = env.step(np.asarray(a, np.float32).reshape(1, -1))
         ret += float(r[0])
         n += 1
@@ -554,7 +522,8 @@ def fly_episode(env: QuadrotorVecEnv, act: Callable[[np.ndarray], np.ndarray], s
                          cut=(error is None and not term and not trunc), return_=ret,
                          position_error_last_1s_m=float(np.mean(err[-w:])) if err else float("nan"),
                          env_position_error_m=env_err,
-                         positions=np.array(pos).reshape(-1, 3), error=error)
+                         positions=np.array(pos).reshape(-1, 3), error=error,
+                         actions=np.stack(acts) if acts else np.zeros((0, 0), np.float32))
 
 
 def _stats(x: Sequence[float] | np.ndarray, scale: float = 1.0) -> dict | None:
@@ -588,7 +557,7 @@ def _fly_sim(config: QuadrotorConfig, actor: OnnxActor, seeds: list[int], limits
     env = QuadrotorVecEnv(1, config=config, seed=seeds[0] if seeds else 0)
     if latency_steps is not None:
         env.set_range("randomization.latency_steps", latency_steps, latency_steps)
-    return [fly_episode(env, actor, s, n) for s, n in zip(seeds, limits)]
+    return [fly_episode(env, actor, s, n, start=actor.reset) for s, n in zip(seeds, limits)]
 
 
 def _jsonable(x: Any) -> Any:
@@ -624,6 +593,13 @@ def run_hil(export_dir: str | os.PathLike, device: str | Device = "emulated", *,
     the retransmissions per request, ``hello_timeout`` the HELLO time-out (default
     ``max(timeout, 1 s)``, 3 s for the emulated board: boot time); HELLO is tried 6 times.
 
+    Each episode starts with RESET and a STEP with step index 0 (the device zeroes the
+    policy state); the reference ``policy.onnx`` is reset with it and fed the same
+    observations in order, so a stateful policy is compared over whole episodes, step
+    by step. A stateful device that loses its state mid-episode (ERROR 5: it rebooted)
+    is brought back by replaying the episode's observations from step 0; the replayed
+    actions must equal the first ones, bit for bit.
+
     Raises a :class:`~hardware.errors.HilError` subclass (one-line message) when it
     cannot fly at all: bad export, device cannot be built/opened, no answer to HELLO,
     a different policy on the device. A device lost mid-run does not raise: the
@@ -632,13 +608,11 @@ def run_hil(export_dir: str | os.PathLike, device: str | Device = "emulated", *,
     """
     say = progress or (lambda msg: None)
     t_start = time.perf_counter()
-    if episodes < 1:
-        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    check_run_options(episodes=episodes, steps=steps, timeout=timeout, retries=retries,
+                      hello_timeout=hello_timeout, baud=baud)
     info = resolve_export(export_dir)
     cfg = info.config
     max_steps = int(steps) if steps is not None else int(cfg.episode_steps)
-    if max_steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
     kind = device_kind(device)
     if timeout is None:
         timeout = DEFAULT_TIMEOUT[kind]
@@ -646,13 +620,15 @@ def run_hil(export_dir: str | os.PathLike, device: str | Device = "emulated", *,
     if (actor.obs_dim, actor.act_dim) != (info.obs_dim, info.act_dim):
         raise ExportError(f"policy.onnx is {actor.obs_dim} -> {actor.act_dim}, manifest.json says "
                           f"{info.obs_dim} -> {info.act_dim}")
+    info.state_dim = actor.state_dim
 
     from sims.quadrotor import QuadrotorVecEnv
 
     seeds = [int(seed) + e for e in range(episodes)]
     rtts: list[float] = []
-    cycles: list[int] = []
+    ticks: list[int] = []
     diffs: list[np.ndarray] = []
+    ep_diffs: list[float] = []  # per episode: max |device - reference| over its steps
     nonfinite = 0
     hil_eps: list[EpisodeResult] = []
     status, error = "ok", None
@@ -667,19 +643,51 @@ def run_hil(export_dir: str | os.PathLike, device: str | Device = "emulated", *,
         ack = client.hello()
         check_hello(ack, info)
         dev_info = dev.info()
-        say(f"HELLO_ACK: protocol {ack.version}, {ack.obs_dim} -> {ack.act_dim}, "
-            f"cpu {ack.cpu_hz / 1e6:g} MHz, manifest {ack.manifest_sha256.hex()[:12]} ok "
+        say(f"HELLO_ACK: protocol {ack.version}, {ack.obs_dim} -> {ack.act_dim}, state {ack.state_dim}, "
+            f"counter {ack.cpu_hz / 1e6:g} MHz, manifest {ack.manifest_sha256.hex()[:12]} ok "
             f"({(time.perf_counter() - t_open) * 1e3:.0f} ms)")
+
+        episode_obs: list[np.ndarray] = []  # this episode's observations, for a state replay
+        episode_act: list[np.ndarray] = []
+        ep_err = [0.0]
+
+        def start() -> None:
+            actor.reset()
+            episode_obs.clear()
+            episode_act.clear()
+            ep_err[0] = 0.0
+
+        def resync() -> None:
+            """The device lost its policy state: replay this episode from step 0."""
+            client.stats.state_resyncs += 1
+            for t, (o, a0) in enumerate(zip(episode_obs, episode_act)):
+                a, _, _ = client.step(o, t)
+                client.stats.replayed_steps += 1
+                if a.tobytes() != a0.tobytes():
+                    raise DeviceError(f"replaying the episode after a state loss, step {t} gave another action "
+                                      "than the first time: the device policy is not deterministic")
 
         def device_act(obs: np.ndarray) -> np.ndarray:
             nonlocal nonfinite
-            a, cyc, rtt = client.step(obs)
+            t = len(episode_obs)
+            for attempt in range(retries + 1):
+                try:
+                    a, tk, rtt = client.step(obs, t)
+                    break
+                except StateLost:
+                    if attempt == retries:
+                        raise
+                    resync()
             ref = actor(obs)
+            episode_obs.append(obs.copy())
+            episode_act.append(a.copy())
             rtts.append(rtt)
-            cycles.append(cyc)
+            ticks.append(tk)
             if not np.all(np.isfinite(a)):
                 nonfinite += 1
-            diffs.append(np.abs(a.astype(np.float64) - ref.astype(np.float64)))
+            d = np.abs(a.astype(np.float64) - ref.astype(np.float64))
+            diffs.append(d)
+            ep_err[0] = max(ep_err[0], float(np.nanmax(d)) if np.isfinite(d).any() else math.inf)
             return a
 
         env = QuadrotorVecEnv(1, config=cfg, seed=seeds[0])
@@ -689,8 +697,9 @@ def run_hil(export_dir: str | os.PathLike, device: str | Device = "emulated", *,
             except HilError as e:
                 status, error = _status_of(e), str(e)
                 break
-            ep = fly_episode(env, device_act, s, max_steps)
+            ep = fly_episode(env, device_act, s, max_steps, start=start)
             hil_eps.append(ep)
+            ep_diffs.append(ep_err[0])
             say(f"episode seed {s}: {ep.steps} steps, survived={ep.survived}, "
                 f"pos err (last 1 s) {ep.position_error_last_1s_m:.3f} m"
                 + (f", ERROR: {ep.error}" if ep.error else ""))
@@ -704,41 +713,50 @@ def run_hil(export_dir: str | os.PathLike, device: str | Device = "emulated", *,
     sim_eps = _fly_sim(cfg, actor, [e.seed for e in flown], limits)
     per_ep = []
     agree = bool(flown) and status == "ok"
-    for h, se in zip(flown, sim_eps):
+    for h, se, dmax in zip(flown, sim_eps, ep_diffs):
         n = min(len(h.positions), len(se.positions))
         div = float(np.max(np.linalg.norm(h.positions[:n] - se.positions[:n], axis=1))) if n else 0.0
         d_err = abs(h.position_error_last_1s_m - se.position_error_last_1s_m)
+        # whole episode, step by step: the actions applied in HIL vs in pure simulation
+        ha = h.actions if h.actions is not None else np.zeros((0, info.act_dim), np.float32)
+        sa = se.actions if se.actions is not None else np.zeros((0, info.act_dim), np.float32)
+        m = min(len(ha), len(sa))
+        act_div = float(np.max(np.abs(ha[:m].astype(np.float64) - sa[:m]))) if m else 0.0
         ok = (h.error is None and h.survived == se.survived and h.steps == se.steps
               and (d_err <= AGREE_POS_TOL_M or (math.isnan(d_err) and h.steps == 0)))
         agree &= ok
         per_ep.append({"seed": h.seed, "agree": ok, "max_position_divergence_m": div,
-                       "position_error_diff_m": d_err, "hil": h.summary(), "sim": se.summary()})
+                       "position_error_diff_m": d_err, "steps_compared": m,
+                       "action_max_abs_vs_onnx": dmax, "action_max_abs_vs_sim": act_div,
+                       "hil": h.summary(), "sim": se.summary()})
 
     D = np.array(diffs) if diffs else np.zeros((0, info.act_dim))
-    inf_us = [c / ack.cpu_hz * 1e6 for c in cycles] if ack.cpu_hz else []
     rtt_stats = _stats(rtts, 1e3)
+    fits = (rtt_stats["p99"] / 1e3 < cfg.dt) if rtt_stats else None
+    inference = _inference_section(kind, ticks, ack.cpu_hz, info.estimate)
+    warnings = _warnings(kind, fits, rtt_stats, cfg.dt, inference)
     report: dict[str, Any] = {
         "schema": REPORT_SCHEMA,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "status": status,
         "error": error,
+        "warnings": warnings,
         "export_dir": str(info.export_dir.resolve()),
         "manifest_sha256": info.manifest_sha256.hex(),
         "config_source": info.config_source,
         "notes": info.notes,
         "device": {"spec": device if isinstance(device, str) else type(device).__name__, "kind": kind,
                    **_jsonable(dev_info), "protocol_version": ack.version, "obs_dim": ack.obs_dim,
-                   "act_dim": ack.act_dim, "cpu_hz": ack.cpu_hz, "timeout_s": timeout, "retries": retries,
-                   "baud": baud if kind == "serial" else None},
+                   "act_dim": ack.act_dim, "state_dim": ack.state_dim, "cpu_hz": ack.cpu_hz,
+                   "timeout_s": timeout, "retries": retries, "baud": baud if kind == "serial" else None},
         "episodes_requested": episodes,
         "steps_limit": max_steps,
         "seed": seed,
         "control_dt_s": cfg.dt,
         "steps": len(rtts),
         "latency_ms": rtt_stats,
-        "fits_control_period": (rtt_stats["p99"] / 1e3 < cfg.dt) if rtt_stats else None,
-        "inference": {"cycles": _stats(cycles), "us": _stats(inf_us), "cpu_hz": ack.cpu_hz,
-                      "cycles_reported": bool(any(cycles))},
+        "fits_control_period": fits,
+        "inference": inference,
         "frames": client.stats.as_dict() | {"host_reject_reasons": {k: v for k, v in client.decoder.reject_reasons.items() if v},
                                             "bytes_sent": dev.bytes_written, "bytes_received": dev.bytes_read},
         "action_error": {"n": int(D.shape[0]),
@@ -746,7 +764,9 @@ def run_hil(export_dir: str | os.PathLike, device: str | Device = "emulated", *,
                          "mean_abs": float(D.mean()) if D.size else None,
                          "per_dim_max_abs": D.max(axis=0).tolist() if D.size else None,
                          "exact": bool(D.size and D.max() == 0.0),
-                         "nonfinite_actions": nonfinite},
+                         "nonfinite_actions": nonfinite,
+                         "compared": "whole episodes: policy.onnx reset at each episode start and fed the "
+                                     "device's observations in order"},
         "closed_loop": {"hil": _outcome(flown), "sim": _outcome(sim_eps), "agree": agree,
                         "agree_tolerance_m": AGREE_POS_TOL_M, "episodes": per_ep},
     }
@@ -764,18 +784,6 @@ def run_hil(export_dir: str | os.PathLike, device: str | Device = "emulated", *,
             "position_error_change_m": (_outcome(lat_eps)["mean_position_error_last_1s_m"]
                                         - _outcome(sim_eps)["mean_position_error_last_1s_m"]) if lat_eps else None,
             "episodes": [e.summary() for e in lat_eps]}
-    if kind == "emulated" and cycles:
-        # QEMU has no cycle-accurate timing: the firmware's SysTick runs on QEMU's virtual
-        # clock, which advances 2**shift ns per guest instruction under -icount (see
-        # firmware_export/firmware.py), so the count converts exactly into instructions.
-        from firmware_export.firmware import QEMU_ICOUNT_SHIFT, instructions_from_cycles
-
-        report["inference"]["emulation"] = {
-            "counter": "SysTick (processor clock) on QEMU's virtual clock, -icount shift="
-                       f"{QEMU_ICOUNT_SHIFT}: cycles = instructions x 2**shift ns x cpu_hz",
-            "instructions": _stats([instructions_from_cycles(c, ack.cpu_hz) for c in cycles]),
-            "honesty": "an instruction count, not Cortex-M4 cycles; real cycles = instructions x CPI "
-                       "(about 1-1.5 for this code: 1-cycle FPU ops, 2-cycle loads, flash wait states)"}
     report["wall_s"] = time.perf_counter() - t_start
     report = _jsonable(report)
     out = Path(report_path) if report_path is not None else info.export_dir / REPORT_NAME
@@ -788,44 +796,135 @@ def run_hil(export_dir: str | os.PathLike, device: str | Device = "emulated", *,
     return report
 
 
+def check_run_options(*, episodes: int = 1, steps: int | None = None, timeout: float | None = None,
+                      retries: int = 3, hello_timeout: float | None = None, baud: int = 115200) -> None:
+    """ValueError (one line naming the option and the fix) for an option no run can use."""
+    def bad(name: str, value: Any, want: str) -> ValueError:
+        return ValueError(f"{name} must be {want}, got {value!r}")
+
+    if not isinstance(episodes, int) or episodes < 1:
+        raise bad("--episodes", episodes, "an integer >= 1")
+    if steps is not None and (not isinstance(steps, int) or steps < 1):
+        raise bad("--steps", steps, "an integer >= 1 (or left out: the config's episode length)")
+    if not isinstance(retries, int) or retries < 0:
+        raise bad("--retries", retries, "an integer >= 0 (retransmissions per request)")
+    for name, v in (("--timeout", timeout), ("--hello-timeout", hello_timeout)):
+        if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+            raise bad(name, v, "a number of seconds > 0")
+    if not isinstance(baud, int) or baud < 1:
+        raise bad("--baud", baud, "a positive integer")
+
+
+# What each device's ACTION counter counts (the u32 after the action): what the figures mean.
+_COUNTERS = {
+    "emulated": "SysTick on the processor clock under QEMU -icount shift={shift}: QEMU's virtual clock advances "
+                "2**shift ns per guest instruction, so ticks / cpu_hz = instructions x 1 ns: an INSTRUCTION COUNT, "
+                "not time and not Cortex-M4 cycles",
+    "pty": "CLOCK_MONOTONIC ns of the host process (cpu_hz 1e9): host wall time of the C policy, not MCU time",
+    "model": "the Python device model's stated cycles (a fixed figure), not a measurement",
+    "pty-model": "the Python device model's stated cycles (a fixed figure), not a measurement",
+    "serial": "the device's cycle counter (DWT CYCCNT on the STM32F405 firmware): core cycles",
+}
+
+
+def _inference_section(kind: str, ticks: list[int], cpu_hz: int, estimate: dict | None) -> dict:
+    """Inference figures named for what they are (see ``_COUNTERS``), with the exporter's
+    cycle ESTIMATE and its method beside them."""
+    from .firmware_image import QEMU_ICOUNT_SHIFT, instructions_from_cycles
+
+    out: dict[str, Any] = {"counter": _COUNTERS[kind].format(shift=QEMU_ICOUNT_SHIFT), "counter_hz": cpu_hz,
+                           "ticks": _stats(ticks), "cycles_reported": bool(any(ticks)),
+                           "instructions": None, "cycles": None, "us": None}
+    if kind == "emulated":
+        if ticks and cpu_hz:
+            out["instructions"] = _stats([instructions_from_cycles(c, cpu_hz) for c in ticks])
+    elif kind == "pty":
+        out["us"] = _stats([c / cpu_hz * 1e6 for c in ticks]) if cpu_hz else None
+    else:
+        out["cycles"] = _stats(ticks)
+        out["us"] = _stats([c / cpu_hz * 1e6 for c in ticks]) if cpu_hz else None
+    if estimate is not None and isinstance(estimate.get("estimated_cycles"), (int, float)):
+        est_cycles = estimate.get("estimated_cycles")
+        out["cycles_estimate"] = {
+            "cycles": est_cycles, "us_at_168mhz": estimate.get("estimated_us_at_168mhz"),
+            "budget_us": estimate.get("budget_us"), "method": estimate.get("method"),
+            "source": estimate.get("source"), "note": "an ESTIMATE (firmware_export.cost), not a measurement"}
+        ins = out["instructions"]
+        if ins and isinstance(est_cycles, (int, float)) and ins["median"] > 0:
+            # cycles per instruction the estimate implies for the measured instruction count
+            out["cycles_estimate"]["implied_cycles_per_instruction"] = est_cycles / ins["median"]
+    else:
+        out["cycles_estimate"] = None
+    return out
+
+
+def _warnings(kind: str, fits: bool | None, rtt: dict | None, dt: float, inference: dict) -> list[str]:
+    w = []
+    if fits is False and rtt is not None:
+        where = " (QEMU on this host: emulation speed, not the board's)" if kind == "emulated" else ""
+        w.append(f"round trip p99 {rtt['p99']:.2f} ms exceeds the control period {dt * 1e3:g} ms{where}: "
+                 "not real-time at this rate")
+    est = inference.get("cycles_estimate")
+    if est and isinstance(est.get("us_at_168mhz"), (int, float)):
+        us = float(est["us_at_168mhz"])
+        if us >= dt * 1e6:
+            w.append(f"estimated inference {us:g} us at 168 MHz exceeds the control period {dt * 1e3:g} ms")
+        elif isinstance(est.get("budget_us"), (int, float)) and us > float(est["budget_us"]):
+            w.append(f"estimated inference {us:g} us at 168 MHz exceeds the {float(est['budget_us']):g} us budget (estimate)")
+    return w
+
+
 def _status_of(e: HilError) -> str:
     return "device_error" if isinstance(e, (DeviceError, HandshakeError)) else "device_lost"
 
 
 def format_report(r: dict) -> str:
-    """A short human-readable summary of a report."""
+    """A short human-readable summary of a report: "HIL ok" only for a clean run
+    (status ok and no warnings: real-time, estimate within budget)."""
     lines = []
     d = r["device"]
-    lines.append(f"HIL {r['status']}: {d['kind']} device, protocol {d['protocol_version']}, "
-                 f"{d['obs_dim']} -> {d['act_dim']}, cpu {d['cpu_hz'] / 1e6:g} MHz")
+    warnings = r.get("warnings") or []
+    head = r["status"] if r["status"] != "ok" or not warnings else "finished with warnings"
+    lines.append(f"HIL {head}: {d['kind']} device, protocol {d['protocol_version']}, "
+                 f"{d['obs_dim']} -> {d['act_dim']}" + (f", state {d['state_dim']}" if d.get("state_dim") else "")
+                 + f", counter {d['cpu_hz'] / 1e6:g} MHz")
     if r.get("error"):
         lines.append(f"  error: {r['error']}")
+    for w in warnings:
+        lines.append(f"  warning: {w}")
     lat = r["latency_ms"]
     if lat:
         lines.append(f"  round trip: median {lat['median']:.3f} ms, p99 {lat['p99']:.3f} ms, "
                      f"max {lat['max']:.3f} ms over {lat['n']} steps (control period {r['control_dt_s'] * 1e3:g} ms)")
     inf = r["inference"]
-    emu = inf.get("emulation")
-    emulated = bool(emu and emu["instructions"])
-    # Under QEMU the device's timer runs on emulated time, so its "cycles" are not the
-    # board's: only the instruction count is printed for an emulated device.
-    if not emulated and inf["cycles"] and inf["cycles_reported"]:
+    if inf["instructions"]:
+        lines.append(f"  emulated: median {inf['instructions']['median']:.0f} instructions per inference "
+                     "(QEMU -icount: an instruction count, not cycles, not time)")
+    elif inf["cycles"] and inf["cycles_reported"]:
         us = inf["us"]
         lines.append(f"  inference: median {inf['cycles']['median']:.0f} cycles"
                      + (f" = {us['median']:.1f} us, max {us['max']:.1f} us" if us else ""))
-    elif not emulated:
-        lines.append("  inference: the device reports no cycle count")
-    if emulated:
-        lines.append(f"  emulated: median {emu['instructions']['median']:.0f} instructions per inference "
-                     "(QEMU -icount; an instruction count, not a cycle-accurate time)")
+    elif inf["us"] and inf["cycles_reported"]:
+        lines.append(f"  inference: median {inf['us']['median']:.1f} us host time (not MCU time)")
+    else:
+        lines.append("  inference: the device reports no counter")
+    est = inf.get("cycles_estimate")
+    if est:
+        extra = (f", {est['implied_cycles_per_instruction']:.2f} cycles per measured instruction"
+                 if est.get("implied_cycles_per_instruction") else "")
+        lines.append(f"  estimate: {est['cycles']} cycles = {est['us_at_168mhz']} us at 168 MHz{extra} "
+                     f"({est['method']})")
     f = r["frames"]
     lines.append(f"  frames: sent {f['sent']}, received {f['received']}, rejected {f['rejected']}, "
                  f"retried {f['retried']}, timed out {f['timed_out']}, stale {f['stale']}, "
                  f"re-handshakes {f['rehandshakes']}"
+                 + (f", state resyncs {f['state_resyncs']} ({f['replayed_steps']} steps replayed)"
+                    if f.get("state_resyncs") else "")
                  + (f", device errors {f['device_errors']}" if f["device_errors"] else ""))
     a = r["action_error"]
     if a["n"]:
-        lines.append(f"  action vs ONNX: max |diff| {a['max_abs']:.3g}, mean {a['mean_abs']:.3g} over {a['n']} steps")
+        lines.append(f"  action vs ONNX (whole episodes): max |diff| {a['max_abs']:.3g}, mean {a['mean_abs']:.3g} "
+                     f"over {a['n']} steps")
     cl = r["closed_loop"]
     h, s = cl["hil"], cl["sim"]
     if h.get("episodes"):

@@ -20,7 +20,8 @@ Sections:
 * ``fuzz``: mutated frames (``hardware/fuzz.py``, fixed seed) with the outcome a
   decoder must give: ``accept`` and the frame, or the reject ``reason``.
 * ``device``: requests and the reply every device must give, independent of the policy,
-  for a device with ``obs_dim``/``act_dim`` from ``device_dims``.
+  for a device with ``obs_dim``/``act_dim`` from ``device_dims``; a vector with ``state``
+  ("stateful" / "stateless") applies only to such a device (``state_dim`` > 0 or 0).
 """
 
 from __future__ import annotations
@@ -113,16 +114,16 @@ def build() -> dict:
     obs[5] = np.float32(1e-40)  # subnormal
     obs[6] = np.float32(3.0e38)
     act = np.array([-1.0, 1.0, 0.125, -0.333333343], np.float32)
-    ack = P.HelloAck(P.VERSION, OBS_DIM, ACT_DIM, sha, 168_000_000)
+    ack = P.HelloAck(P.VERSION, OBS_DIM, ACT_DIM, sha, 168_000_000, 3)
     frames = [
         _frame_entry("HELLO", P.HELLO, 0, b"", {}),
         _frame_entry("HELLO seq 0x1234", P.HELLO, 0x1234, b"", {}),
         _frame_entry("HELLO_ACK", P.HELLO_ACK, 0x1234, P.pack_hello_ack(ack),
                      {"version": ack.version, "obs_dim": ack.obs_dim, "act_dim": ack.act_dim,
-                      "manifest_sha256_hex": _hex(sha), "cpu_hz": ack.cpu_hz}),
-        _frame_entry("STEP", P.STEP, 7, P.pack_step(obs), {"obs": _f32_list(obs)}),
-        _frame_entry("STEP all zeros", P.STEP, 8, P.pack_step(np.zeros(OBS_DIM)),
-                     {"obs": [0.0] * OBS_DIM}),
+                      "manifest_sha256_hex": _hex(sha), "cpu_hz": ack.cpu_hz, "state_dim": ack.state_dim}),
+        _frame_entry("STEP (episode start)", P.STEP, 7, P.pack_step(obs), {"step": 0, "obs": _f32_list(obs)}),
+        _frame_entry("STEP all zeros, step 0x01020304", P.STEP, 8, P.pack_step(np.zeros(OBS_DIM), 0x01020304),
+                     {"step": 0x01020304, "obs": [0.0] * OBS_DIM}),
         _frame_entry("ACTION", P.ACTION, 7, P.pack_action(act, 123456),
                      {"action": _f32_list(act), "cycles": 123456}),
         _frame_entry("ACTION cycles 0", P.ACTION, 9, P.pack_action(np.zeros(ACT_DIM), 0),
@@ -134,14 +135,14 @@ def build() -> dict:
         _frame_entry("ERROR wrong observation size", P.ERROR, 5, P.pack_error(P.ERR_OBS_SIZE, 5),
                      {"code": P.ERR_OBS_SIZE, "seq": 5}),
         _frame_entry("unknown type 0x55 (valid frame)", 0x55, 3, b"\x01\x02", {}),
-        _frame_entry("payload of zeros", P.STEP, 0x0100, bytes(64), {"obs": [0.0] * 16}),
-        _frame_entry("seq and len with zero bytes", P.STEP, 0x0000, bytes(4), {"obs": [0.0]}),
+        _frame_entry("payload of zeros", P.STEP, 0x0100, bytes(64), {"step": 0, "obs": [0.0] * 15}),
+        _frame_entry("seq and len with zero bytes", P.STEP, 0x0000, bytes(8), {"step": 0, "obs": [0.0]}),
         _frame_entry("payload run of 254 non-zero", 0x55, 0x0101, bytes(range(1, 255)), {}),
         _frame_entry("payload run of 255 non-zero", 0x55, 0x0101, bytes(range(1, 256)), {}),
         _frame_entry("max payload 1024 non-zero", 0x55, 0x0202, bytes((i % 255) + 1 for i in range(1024)), {}),
         _frame_entry("max payload 1024 zeros", 0x55, 0x0303, bytes(1024), {}),
-        _frame_entry("max STEP: 256 floats", P.STEP, 0x0404,
-                     P.pack_step(rng.standard_normal(256).astype(np.float32)), {}),
+        _frame_entry("max STEP: step + 255 floats", P.STEP, 0x0404,
+                     P.pack_step(rng.standard_normal(255).astype(np.float32), 99), {}),
     ]
     for f in frames:
         assert len(bytes.fromhex(f["wire_hex"])) - 1 <= P.MAX_WIRE
@@ -229,6 +230,16 @@ def build() -> dict:
          "no_reply_allowed": True},
         {"name": "STEP with obs_dim floats -> ACTION with act_dim floats + cycles", "request_hex": _hex(P.encode_frame(P.STEP, 0x0507, P.pack_step(obs))),
          "reply_type": P.ACTION, "reply_seq": 0x0507, "reply_payload_len": 4 * ACT_DIM + 4},
+        {"name": "STEP without the step index (v1 payload) -> ERROR 4",
+         "request_hex": _hex(P.encode_frame(P.STEP, 0x0608, P.pack_step(obs)[P.STEP_HEADER_SIZE:])),
+         "reply_type": P.ERROR, "reply_seq": 0x0608, "reply_payload_hex": _hex(P.pack_error(P.ERR_OBS_SIZE, 0x0608))},
+        # no episode started since boot: a stateful policy cannot be at step 5; a stateless one has nothing to lose
+        {"name": "STEP step 5 with no episode -> ERROR 5 (stateful device)", "state": "stateful",
+         "request_hex": _hex(P.encode_frame(P.STEP, 0x0709, P.pack_step(obs, 5))),
+         "reply_type": P.ERROR, "reply_seq": 0x0709, "reply_payload_hex": _hex(P.pack_error(P.ERR_STATE, 0x0709))},
+        {"name": "STEP step 5 with no episode -> ACTION (stateless device)", "state": "stateless",
+         "request_hex": _hex(P.encode_frame(P.STEP, 0x070A, P.pack_step(obs, 5))),
+         "reply_type": P.ACTION, "reply_seq": 0x070A, "reply_payload_len": 4 * ACT_DIM + 4},
     ]
 
     # ------------------------------------------------------------------ fuzz corpus
@@ -250,7 +261,8 @@ def build() -> dict:
         "constants": {"max_payload": P.MAX_PAYLOAD, "max_wire": P.MAX_WIRE, "min_body": P.MIN_BODY,
                       "types": {v: k for k, v in P.TYPE_NAMES.items()},
                       "error_codes": {"bad_crc": P.ERR_CRC, "bad_length": P.ERR_LENGTH,
-                                      "unknown_type": P.ERR_TYPE, "wrong_obs_size": P.ERR_OBS_SIZE},
+                                      "unknown_type": P.ERR_TYPE, "wrong_obs_size": P.ERR_OBS_SIZE,
+                                      "state_lost": P.ERR_STATE},
                       "seq_unknown": P.SEQ_UNKNOWN,
                       "reject_error_code": P.REJECT_ERROR_CODE},
         "crc": crc,

@@ -1,4 +1,4 @@
-"""robolearn serial protocol, version 1: framing, CRC, messages (see ``PROTOCOL.md``).
+"""robolearn serial protocol, version 2: framing, CRC, messages (see ``PROTOCOL.md``).
 
 Host side of the protocol, pure Python (plus the ``cobs`` package for the byte
 stuffing and ``binascii.crc_hqx`` for the CRC)::
@@ -41,7 +41,7 @@ from typing import Iterable, Sequence
 import numpy as np
 from cobs import cobs as _cobs
 
-VERSION = 1
+VERSION = 2  # 2: STEP carries the episode step index (0 = episode start), HELLO_ACK the state size
 MAX_PAYLOAD = 1024
 HEADER_SIZE = 5  # frame type u8, seq u16, len u16 (not a "type:" comment, which mypy would parse)
 CRC_SIZE = 2
@@ -74,8 +74,10 @@ ERR_CRC = 1
 ERR_LENGTH = 2
 ERR_TYPE = 3
 ERR_OBS_SIZE = 4
+ERR_STATE = 5  # a stateful device got STEP t but its policy state is not at step t (rebooted mid-episode)
 ERROR_NAMES = {ERR_CRC: "bad CRC", ERR_LENGTH: "bad length", ERR_TYPE: "unknown type",
-               ERR_OBS_SIZE: "wrong observation size"}
+               ERR_OBS_SIZE: "wrong observation size",
+               ERR_STATE: "policy state lost (STEP out of sequence)"}
 SEQ_UNKNOWN = 0xFFFF
 
 REJECT_REASONS = ("overflow", "cobs", "short", "crc", "length")
@@ -83,8 +85,10 @@ REJECT_REASONS = ("overflow", "cobs", "short", "crc", "length")
 REJECT_ERROR_CODE = {"overflow": ERR_LENGTH, "cobs": ERR_CRC, "short": ERR_LENGTH,
                      "crc": ERR_CRC, "length": ERR_LENGTH}
 
-HELLO_ACK_SIZE = 4 + 2 + 2 + 32 + 4
-_HELLO_ACK = struct.Struct("<IHH32sI")
+HELLO_ACK_SIZE = 4 + 2 + 2 + 32 + 4 + 2
+_HELLO_ACK = struct.Struct("<IHH32sIH")
+STEP_HEADER_SIZE = 4  # step:u32 before the observation
+MAX_OBS_FLOATS = (MAX_PAYLOAD - STEP_HEADER_SIZE) // 4  # 255
 _HEADER = struct.Struct("<BHH")
 _ERROR = struct.Struct("<BH")
 
@@ -279,6 +283,7 @@ class HelloAck:
     act_dim: int
     manifest_sha256: bytes
     cpu_hz: int
+    state_dim: int = 0  # floats of policy state kept on the device between STEPs (0: stateless)
 
 
 def _f32(values: Iterable[float] | np.ndarray) -> bytes:
@@ -289,28 +294,39 @@ def pack_hello_ack(ack: HelloAck) -> bytes:
     sha = bytes(ack.manifest_sha256)
     if len(sha) != 32:
         raise ValueError(f"manifest_sha256 must be 32 bytes, got {len(sha)}")
-    return _HELLO_ACK.pack(ack.version, ack.obs_dim, ack.act_dim, sha, ack.cpu_hz)
+    return _HELLO_ACK.pack(ack.version, ack.obs_dim, ack.act_dim, sha, ack.cpu_hz, ack.state_dim)
 
 
 def unpack_hello_ack(payload: bytes) -> HelloAck:
+    if len(payload) >= 4 and struct.unpack_from("<I", payload)[0] != VERSION:
+        # another protocol version: report the version (the layout may differ), not a size error
+        (v,) = struct.unpack_from("<I", payload)
+        return HelloAck(v, 0, 0, bytes(32), 0)
     if len(payload) != HELLO_ACK_SIZE:
         raise MessageError(f"HELLO_ACK payload has {len(payload)} bytes, expected {HELLO_ACK_SIZE}")
-    v, o, a, sha, hz = _HELLO_ACK.unpack(payload)
-    return HelloAck(v, o, a, sha, hz)
+    v, o, a, sha, hz, k = _HELLO_ACK.unpack(payload)
+    return HelloAck(v, o, a, sha, hz, k)
 
 
-def pack_step(obs: Sequence[float] | np.ndarray) -> bytes:
+def pack_step(obs: Sequence[float] | np.ndarray, step: int = 0) -> bytes:
+    """STEP payload: ``step:u32`` (control step within the episode; 0 = episode start:
+    the device resets the policy state first) then the observation as float32."""
+    if not 0 <= int(step) <= 0xFFFFFFFF:
+        raise ValueError(f"step must be 0..2**32-1, got {step}")
     p = _f32(obs)
-    if len(p) > MAX_PAYLOAD:
-        raise ValueError(f"observation of {len(p) // 4} floats does not fit one frame")
-    return p
+    if len(p) > 4 * MAX_OBS_FLOATS:
+        raise ValueError(f"observation of {len(p) // 4} floats does not fit one frame (max {MAX_OBS_FLOATS})")
+    return struct.pack("<I", int(step)) + p
 
 
-def unpack_step(payload: bytes, obs_dim: int | None = None) -> np.ndarray:
-    if len(payload) % 4 or (obs_dim is not None and len(payload) != 4 * obs_dim):
-        want = f"{4 * obs_dim}" if obs_dim is not None else "a multiple of 4"
+def unpack_step(payload: bytes, obs_dim: int | None = None) -> tuple[int, np.ndarray]:
+    """(step, obs float32) from a STEP payload; MessageError on a wrong size."""
+    n = len(payload) - STEP_HEADER_SIZE
+    if n < 0 or n % 4 or (obs_dim is not None and n != 4 * obs_dim):
+        want = f"{STEP_HEADER_SIZE + 4 * obs_dim}" if obs_dim is not None else f"{STEP_HEADER_SIZE} + a multiple of 4"
         raise MessageError(f"STEP payload has {len(payload)} bytes, expected {want}")
-    return np.frombuffer(payload, "<f4").astype(np.float32)
+    (step,) = struct.unpack_from("<I", payload)
+    return step, np.frombuffer(payload, "<f4", offset=STEP_HEADER_SIZE).astype(np.float32)
 
 
 def pack_action(action: Sequence[float] | np.ndarray, cycles: int = 0) -> bytes:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -20,12 +21,25 @@ import numpy as np
 from .devices import Device, PtyProcessDevice, start_process, stop_process
 
 
+@dataclass(frozen=True)
+class Integrator:
+    """The integrator state of a ``robolearn.actor/2`` policy (see ``policy_v2``):
+    per control step ``z = clip(z + gain * obs[index], -limit, limit)``, network input
+    ``concat(obs, z)``; ``z = 0`` at episode start."""
+
+    index: tuple[int, ...] = (0, 1, 2)  # the position error (m)
+    gain: float = 0.01  # dt of 10 ms: z in m*s
+    limit: float = 0.5
+
+
 def _onnx_actor(path: Path, weights: list[tuple[np.ndarray, np.ndarray]], mean: np.ndarray,
-                std: np.ndarray, clip: float, activation: str = "tanh") -> None:
+                std: np.ndarray, clip: float, activation: str = "tanh",
+                integrator: Integrator | None = None) -> None:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    obs_dim = int(weights[0][0].shape[1])
+    k = len(integrator.index) if integrator else 0
+    obs_dim = int(weights[0][0].shape[1]) - k
     act_dim = int(weights[-1][0].shape[0])
     inits = [numpy_helper.from_array(mean.astype(np.float32), "mean"),
              numpy_helper.from_array(std.astype(np.float32), "std"),
@@ -33,7 +47,20 @@ def _onnx_actor(path: Path, weights: list[tuple[np.ndarray, np.ndarray]], mean: 
              numpy_helper.from_array(np.array(clip, np.float32), "clip_hi"),
              numpy_helper.from_array(np.array(-1.0, np.float32), "act_lo"),
              numpy_helper.from_array(np.array(1.0, np.float32), "act_hi")]
-    nodes = [helper.make_node("Sub", ["obs", "mean"], ["centered"]),
+    nodes = []
+    x = "obs"
+    if integrator:
+        inits += [numpy_helper.from_array(np.array(integrator.index, np.int64), "z_index"),
+                  numpy_helper.from_array(np.array(integrator.gain, np.float32), "z_gain"),
+                  numpy_helper.from_array(np.array(-integrator.limit, np.float32), "z_lo"),
+                  numpy_helper.from_array(np.array(integrator.limit, np.float32), "z_hi")]
+        nodes += [helper.make_node("Gather", ["obs", "z_index"], ["z_err"], axis=1),
+                  helper.make_node("Mul", ["z_err", "z_gain"], ["z_inc"]),
+                  helper.make_node("Add", ["state_in", "z_inc"], ["z_sum"]),
+                  helper.make_node("Clip", ["z_sum", "z_lo", "z_hi"], ["state_out"]),
+                  helper.make_node("Concat", ["obs", "state_out"], ["x"], axis=1)]
+        x = "x"
+    nodes += [helper.make_node("Sub", [x, "mean"], ["centered"]),
              helper.make_node("Div", ["centered", "std"], ["scaled"]),
              helper.make_node("Clip", ["scaled", "clip_lo", "clip_hi"], ["h0"])]
     h = "h0"
@@ -47,11 +74,12 @@ def _onnx_actor(path: Path, weights: list[tuple[np.ndarray, np.ndarray]], mean: 
             nodes.append(helper.make_node(op, [h], [f"a{i}"]))
             h = f"a{i}"
     nodes.append(helper.make_node("Clip", [h, "act_lo", "act_hi"], ["action"]))
-    graph = helper.make_graph(
-        nodes, "actor",
-        [helper.make_tensor_value_info("obs", TensorProto.FLOAT, ["batch", obs_dim])],
-        [helper.make_tensor_value_info("action", TensorProto.FLOAT, ["batch", act_dim])],
-        inits)
+    inputs = [helper.make_tensor_value_info("obs", TensorProto.FLOAT, ["batch", obs_dim])]
+    outputs = [helper.make_tensor_value_info("action", TensorProto.FLOAT, ["batch", act_dim])]
+    if integrator:
+        inputs.append(helper.make_tensor_value_info("state_in", TensorProto.FLOAT, ["batch", k]))
+        outputs.append(helper.make_tensor_value_info("state_out", TensorProto.FLOAT, ["batch", k]))
+    graph = helper.make_graph(nodes, "actor", inputs, outputs, inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.checker.check_model(model)
@@ -90,11 +118,17 @@ def hover_linear(obs_dim: int, g: dict = HOVER_GAINS) -> tuple[np.ndarray, np.nd
     return W, np.full(4, hover)
 
 
-def hover_weights(obs_dim: int, eps: float = 0.01) -> list[tuple[np.ndarray, np.ndarray]]:
+def hover_weights(obs_dim: int, eps: float = 0.01, ki_z: float | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """The linear hover controller as a tanh MLP with one hidden layer of 4 units:
     ``W1 tanh(eps W0 x) / eps + b ~ W0 x + b`` (exact to ~1e-4), so any exporter of
-    tanh MLPs can export it."""
+    tanh MLPs can export it. ``ki_z``: also an integral term on the altitude error, for
+    the 3 integrator inputs of :class:`Integrator` (x, y, z of the position error;
+    command per m*s), which makes it a stateful (PI) policy."""
     W, b = hover_linear(obs_dim)
+    if ki_z is not None:
+        Wi = np.zeros((4, 3))
+        Wi[:, 2] = -ki_z
+        W = np.concatenate([W, Wi], axis=1)
     return [(eps * W, np.zeros(4)), (np.eye(4) / eps, b)]
 
 
@@ -130,26 +164,35 @@ def _c_floats(a: np.ndarray) -> str:
 
 
 def write_policy_c(export_dir: str | Path, weights: list[tuple[np.ndarray, np.ndarray]], mean: np.ndarray,
-                   std: np.ndarray, clip: float, activation: str = "tanh") -> None:
+                   std: np.ndarray, clip: float, activation: str = "tanh",
+                   integrator: Integrator | None = None) -> None:
     """``policy.h``/``policy.c`` with the exporter's C API for the network of
     :func:`_onnx_actor` (same operations, same order: ``(obs - mean) / std``, clip,
     dense + activation, output clip to [-1, 1]); embeds the SHA-256 of the
-    ``manifest.json`` already in ``export_dir``."""
+    ``manifest.json`` already in ``export_dir``. With ``integrator`` the state is a
+    static array, updated first in every call and zeroed by ``robolearn_policy_reset()``;
+    ``policy.h`` then defines ``ROBOLEARN_STATE_DIM``."""
     exp = Path(export_dir)
     sha = hashlib.sha256((exp / "manifest.json").read_bytes()).digest()
-    obs_dim, act_dim = int(weights[0][0].shape[1]), int(weights[-1][0].shape[0])
-    width = max([obs_dim] + [int(w.shape[0]) for w, _ in weights])
+    ns = len(integrator.index) if integrator else 0
+    n_in, act_dim = int(weights[0][0].shape[1]), int(weights[-1][0].shape[0])
+    obs_dim = n_in - ns
+    width = max([n_in] + [int(w.shape[0]) for w, _ in weights])
     (exp / "policy.h").write_text(
         "/* policy.h - test fixture (hardware/testing.py) */\n#ifndef ROBOLEARN_POLICY_H\n#define ROBOLEARN_POLICY_H\n"
         f"#define ROBOLEARN_OBS_DIM {obs_dim}\n#define ROBOLEARN_ACT_DIM {act_dim}\n"
+        + (f"#define ROBOLEARN_STATE_DIM {ns}\n" if ns else "") +
         "void robolearn_policy(const float *obs, float *action);\nvoid robolearn_policy_reset(void);\n"
         "extern const unsigned char robolearn_manifest_sha256[32];\n#endif\n")
     act = {"tanh": "tanhf(v)", "relu": "(v > 0.0f ? v : 0.0f)"}[activation]
     c = ["/* policy.c - test fixture (hardware/testing.py) */", '#include <math.h>', '#include "policy.h"',
          "const unsigned char robolearn_manifest_sha256[32] = {" + ", ".join(str(b) for b in sha) + "};",
-         f"static const float mean[{obs_dim}] = {{{_c_floats(mean)}}};",
-         f"static const float stdev[{obs_dim}] = {{{_c_floats(std)}}};",
+         f"static const float mean[{n_in}] = {{{_c_floats(mean)}}};",
+         f"static const float stdev[{n_in}] = {{{_c_floats(std)}}};",
          f"static float buf_a[{width}], buf_b[{width}];"]
+    if integrator:
+        c += [f"static float z[{ns}];",
+              f"static const int z_index[{ns}] = {{{', '.join(str(int(i)) for i in integrator.index)}}};"]
     for i, (w, b) in enumerate(weights):
         c.append(f"static const float w{i}[{w.size}] = {{{_c_floats(w)}}};")
         c.append(f"static const float b{i}[{b.size}] = {{{_c_floats(b)}}};")
@@ -157,9 +200,14 @@ def write_policy_c(export_dir: str | Path, weights: list[tuple[np.ndarray, np.nd
           "{", "    int o, i;", "    for (o = 0; o < n_out; ++o) {", "        float v = 0.0f;",
           "        for (i = 0; i < n_in; ++i) v += w[o * n_in + i] * x[i];", "        v += b[o];",
           f"        y[o] = act ? {act} : v;", "    }", "}",
-          "void robolearn_policy(const float *obs, float *action)", "{", "    int i;",
-          f"    for (i = 0; i < {obs_dim}; ++i) {{",
-          "        float v = (obs[i] - mean[i]) / stdev[i];",
+          "void robolearn_policy(const float *obs, float *action)", "{", "    int i;"]
+    if integrator:
+        g, lim = _c_floats(np.array([integrator.gain])), _c_floats(np.array([integrator.limit]))
+        c += [f"    for (i = 0; i < {ns}; ++i) {{",  # integrate first, then use (as the ONNX graph)
+              f"        float v = z[i] + {g} * obs[z_index[i]];",
+              f"        z[i] = v < -{lim} ? -{lim} : (v > {lim} ? {lim} : v);", "    }"]
+    c += [f"    for (i = 0; i < {n_in}; ++i) {{",
+          f"        float v = ((i < {obs_dim} ? obs[i] : {'z[i - ' + str(obs_dim) + ']' if ns else '0.0f'}) - mean[i]) / stdev[i];",
           f"        buf_a[i] = v < {-clip!r}f ? {-clip!r}f : (v > {clip!r}f ? {clip!r}f : v);", "    }"]
     src, dst = "buf_a", "buf_b"
     for i, (w, _) in enumerate(weights):
@@ -167,7 +215,8 @@ def write_policy_c(export_dir: str | Path, weights: list[tuple[np.ndarray, np.nd
         c.append(f"    dense(w{i}, b{i}, {src}, {dst}, {o}, {k}, {int(i < len(weights) - 1)});")
         src, dst = dst, src
     c += [f"    for (i = 0; i < {act_dim}; ++i) action[i] = {src}[i] < -1.0f ? -1.0f : ({src}[i] > 1.0f ? 1.0f : {src}[i]);",
-          "}", "void robolearn_policy_reset(void) {}", ""]
+          "}", "void robolearn_policy_reset(void)", "{",
+          (f"    int i;\n    for (i = 0; i < {ns}; ++i) z[i] = 0.0f;" if ns else "    /* stateless */"), "}", ""]
     (exp / "policy.c").write_text("\n".join(c))
 
 
@@ -175,13 +224,16 @@ def make_test_export(out_dir: str | Path, seed: int = 0, action_history: int = 2
                      hidden: tuple[int, ...] = (32, 32),
                      weights: list[tuple[np.ndarray, np.ndarray]] | None = None,
                      hover: bool = False, episode_steps: int = 500, sim: dict | None = None,
-                     ranges: dict | None = None) -> Path:
+                     ranges: dict | None = None, integrator: Integrator | None = None,
+                     ki_z: float = 0.5) -> Path:
     """Write ``policy.onnx``, ``manifest.json``, ``policy.c``/``policy.h`` (in
     ``out_dir/export``) and ``config.yaml`` (in ``out_dir``, a run directory). Returns
     the export directory.
 
     The actor is a random tanh MLP (``hidden``), the given ``weights``, or with
-    ``hover=True`` the hover controller of :func:`hover_weights`."""
+    ``hover=True`` the hover controller of :func:`hover_weights`. With ``integrator``
+    the policy is stateful (its network also takes the integrator state; the hover
+    controller then gets the altitude integral gain ``ki_z``)."""
     import yaml
 
     from sims.quadrotor.physics import policy_obs_dim
@@ -190,20 +242,21 @@ def make_test_export(out_dir: str | Path, seed: int = 0, action_history: int = 2
     exp = out / "export"
     exp.mkdir(parents=True, exist_ok=True)
     obs_dim, act_dim = policy_obs_dim(action_history), 4
+    k = len(integrator.index) if integrator else 0
     rng = np.random.default_rng(seed)
     random_net = weights is None and not hover
     if hover:
-        weights = hover_weights(obs_dim)
+        weights = hover_weights(obs_dim, ki_z=ki_z if integrator else None)
     if weights is None:
-        mean, std = 0.1 * rng.standard_normal(obs_dim), 1.0 + 0.1 * rng.random(obs_dim)
+        mean, std = 0.1 * rng.standard_normal(obs_dim + k), 1.0 + 0.1 * rng.random(obs_dim + k)
     else:
-        mean, std = np.zeros(obs_dim), np.ones(obs_dim)
+        mean, std = np.zeros(obs_dim + k), np.ones(obs_dim + k)
     if random_net:
-        dims = [obs_dim, *hidden, act_dim]
+        dims = [obs_dim + k, *hidden, act_dim]
         weights = [(rng.standard_normal((dims[i + 1], dims[i])) / np.sqrt(dims[i]),
                     0.1 * rng.standard_normal(dims[i + 1])) for i in range(len(dims) - 1)]
     assert weights is not None  # random, hover or given
-    _onnx_actor(exp / "policy.onnx", weights, mean, std, 10.0)
+    _onnx_actor(exp / "policy.onnx", weights, mean, std, 10.0, integrator=integrator)
     sim_cfg = {"action_history": action_history, "episode_steps": episode_steps, **(sim or {})}
     env = {"name": "quadrotor", "num_envs": 16, "sim": sim_cfg,
            "ranges": {k: list(v) for k, v in (ranges or {}).items()}}
@@ -212,7 +265,7 @@ def make_test_export(out_dir: str | Path, seed: int = 0, action_history: int = 2
     manifest = {"format": "robolearn.export/test", "obs_dim": obs_dim, "act_dim": act_dim,
                 "policy_onnx_sha256": hashlib.sha256((exp / "policy.onnx").read_bytes()).hexdigest()}
     (exp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    write_policy_c(exp, weights, mean, std, 10.0)
+    write_policy_c(exp, weights, mean, std, 10.0, integrator=integrator)
     return exp
 
 
@@ -224,10 +277,10 @@ class ProtoHarness:
     def __init__(self, out_dir: str | Path):
         import subprocess
 
-        from firmware_export.firmware import HOST_CFLAGS, PROTO_DIR, _host_cc
+        from .firmware_image import HOST_CFLAGS, PROTO_DIR, host_cc
 
         self.exe = Path(out_dir) / "test_proto"
-        cmd = [_host_cc(), *HOST_CFLAGS, "-pedantic", "-Wconversion", "-Wshadow", "-I", str(PROTO_DIR),
+        cmd = [host_cc(), *HOST_CFLAGS, "-pedantic", "-Wconversion", "-Wshadow", "-I", str(PROTO_DIR),
                str(PROTO_DIR / "rl_proto.c"), str(PROTO_DIR / "test_proto.c"), "-o", str(self.exe)]
         p = subprocess.run(cmd, capture_output=True, text=True)
         if p.returncode != 0:
@@ -355,3 +408,159 @@ class RebootingPty(PtyProcessDevice):
                     self.reboots += 1
                     return
         super()._write(data)
+
+
+def build_fuzz_decoder(out_dir: str | Path, sanitize: bool = True) -> Path:
+    """``hardware/c/fuzz_decoder.c`` + ``rl_proto.c`` with the host compiler, by default
+    with ``-fsanitize=address,undefined -fno-sanitize-recover=all`` (any memory error or
+    undefined behaviour aborts the run). Returns the executable."""
+    import subprocess
+
+    from .firmware_image import HOST_CFLAGS, PROTO_DIR, host_cc
+
+    exe = Path(out_dir) / ("fuzz_decoder_asan" if sanitize else "fuzz_decoder")
+    san = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g", "-fno-omit-frame-pointer"] if sanitize else []
+    cmd = [host_cc(), *HOST_CFLAGS, *san, "-I", str(PROTO_DIR), str(PROTO_DIR / "rl_proto.c"),
+           str(PROTO_DIR / "fuzz_decoder.c"), "-o", str(exe)]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"building the C fuzz driver failed: {' '.join(p.stderr.split())[:300]}")
+    return exe
+
+
+def run_fuzz_decoder(exe: str | Path, records: list[bytes], timeout: float = 600.0) -> tuple[np.ndarray, str]:
+    """Feed ``records`` to the C driver; (per-record verdicts (n, 4) uint8, its totals line).
+    A crash (sanitizer abort) or a hang past ``timeout`` raises RuntimeError."""
+    import struct
+    import subprocess
+
+    data = b"".join(struct.pack("<I", len(r)) + r for r in records)
+    try:
+        p = subprocess.run([str(exe)], input=data, capture_output=True, timeout=timeout,
+                           env={"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=1", "UBSAN_OPTIONS": "halt_on_error=1"})
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"the C fuzz driver hung: no result within {timeout:g} s") from None
+    err = p.stderr.decode(errors="replace")
+    if p.returncode != 0:
+        raise RuntimeError(f"the C fuzz driver exited {p.returncode}: {err.strip()[-400:]}")
+    out = np.frombuffer(p.stdout, np.uint8)
+    if out.size != 4 * len(records):
+        raise RuntimeError(f"the C fuzz driver answered {out.size // 4} of {len(records)} records")
+    return out.reshape(-1, 4), err.strip().splitlines()[-1] if err.strip() else ""
+
+
+# ------------------------------------------------------------------ byte-level fault proxy
+class PtyFaultProxy:
+    """Two pseudo-terminal pairs and a relay thread between them, in-process: the host
+    opens :attr:`host_path` like a serial port (``SerialDevice``), a device serves on
+    :attr:`device_fd`. Each byte relayed is, with probability ``rate``, hit by one fault
+    chosen uniformly among drop, corrupt (random bits flipped), duplicate and delay (the
+    relay pauses ``delay_s`` before it, order kept). Seeded; counters per direction:
+    ``bytes_in``, ``bytes_out``, ``dropped``, ``corrupted``, ``duplicated``, ``delayed``
+    with ``bytes_out == bytes_in - dropped + duplicated`` at any quiet moment.
+    ``clean_bytes``: the first that many bytes of each direction pass unharmed (so a run
+    gets past the handshake before the faults start)."""
+
+    FAULTS = ("drop", "corrupt", "duplicate", "delay")
+
+    def __init__(self, rate: float, seed: int = 0, delay_s: float = 0.002, max_delay_s: float = 0.02,
+                 clean_bytes: int = 0):
+        import os
+        import threading
+        import tty
+
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"rate must be in [0, 1], got {rate}")
+        self.rate, self.delay_s, self.max_delay_s = float(rate), float(delay_s), float(max_delay_s)
+        self.clean_bytes = int(clean_bytes)
+        self.rng = np.random.default_rng(seed)
+        self._host_master, self._host_slave = os.openpty()
+        self._dev_master, self._dev_slave = os.openpty()
+        for fd in (self._host_master, self._host_slave, self._dev_master, self._dev_slave):
+            tty.setraw(fd)
+        self.host_path = os.ttyname(self._host_slave)
+        self.device_fd = self._dev_master  # serve the device model here (serve_fd)
+        self.count = {d: {k: 0 for k in ("bytes_in", "bytes_out", "dropped", "corrupted", "duplicated", "delayed")}
+                      for d in ("to_device", "to_host")}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._relay, daemon=True)
+        self._thread.start()
+
+    def _damage(self, data: bytes, c: dict[str, int]) -> tuple[bytes, float]:
+        n = len(data)
+        first = c["bytes_in"]
+        c["bytes_in"] += n
+        hit = self.rng.random(n) < self.rate
+        hit &= np.arange(first, first + n) >= self.clean_bytes
+        kind = self.rng.integers(0, 4, n)
+        flips = self.rng.integers(1, 256, n)
+        out = bytearray()
+        pause = 0.0
+        for i, b in enumerate(data):
+            if not hit[i]:
+                out.append(b)
+                continue
+            k = self.FAULTS[int(kind[i])]
+            if k == "drop":
+                c["dropped"] += 1
+            elif k == "corrupt":
+                c["corrupted"] += 1
+                out.append(b ^ int(flips[i]))
+            elif k == "duplicate":
+                c["duplicated"] += 1
+                out += bytes([b, b])
+            else:
+                c["delayed"] += 1
+                out.append(b)
+                pause += self.delay_s
+        c["bytes_out"] += len(out)
+        return bytes(out), min(pause, self.max_delay_s)
+
+    def _relay(self) -> None:
+        import os
+        import select
+        import time
+
+        a, b = self._host_master, self._dev_slave
+        while not self._stop.is_set():
+            try:
+                r, _, _ = select.select([a, b], [], [], 0.05)
+            except (OSError, ValueError):
+                return
+            for src in r:
+                try:
+                    data = os.read(src, 4096)
+                except OSError:
+                    continue
+                if not data:
+                    continue
+                direction = "to_device" if src == a else "to_host"
+                out, pause = self._damage(data, self.count[direction])
+                if pause:
+                    time.sleep(pause)
+                dst = b if src == a else a
+                view = memoryview(out)
+                while view:
+                    try:
+                        view = view[os.write(dst, view):]
+                    except BlockingIOError:
+                        select.select([], [dst], [], 0.05)
+                    except OSError:
+                        break
+
+    def close(self) -> None:
+        import os
+
+        self._stop.set()
+        self._thread.join(2.0)
+        for fd in (self._host_master, self._host_slave, self._dev_master, self._dev_slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def __enter__(self) -> "PtyFaultProxy":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -327,6 +327,54 @@ def bench_failures(
     return 0
 
 
+@bench_app.command("protocol-fuzz")
+def bench_protocol_fuzz(
+    frames: int = typer.Option(1_000_000, "--frames", min=1, help="random and mutated frames"),
+    seed: int = typer.Option(0, "--seed", min=0, help="seed of the frame generator"),
+    no_c: bool = typer.Option(False, "--no-c", help="Python decoder only (no ASan/UBSan C build)"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="also write the figures here"),
+) -> int:
+    """Protocol decoders (Python and C with ASan/UBSan) under random and mutated frames (benchmarks.protocol_fuzz)."""
+    import json as _json
+
+    from benchmarks.protocol_fuzz import run as fuzz_run
+
+    r = fuzz_run(frames, seed, c=not no_c)
+    text = _json.dumps(r, indent=2)
+    if json_out is not None:
+        json_out.write_text(text + "\n")
+    print(text)
+    raise typer.Exit(0 if r["ok"] else 1)
+
+
+@bench_app.command("link-faults")
+def bench_link_faults(
+    rates: str = typer.Option("0.01,0.1,0.3", "--rates", help="comma-separated byte fault probabilities in [0, 1]"),
+    episodes: int = typer.Option(2, "--episodes", min=1),
+    steps: int = typer.Option(100, "--steps", min=1),
+    seed: int = typer.Option(0, "--seed", min=0),
+    retries: int = typer.Option(20, "--retries", min=0, help="retransmissions per request"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="also write the figures here"),
+) -> int:
+    """The serial HIL runner behind a proxy that drops/corrupts/duplicates/delays bytes (benchmarks.link_faults)."""
+    import json as _json
+
+    from benchmarks.link_faults import run as link_run
+
+    try:
+        rs = tuple(float(x) for x in rates.split(",") if x.strip())
+    except ValueError:
+        raise UserError(f"--rates must be comma-separated numbers in [0, 1], got {rates!r}") from None
+    if not rs or any(not 0.0 <= x <= 1.0 for x in rs):
+        raise UserError(f"--rates must be comma-separated numbers in [0, 1], got {rates!r}")
+    r = link_run(rs, episodes, steps, seed, retries=retries)
+    text = _json.dumps(r, indent=2)
+    if json_out is not None:
+        json_out.write_text(text + "\n")
+    print(text)
+    raise typer.Exit(0 if r["ok"] else 1)
+
+
 @bench_app.command("distill")
 def bench_distill(
     teacher: Path = typer.Option(..., "--teacher", help="run directory of the policy to imitate"),

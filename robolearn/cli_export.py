@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import typer
 
@@ -25,12 +25,20 @@ def export_cmd(
 ) -> int:
     """Export RUN_DIR/policy.pt to policy.onnx, policy.c/.h and manifest.json, each verified."""
     from firmware_export.errors import ExportError
+    from hardware.errors import HilError
 
+    fmts = [f.strip() for f in formats.split(",") if f.strip()]
     try:
         from firmware_export import export
 
-        report = export(run_dir, out, formats=[f.strip() for f in formats.split(",") if f.strip()], quantize=quantize)
-    except ExportError as e:
+        builder: Callable[[Path], Path] | None = None
+        if "firmware" in [f.lower() for f in fmts]:
+            # the STM32F405 image lives in `hardware` (which uses firmware_export, not the reverse)
+            from hardware.firmware_image import build_firmware
+
+            builder = build_firmware
+        report = export(run_dir, out, formats=fmts, quantize=quantize, firmware_builder=builder)
+    except (ExportError, HilError) as e:
         raise UserError(str(e)) from None
     if as_json:
         print(json.dumps(report, indent=2))
@@ -51,6 +59,11 @@ def export_cmd(
     lines.append(f"estimated {c['estimated_cycles']} cycles = {c['estimated_us_at_168mhz']} us at 168 MHz with the "
                  f"weights in SRAM as the firmware image has them "
                  f"({report['cost_weights_in_flash']['estimated_us_at_168mhz']} us read from flash; estimate)")
+    fw = report.get("firmware")
+    if fw:
+        size = fw.get("size") or {}
+        lines.append(f"firmware: {fw['elf']} (STM32F405), {size.get('flash_bytes', '?')} B flash, "
+                     f"{size.get('ram_bytes', '?')} B RAM incl. {size.get('stack_reserved_bytes', '?')} B stack")
     lines.append(f"manifest sha256 {report['manifest_sha256']}")
     print("\n".join(lines))
     return 0

@@ -132,14 +132,16 @@ def test_onnx_comparison_can_fail():
 
 # ----------------------------------------------------------------------- manifest
 def test_manifest_contents(exported):
-    from hardware.hil import _manifest_dims
+    from firmware_export.manifest import read_manifest
     from sims.quadrotor import QuadrotorVecEnv
     from sims.quadrotor.physics import policy_obs_dim
 
     run, out, report = exported
     raw = (out / "manifest.json").read_bytes()
     m = json.loads(raw)
-    assert m["obs_dim"] == 26 and m["act_dim"] == 4 and _manifest_dims(m) == (26, 4)
+    rm = read_manifest(out)
+    assert m["obs_dim"] == 26 and m["act_dim"] == 4 and (rm.obs_dim, rm.act_dim) == (26, 4)
+    assert rm.data == m and rm.run_dir is not None and (rm.run_dir / "policy.pt").is_file()
     lay = m["observation"]["layout"]
     assert sum(b["size"] for b in lay) == m["obs_dim"] == policy_obs_dim(2)
     assert QuadrotorVecEnv(1, seed=0).single_observation_space["policy"].shape == (m["obs_dim"],)

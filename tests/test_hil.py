@@ -1,7 +1,7 @@
 """HIL runner (hardware/hil.py): against the Python device model (exact runs, every fault
 the runner must survive, the report, process hygiene, the CLI), against the C device loop
 compiled for the host on a pty (hardware/c/rl_device.c + host_platform.c), and against the
-STM32F405 firmware under QEMU (firmware_export/firmware.py), with a fault-injecting proxy
+STM32F405 firmware under QEMU (hardware/firmware_image.py), with a fault-injecting proxy
 between host and device."""
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from hardware.cli_entry import hil_command
 from hardware.device_model import DeviceModel, Faults, manifest_sha256, model_from_export, serve_fd
 from hardware.devices import ModelDevice, SerialDevice, live_children
 from hardware.errors import DeviceTimeout, ExportError, HandshakeError, ManifestMismatch
-from hardware.hil import HilClient, OnnxActor, pty_model_device, resolve_export, run_hil
-from hardware.testing import EASY_START, make_test_export
+from hardware.hil import HilClient, OnnxActor, format_report, pty_model_device, resolve_export, run_hil
+from hardware.testing import EASY_START, Integrator, make_test_export
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = 120
@@ -40,6 +40,14 @@ def hover_export(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def random_export(tmp_path_factory) -> Path:
     return make_test_export(tmp_path_factory.mktemp("random_run"), seed=3)
+
+
+@pytest.fixture(scope="module")
+def stateful_export(tmp_path_factory) -> Path:
+    """A stateful (robolearn.actor/2-style) policy: the hover controller with an
+    integral of the altitude error (3 floats of integrator state)."""
+    return make_test_export(tmp_path_factory.mktemp("stateful_run"), hover=True, ranges=EASY_START,
+                            integrator=Integrator())
 
 
 def model_dev(exp: Path, **faults) -> ModelDevice:
@@ -173,8 +181,11 @@ def test_wrong_dimensions_and_version_are_refused(hover_export):
     dev = ModelDevice(DeviceModel(lambda o: np.zeros(4), 30, 4, sha))
     with pytest.raises(HandshakeError, match="26 -> 4"):
         fly(hover_export, dev)
-    dev = ModelDevice(DeviceModel(lambda o: np.zeros(4), 26, 4, sha, version=2))
-    with pytest.raises(HandshakeError, match="protocol version 2"):
+    dev = ModelDevice(DeviceModel(lambda o: np.zeros(4), 26, 4, sha, version=1))  # a v1 firmware
+    with pytest.raises(HandshakeError, match="protocol version 1, the host 2; rebuild"):
+        fly(hover_export, dev)
+    dev = ModelDevice(DeviceModel(lambda o: np.zeros(4), 26, 4, sha, state_dim=3))
+    with pytest.raises(HandshakeError, match="keeps 3 floats of state, policy.onnx 0"):
         fly(hover_export, dev)
 
 
@@ -221,6 +232,80 @@ def test_client_retries_with_same_sequence_number(hover_export):
     resets = [s for t, s in seen if t == P.RESET]
     assert len(resets) == 4 and len(set(resets)) == 1
     assert c.stats.retried == 3 and c.stats.timed_out >= 4
+
+
+# --------------------------------------------------------------------------- stateful policy
+def test_stateful_policy_compared_over_whole_episodes(stateful_export):
+    r = fly(stateful_export, "model")
+    assert r["status"] == "ok" and r["device"]["state_dim"] == 3
+    assert r["action_error"]["exact"] and r["closed_loop"]["agree"]
+    for ep in r["closed_loop"]["episodes"]:
+        assert ep["steps_compared"] == STEPS and ep["action_max_abs_vs_sim"] == 0.0
+
+
+class _NoReset:
+    """A device policy that forgets to clear its state at episode start."""
+
+    def __init__(self, actor):
+        self.actor, self.state_dim = actor, actor.state_dim
+
+    def __call__(self, obs):
+        return self.actor(obs)
+
+    def reset(self):
+        pass
+
+
+def test_device_that_keeps_state_across_episodes_is_caught(stateful_export):
+    actor = OnnxActor(stateful_export / "policy.onnx")
+    dev = ModelDevice(DeviceModel(_NoReset(actor), 26, 4, manifest_sha256(stateful_export)))
+    r = fly(stateful_export, dev)
+    e1, e2 = r["closed_loop"]["episodes"]
+    assert e1["action_max_abs_vs_onnx"] == 0.0  # the first episode starts from zero state anyway
+    assert e2["action_max_abs_vs_onnx"] > 1e-3 and not r["action_error"]["exact"]
+
+
+def test_stateful_device_reboot_mid_episode_is_resynchronized(stateful_export):
+    dev = model_dev(stateful_export, reset_at_steps=(30, 150))
+    r = fly(stateful_export, dev, timeout=0.03, hello_timeout=0.1)
+    f = r["frames"]
+    assert r["status"] == "ok" and dev.model.count.resets == 2
+    # the rebooted device refused the next STEP (ERROR 5); the host replayed the episode so far
+    assert f["state_resyncs"] == 2 and dev.model.count.state_errors == 2
+    assert f["device_errors"]["policy state lost (STEP out of sequence)"] == 2
+    # the 30th STEP frame is step 29 of episode 1: its 29 predecessors are replayed first
+    assert 29 < f["replayed_steps"] < 2 * STEPS
+    assert r["action_error"]["exact"] and r["closed_loop"]["agree"]
+
+
+def test_stateless_device_reboot_needs_no_replay(hover_export):
+    r = fly(hover_export, model_dev(hover_export, reset_at_steps=(30,)), timeout=0.03, hello_timeout=0.1)
+    assert r["status"] == "ok" and r["frames"]["state_resyncs"] == 0 and r["action_error"]["exact"]
+
+
+# --------------------------------------------------------------------------- honest report
+def test_report_names_the_counter_and_warns_when_not_real_time(hover_export):
+    r = fly(hover_export, model_dev(hover_export, delay_s=0.012), episodes=1, steps=20, timeout=0.2)
+    assert r["status"] == "ok" and r["fits_control_period"] is False
+    assert any("exceeds the control period" in w for w in r["warnings"])
+    text = format_report(r)
+    assert not text.startswith("HIL ok") and text.startswith("HIL finished with warnings")
+    assert "warning: round trip p99" in text
+    inf = r["inference"]
+    assert inf["instructions"] is None and inf["cycles"]["median"] == 10_000 and "not a measurement" in inf["counter"]
+    r = fly(hover_export, "model", episodes=1, steps=20)
+    assert r["warnings"] == [] and format_report(r).startswith("HIL ok")
+
+
+@pytest.mark.parametrize("args, msg", [(["--retries", "-1"], "--retries must be an integer >= 0"),
+                                       (["--timeout", "0"], "--timeout must be a number of seconds > 0"),
+                                       (["--episodes", "0"], "--episodes must be an integer >= 1"),
+                                       (["--steps", "0"], "--steps must be an integer >= 1")])
+def test_cli_bad_options_are_one_line_usage_errors(hover_export, args, msg):
+    p = subprocess.run([sys.executable, "-m", "hardware.cli_entry", str(hover_export), "--device", "model", *args],
+                       capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr.strip().startswith(f"error: {msg}") and len(p.stderr.strip().splitlines()) == 1
 
 
 # --------------------------------------------------------------------------- export dir
@@ -368,7 +453,7 @@ def test_cli_module_runs(hover_export, tmp_path):
 # The device loop in C (hardware/c/rl_device.c) with the export's policy.c, on a pty
 # (host cc) and as the STM32F405 firmware under QEMU. CI installs the toolchains
 # (.ci/system-deps.sh): there a missing tool fails instead of skipping.
-from firmware_export import firmware as fw  # noqa: E402
+from hardware import firmware_image as fw  # noqa: E402
 from hardware.devices import PtyProcessDevice, QemuDevice  # noqa: E402
 from hardware.testing import FaultyLink, RebootingPty  # noqa: E402
 
@@ -388,6 +473,12 @@ def _need(*tools: str) -> None:
 def c_exe(hover_export, tmp_path_factory) -> Path:
     _need("cc")
     return fw.build_host_device(hover_export, tmp_path_factory.mktemp("host_dev"))
+
+
+@pytest.fixture(scope="module")
+def c_exe_stateful(stateful_export, tmp_path_factory) -> Path:
+    _need("cc")
+    return fw.build_host_device(stateful_export, tmp_path_factory.mktemp("host_dev_stateful"))
 
 
 @pytest.fixture(scope="module")
@@ -429,9 +520,12 @@ def test_c_pty_device_matches_onnx_and_pure_simulation(hover_export, random_expo
 
 @pytest.mark.parametrize("v", json.loads((ROOT / "hardware" / "test_vectors.json").read_text())["device"],
                          ids=lambda v: v["name"])
-def test_c_device_rule_vectors(c_exe, v):
+@pytest.mark.parametrize("stateful", [False, True], ids=["stateless", "stateful"])
+def test_c_device_rule_vectors(c_exe, c_exe_stateful, v, stateful):
     """The device rules of the shared vectors (obs 26, act 4), answered by the C loop."""
-    with PtyProcessDevice([c_exe]) as dev:
+    if v.get("state") and v["state"] != ("stateful" if stateful else "stateless"):
+        pytest.skip(f"vector for a {v['state']} device")
+    with PtyProcessDevice([c_exe_stateful if stateful else c_exe]) as dev:
         c = HilClient(dev, timeout=0.5)
         c.hello()
         dev.write(bytes.fromhex(v["request_hex"]))
@@ -488,7 +582,7 @@ def test_c_pty_device_survives_corrupted_and_dropped_bytes(c_exe, hover_export):
     f = r["frames"]
     _assert_exact_run(r, STEPS, 2)
     assert dev.dropped > 0 and dev.corrupted > 0
-    assert f["rejected"] > 0 and f["retried"] > 0 and f["timed_out"] > 0
+    assert f["rejected"] > 0 and f["retried"] > 0
     assert f["device_errors"].get("bad CRC", 0) + f["device_errors"].get("bad length", 0) > 0
     assert live_children() == []
 
@@ -498,6 +592,21 @@ def test_c_pty_device_reboot_mid_run(c_exe, hover_export):
     r = fly(hover_export, dev, episodes=2, timeout=0.05, hello_timeout=0.2)
     _assert_exact_run(r, STEPS, 2)
     assert dev.reboots == 2 and r["frames"]["rehandshakes"] >= 2
+    assert live_children() == []
+
+
+def test_c_stateful_policy_whole_episodes_and_reboot(c_exe_stateful, stateful_export):
+    """The C device loop with a stateful policy.c: reset at each episode start (step 0),
+    state carried step to step, a power cycle mid-episode answered with ERROR 5 and
+    repaired by the host's replay; every episode equals onnxruntime and pure simulation."""
+    r = fly(stateful_export, "pty", episodes=2)
+    _assert_exact_run(r, STEPS, 2)
+    assert r["device"]["state_dim"] == 3 and r["frames"]["state_resyncs"] == 0
+    dev = RebootingPty([c_exe_stateful], reboot_at_steps=(25, 170))
+    r = fly(stateful_export, dev, episodes=2, timeout=0.05, hello_timeout=0.2)
+    _assert_exact_run(r, STEPS, 2)
+    assert dev.reboots == 2 and r["frames"]["state_resyncs"] == 2
+    assert r["frames"]["device_errors"]["policy state lost (STEP out of sequence)"] == 2
     assert live_children() == []
 
 
@@ -558,14 +667,28 @@ def test_emulated_qemu_end_to_end(fw_elf, hover_export):
     r = fly(hover_export, "emulated", episodes=episodes, steps=steps)
     _assert_exact_run(r, steps, episodes)
     assert r["device"]["kind"] == "emulated" and r["device"]["cpu_hz"] == 168_000_000
-    cyc = r["inference"]["cycles"]
-    assert r["inference"]["cycles_reported"] and 0 < cyc["min"] <= cyc["max"] < 168_000  # < 1 ms
-    ins = r["inference"]["emulation"]["instructions"]
+    inf = r["inference"]
+    cyc = inf["ticks"]
+    assert inf["cycles_reported"] and 0 < cyc["min"] <= cyc["max"] < 168_000  # < 1 ms
+    # under QEMU the counter is an instruction count: no cycles, no microseconds are claimed
+    assert inf["cycles"] is None and inf["us"] is None and "INSTRUCTION COUNT" in inf["counter"]
+    ins = inf["instructions"]
     assert ins["median"] == pytest.approx(cyc["median"] / 0.168)
     assert r["latency_ms"]["max"] < 2000
     assert live_children() == []
     print(f"\nemulated: {r['steps']} steps, latency {r['latency_ms']}, cycles {cyc}, "
           f"instructions {ins['median']:.0f}, firmware {fw.firmware_size(fw_elf)['flash_bytes']} B flash")
+
+
+def test_emulated_stateful_policy(stateful_export, tmp_path):
+    """The STM32F405 firmware under QEMU with a stateful policy.c: whole episodes agree
+    with onnxruntime (state reset at each episode start) and with pure simulation."""
+    _need("arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm")
+    elf = fw.build_firmware(stateful_export, tmp_path / "fw")
+    r = fly(stateful_export, QemuDevice(elf, fw.qemu_command), episodes=2, steps=40, timeout=2.0, hello_timeout=3.0)
+    _assert_exact_run(r, 40, 2)
+    assert r["device"]["state_dim"] == 3 and r["inference"]["instructions"]["median"] > 0
+    assert live_children() == []
 
 
 def test_emulated_with_fault_proxy_and_wrong_manifest(fw_elf, hover_export, tmp_path):
@@ -617,8 +740,11 @@ def test_real_export_flies_on_pty_and_emulated_board(tmp_path):
     make_test_export(run, hover=True, ranges=EASY_START)  # for config.yaml
     shutil.rmtree(run / "export")
     write_policy_pt(run / "policy.pt", hover_weights(26))
+    with pytest.raises(firmware_export.ExportError, match="needs a firmware builder"):
+        firmware_export.export(run, formats=("onnx", "c", "firmware"))  # firmware_export alone cannot build it
     rep = firmware_export.export(run, formats=("onnx", "c", "firmware"), n_random=500, record_envs=4,
-                                 record_steps=50, closed_loop_episodes=2)
+                                 record_steps=50, closed_loop_episodes=2, firmware_builder=fw.build_firmware)
+    assert "firmware" in rep["files"] and rep["firmware"]["size"]["flash_bytes"] > 0
     exp = run / "export"
     elf = exp / "firmware" / fw.ELF_NAME
     assert elf.is_file() and fw.firmware_size(elf)["flash_bytes"] > 0
@@ -627,7 +753,11 @@ def test_real_export_flies_on_pty_and_emulated_board(tmp_path):
         r = run_hil(run, device, episodes=1, steps=60)  # the run directory: export/ is found
         _assert_exact_run(r, 60, 1)
         assert r["closed_loop"]["hil"]["survival_rate"] == 1.0
-    assert r["inference"]["emulation"]["instructions"]["median"] > 0
+    inf = r["inference"]
+    assert inf["instructions"]["median"] > 0
+    est = inf["cycles_estimate"]  # the exporter's estimate, beside the measured instruction count
+    assert est["cycles"] > 0 and "estimate" in est["method"] and est["source"].endswith("(cost)")
+    assert est["implied_cycles_per_instruction"] == pytest.approx(est["cycles"] / inf["instructions"]["median"])
     assert live_children() == []
 
 
@@ -640,7 +770,7 @@ def test_emulated_serial_on_a_qemu_pty(fw_elf, hover_export):
 
 
 def test_missing_toolchain_and_bad_export_are_one_line_errors(hover_export, tmp_path, monkeypatch):
-    from firmware_export.errors import ExportError as FwExportError
+    from hardware.errors import ExportError as FwExportError
 
     with pytest.raises(FwExportError, match="no policy.c/policy.h") as e:
         fw.build_firmware(tmp_path)
@@ -694,7 +824,7 @@ def test_emulated_board_reset_mid_run(fw_elf, hover_export, tmp_path):
         orig(data)
 
     q._write = write
-    r = fly(hover_export, q, episodes=1, steps=60, timeout=0.3, hello_timeout=1.0)
+    r = fly(hover_export, q, episodes=1, steps=60, timeout=0.3, hello_timeout=1.0, retries=6)  # reboot time under load
     _assert_exact_run(r, 60, 1)
     assert r["frames"]["rehandshakes"] >= 1 and r["frames"]["timed_out"] >= 1
     assert live_children() == []

@@ -39,28 +39,11 @@ PACKAGES = ("robolearn", "sims", "teachers", "firmware_export", "hardware", "ben
 
 # (importer, imported): edges that break a rule today and are being removed by other work.
 # Each line says why it is here. When the fix lands, the test says which lines to delete.
-ALLOWLIST: dict[tuple[str, str], str] = {
-    # hardware.hil <-> hardware.device_model import each other (issue 26: "inside hardware,
-    # hil.py and device_model.py import each other"); the hardware decoupling removes one side.
-    ("hardware.hil", "hardware.device_model"): "cycle hardware.hil <-> hardware.device_model",
-    ("hardware.device_model", "hardware.hil"): "cycle hardware.hil <-> hardware.device_model",
-    # hardware.testing reaches a private helper of firmware_export (issue 26: "testing.py its
-    # private _host_cc"); the firmware image moving under hardware/ takes it along.
-    ("hardware.testing", "firmware_export.firmware._host_cc"): "private name of another package",
-}
+ALLOWLIST: dict[tuple[str, str], str] = {}
 # C files under firmware_export/ that #include a header found under hardware/ (file, header).
-C_INCLUDE_ALLOWLIST: dict[tuple[str, str], str] = {
-    # The firmware image's board glue includes the device loop's header (issue 26:
-    # "firmware/board.c includes hardware/c/rl_device.h"); moving the image under hardware/
-    # removes it.
-    ("firmware_export/firmware/board.c", "hardware/c/rl_device.h"): "firmware image lives in firmware_export",
-}
+C_INCLUDE_ALLOWLIST: dict[tuple[str, str], str] = {}
 # Python modules under firmware_export/ that build a file path into hardware/ (module).
-PATH_ALLOWLIST: dict[str, str] = {
-    # firmware.py compiles hardware/c/rl_proto.c, rl_device.c and host_platform.c into the
-    # firmware image and the host device (PROTO_DIR); the same move removes it.
-    "firmware_export.firmware": "the firmware build compiles hardware/c",
-}
+PATH_ALLOWLIST: dict[str, str] = {}
 
 
 @dataclass(frozen=True)

@@ -66,13 +66,13 @@ def test_frame_vectors(v):
     m = v["message"]
     if v["type"] == P.HELLO_ACK:
         ack = P.unpack_hello_ack(payload)
-        assert (ack.version, ack.obs_dim, ack.act_dim, ack.manifest_sha256.hex(), ack.cpu_hz) == (
-            m["version"], m["obs_dim"], m["act_dim"], m["manifest_sha256_hex"], m["cpu_hz"])
+        assert (ack.version, ack.obs_dim, ack.act_dim, ack.manifest_sha256.hex(), ack.cpu_hz, ack.state_dim) == (
+            m["version"], m["obs_dim"], m["act_dim"], m["manifest_sha256_hex"], m["cpu_hz"], m["state_dim"])
         assert P.pack_hello_ack(ack) == payload
     elif v["type"] == P.STEP and m:
-        obs = P.unpack_step(payload)
-        assert obs.tolist() == m["obs"]
-        assert P.pack_step(obs) == payload
+        step, obs = P.unpack_step(payload)
+        assert obs.tolist() == m["obs"] and step == m["step"]
+        assert P.pack_step(obs, step) == payload
     elif v["type"] == P.ACTION:
         act, cycles = P.unpack_action(payload, len(m["action"]))
         assert act.tolist() == m["action"] and cycles == m["cycles"]
@@ -114,10 +114,14 @@ def test_stream_vectors(v):
         assert d.pending == v["pending"]
 
 
+@pytest.mark.parametrize("state_dim", [0, 3], ids=["stateless", "stateful"])
 @pytest.mark.parametrize("v", V["device"], ids=lambda v: v["name"])
-def test_device_rule_vectors_python_model(v):
+def test_device_rule_vectors_python_model(v, state_dim):
     dims = V["device_dims"]
-    model = DeviceModel(lambda obs: np.zeros(dims["act_dim"]), dims["obs_dim"], dims["act_dim"], bytes(32))
+    if v.get("state") and v["state"] != ("stateful" if state_dim else "stateless"):
+        pytest.skip(f"vector for a {v['state']} device")
+    model = DeviceModel(lambda obs: np.zeros(dims["act_dim"]), dims["obs_dim"], dims["act_dim"], bytes(32),
+                        state_dim=state_dim)
     model.process(P.encode_frame(P.HELLO, 1))  # the model answers STEP after a HELLO
     frames, rejected = P.decode_stream(model.process(H(v["request_hex"])))
     assert rejected == 0
@@ -158,28 +162,38 @@ def test_stream_round_trip_any_split(frames, cuts):
 
 
 @settings(max_examples=200, deadline=None)
-@given(obs=st.lists(st.floats(width=32, allow_nan=False), min_size=1, max_size=256),
-       cycles=st.integers(0, 2**32 - 1))
-def test_message_round_trips(obs, cycles):
+@given(obs=st.lists(st.floats(width=32, allow_nan=False), min_size=1, max_size=255),
+       cycles=st.integers(0, 2**32 - 1), step=st.integers(0, 2**32 - 1))
+def test_message_round_trips(obs, cycles, step):
     a = np.array(obs, np.float32)
-    assert np.array_equal(P.unpack_step(P.pack_step(a), len(a)), a)
+    t, b = P.unpack_step(P.pack_step(a, step), len(a))
+    assert np.array_equal(b, a) and t == step
     act, c = P.unpack_action(P.pack_action(a, cycles), len(a))
     assert np.array_equal(act, a) and c == cycles
 
 
 def test_nan_observation_round_trips_bitwise():
     a = np.array([np.nan, np.inf, -np.inf, -0.0], np.float32)
-    b = P.unpack_step(P.pack_step(a))
+    _, b = P.unpack_step(P.pack_step(a))
     assert a.tobytes() == b.tobytes()
 
 
 def test_hello_ack_layout_is_little_endian():
-    ack = P.HelloAck(1, 26, 4, bytes(range(32)), 168_000_000)
+    ack = P.HelloAck(2, 26, 4, bytes(range(32)), 168_000_000, 3)
     p = P.pack_hello_ack(ack)
-    assert len(p) == P.HELLO_ACK_SIZE == 44
-    assert p[:4] == b"\x01\x00\x00\x00" and p[4:6] == b"\x1a\x00" and p[6:8] == b"\x04\x00"
-    assert p[8:40] == bytes(range(32)) and p[40:] == struct.pack("<I", 168_000_000)
+    assert len(p) == P.HELLO_ACK_SIZE == 46
+    assert p[:4] == b"\x02\x00\x00\x00" and p[4:6] == b"\x1a\x00" and p[6:8] == b"\x04\x00"
+    assert p[8:40] == bytes(range(32)) and p[40:44] == struct.pack("<I", 168_000_000) and p[44:] == b"\x03\x00"
     assert P.unpack_hello_ack(p) == ack
+    # a version-1 device (44-byte HELLO_ACK): its version is read, so the host can name it
+    assert P.unpack_hello_ack(struct.pack("<IHH32sI", 1, 26, 4, bytes(32), 1)).version == 1
+
+
+def test_step_layout_is_little_endian():
+    p = P.pack_step(np.array([1.0], np.float32), 0x01020304)
+    assert p == b"\x04\x03\x02\x01" + struct.pack("<f", 1.0)
+    with pytest.raises(ValueError, match="step must be"):
+        P.pack_step([0.0], -1)
 
 
 def test_encode_rejects_bad_arguments():
@@ -192,16 +206,16 @@ def test_encode_rejects_bad_arguments():
     with pytest.raises(ValueError, match="32 bytes"):
         P.pack_hello_ack(P.HelloAck(1, 1, 1, b"short", 0))
     with pytest.raises(ValueError, match="does not fit"):
-        P.pack_step(np.zeros(257))
+        P.pack_step(np.zeros(256))
 
 
 def test_unpack_wrong_sizes_raise_message_error():
-    with pytest.raises(P.MessageError, match="HELLO_ACK payload has 43 bytes"):
-        P.unpack_hello_ack(bytes(43))
+    with pytest.raises(P.MessageError, match="HELLO_ACK payload has 45 bytes"):
+        P.unpack_hello_ack(b"\x02" + bytes(44))
     with pytest.raises(P.MessageError, match="expected 20"):
         P.unpack_action(bytes(16), 4)
-    with pytest.raises(P.MessageError, match="expected 104"):
-        P.unpack_step(bytes(100), 26)
+    with pytest.raises(P.MessageError, match="expected 108"):
+        P.unpack_step(bytes(104), 26)
     with pytest.raises(P.MessageError):
         P.unpack_step(bytes(3))
     with pytest.raises(P.MessageError):

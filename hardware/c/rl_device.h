@@ -1,7 +1,7 @@
 /* rl_device.h - device side of the robolearn serial protocol (see hardware/PROTOCOL.md).
  *
  * rl_device.c is written against four platform hooks; a platform (the STM32F405
- * firmware in firmware_export/firmware/board.c, or hardware/c/host_platform.c on a
+ * firmware in hardware/firmware/board.c, or hardware/c/host_platform.c on a
  * pseudo-terminal) provides them and calls rl_device_run().
  */
 #ifndef RL_DEVICE_H

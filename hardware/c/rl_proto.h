@@ -1,4 +1,4 @@
-/* rl_proto.h - robolearn serial protocol v1, C implementation (see hardware/PROTOCOL.md).
+/* rl_proto.h - robolearn serial protocol v2, C implementation (see hardware/PROTOCOL.md).
  *
  *   wire = COBS(body) 0x00
  *   body = type:u8 seq:u16 len:u16 payload:len bytes crc:u16      (little-endian)
@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RL_VERSION 1u
+#define RL_VERSION 2u /* 2: STEP carries step:u32 (0 = episode start), HELLO_ACK state_dim:u16 */
 #define RL_MAX_PAYLOAD 1024u
 #define RL_HEADER_SIZE 5u /* type:u8 seq:u16 len:u16 */
 #define RL_CRC_SIZE 2u
@@ -38,9 +38,11 @@
 #define RL_ERR_LENGTH 2u
 #define RL_ERR_TYPE 3u
 #define RL_ERR_OBS_SIZE 4u
+#define RL_ERR_STATE 5u /* stateful policy: STEP's step index is not the one its state is at */
 #define RL_SEQ_UNKNOWN 0xFFFFu
 
-#define RL_HELLO_ACK_SIZE (4u + 2u + 2u + 32u + 4u)
+#define RL_HELLO_ACK_SIZE (4u + 2u + 2u + 32u + 4u + 2u)
+#define RL_STEP_HEADER_SIZE 4u /* step:u32 before the observation */
 
 /* Reject reasons, in the order the checks run (names as in protocol.py). */
 typedef enum {
@@ -98,6 +100,10 @@ uint8_t rl_reject_error_code(rl_status reason);
 
 /* little-endian helpers */
 static inline uint16_t rl_get_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static inline uint32_t rl_get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
 static inline void rl_put_u16(uint8_t *p, uint16_t v)
 {
     p[0] = (uint8_t)v;

@@ -1,8 +1,8 @@
 """Firmware image for the STM32F405 (Cortex-M4F) and the same device loop for the host.
 
-* :func:`build_firmware` compiles ``policy.c`` (from an export directory) with the
-  protocol (``hardware/c/rl_proto.c``), the device loop (``hardware/c/rl_device.c``)
-  and the board support in ``firmware_export/firmware/`` (vector table, linker script,
+* :func:`build_firmware` compiles ``policy.c`` (from an export directory made by
+  ``firmware_export``) with the protocol (``hardware/c/rl_proto.c``), the device loop
+  (``hardware/c/rl_device.c``) and the board support in ``hardware/firmware/`` (vector table, linker script,
   FPU enable, clocks, USART1, cycle counter) into an ELF with ``arm-none-eabi-gcc``
   and writes the section sizes from ``arm-none-eabi-size`` (flash / RAM) into
   ``firmware_size.json`` next to it.
@@ -14,14 +14,19 @@
 Builds go to ``out_dir`` (default ``EXPORT_DIR/firmware``, ``EXPORT_DIR/firmware/host``),
 never into the source tree; objects live in a temporary directory; the final files are
 renamed into place only when complete. A missing compiler, QEMU or a failed build is an
-:class:`~firmware_export.errors.ExportError` with a one-line message.
+:class:`~hardware.errors.ExportError` with a one-line message. :func:`host_cc` is the
+host C compiler every host build here uses (``$CC``, default ``cc``).
+
+This module belongs to ``hardware`` (which may use ``firmware_export``, never the
+reverse): ``firmware_export.export(..., firmware_builder=build_firmware)`` is how the
+exporter's ``firmware`` format reaches it (``robolearn export`` passes it).
 
 Cycle counts under QEMU: QEMU is not cycle accurate and has no DWT cycle counter, so
 the firmware counts SysTick ticks of the 168 MHz processor clock. QEMU's SysTick runs on
 its virtual clock, which with ``-icount shift=0`` (used here) advances exactly 1 ns per
 guest instruction: the reported "cycles" are ``0.168 x instructions executed`` and
-``cycles / cpu_hz`` is the instruction count in ns. :func:`instructions_from_cycles`
-converts back. Real Cortex-M4 cycles are instructions x CPI (about 1 to 1.5 for this
+``cycles / cpu_hz`` is the instruction count in ns: an INSTRUCTION COUNT, not a time.
+:func:`instructions_from_cycles` converts back. Real Cortex-M4 cycles are instructions x CPI (about 1 to 1.5 for this
 code: single-cycle FPU ops, 2-cycle loads, flash wait states hidden by the ART cache).
 """
 
@@ -32,13 +37,13 @@ import os
 import shutil
 import subprocess
 import tempfile
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from .errors import ExportError
 
 FIRMWARE_DIR = Path(__file__).with_name("firmware")
-PROTO_DIR = Path(__file__).resolve().parents[1] / "hardware" / "c"
+PROTO_DIR = Path(__file__).with_name("c")
 ELF_NAME = "robolearn_fw.elf"
 SIZE_NAME = "firmware_size.json"
 HOST_EXE_NAME = "robolearn_device"
@@ -73,7 +78,8 @@ def _tool(name: str) -> str:
     return path
 
 
-def _host_cc() -> str:
+def host_cc() -> str:
+    """Path of the host C compiler (``$CC``, default ``cc``); ExportError when missing."""
     cc = os.environ.get("CC") or "cc"
     path = shutil.which(cc)
     if path is None:
@@ -201,7 +207,7 @@ def build_host_device(export_dir: str | Path, out_dir: str | Path | None = None)
     -Werror``); returns the executable, run as ``EXE /dev/pts/N``."""
     export_dir = Path(export_dir)
     policy_c, _ = _policy_sources(export_dir)
-    cc = _host_cc()
+    cc = host_cc()
     out = Path(out_dir) if out_dir is not None else export_dir / "firmware" / "host"
     out.mkdir(parents=True, exist_ok=True)
     exe = out / HOST_EXE_NAME
