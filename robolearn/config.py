@@ -117,6 +117,9 @@ class EnvConfig(_Strict):
     # Per-env parameter ranges [low, high] used for training (names: the family's PARAMS,
     # sims/quadrotor/params.py or sims/manipulation/params.py).
     ranges: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    train_real_range: bool = Field(False, description="quadrotor: train under the vehicle's documented real "
+                                   "range (sims.quadrotor.params.real_world_ranges); env.ranges override it "
+                                   "per parameter")
 
     @classmethod
     def _check_ranges(cls, v: Ranges) -> Ranges:
@@ -473,6 +476,10 @@ class DistillConfig(_Strict):
     lr: float = Field(1e-3, gt=0, description="Adam step size of the regression")
     beta0: float = Field(0.5, ge=0, le=1, description="round 0: share of envs that fly the teacher's command")
     student_init_std: float = Field(0.2, gt=0, description="exploration std the student's PPO starts from")
+    kickstart_coef: float = Field(1.0, ge=0, description="weight of the student's squared distance to the "
+                                  "teacher's command in its PPO loss at the start; falls linearly to 0")
+    kickstart_fraction: float = Field(0.5, gt=0, le=1, description="share of train.total_env_steps over "
+                                      "which the kickstart weight falls to 0")
     critic_warmup_iterations: int = Field(8, ge=0, description="first PPO iterations of the student that fit "
                                           "the fresh critic only, the distilled actor held fixed")
 
@@ -528,8 +535,21 @@ class RunConfig(_Strict):
         d = self.env.sim.model_dump()
         d.update(changes)
         d["home_target"] = tuple(d["home_target"])
-        d["ranges"] = dict(self.env.ranges if ranges is None else ranges)
+        if ranges is None:
+            ranges = self.training_ranges()
+        d["ranges"] = dict(ranges)
         return QuadrotorConfig(**d)
+
+    def training_ranges(self) -> dict[str, tuple[float, float]]:
+        """The quadrotor's training ranges: the vehicle's real range if ``env.train_real_range``,
+        then ``env.ranges`` over it."""
+        out: dict[str, tuple[float, float]] = {}
+        if self.env.train_real_range:
+            from sims.quadrotor.params import real_world_ranges
+
+            out.update(real_world_ranges(self.env.sim.vehicle))
+        out.update({k: (float(v[0]), float(v[1])) for k, v in self.env.ranges.items()})
+        return out
 
     def arm_config(self, ranges: dict | None = None, **changes: Any) -> ArmConfig:
         """The manipulation env's ``ArmConfig`` for this run (``ranges`` default: env.ranges)."""

@@ -262,7 +262,7 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
             if hard is not None:
                 hard.apply(env)
             if cfg.distill.teacher_env_steps > 0 and hasattr(algo, "freeze_actor"):
-                algo.freeze_actor = algo.iteration < cfg.distill.critic_warmup_iterations
+                _student_schedule(cfg, run, algo)
             it_stats = algo.iterate()
             arrays = stats.arrays()
             ep = stats.summary()
@@ -361,6 +361,20 @@ def _teacher_and_dagger(cfg: RunConfig, run: RunDir, raw_env: Any, env: Any, alg
             "dagger_wall_s": sum(r["wall_s"] for r in rows)}
     atomic_write_text(json.dumps(info, indent=2) + "\n", run.path / "distill.json")
     return info
+
+
+def _student_schedule(cfg: RunConfig, run: RunDir, algo: Any) -> None:
+    """The student's PPO after distillation: critic warm-up, then a kickstart weight falling to 0."""
+    d = cfg.distill
+    if algo.teacher is None and d.kickstart_coef > 0:
+        from .checkpoint import safe_load
+        from .networks import actor_from_export
+
+        algo.teacher = actor_from_export(safe_load(run.path / "teacher.pt", "teacher file"))
+    algo.update_policy_norm = False  # the distilled weights were fitted to these statistics
+    algo.freeze_actor = algo.iteration < d.critic_warmup_iterations
+    p = algo.env_steps / max(d.kickstart_fraction * cfg.train.total_env_steps, 1.0)
+    algo.kick_coef = d.kickstart_coef * max(0.0, 1.0 - p)
 
 
 def _fmt_polish(row: dict, cfg: RunConfig) -> str:
