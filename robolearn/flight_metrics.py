@@ -122,12 +122,14 @@ def hover_summary(position_error: np.ndarray, yaw: np.ndarray, actions: np.ndarr
                   dt: float, tolerance_m: float = SETTLE_TOLERANCE_M) -> dict:
     """Block metrics: survival over all episodes, the rest as means over surviving episodes.
 
-    ``settling_time_s`` is the mean over survivors that settle (``settled_share`` of them);
+    The window is the last second (shorter flights: all rows but the first). ``settling_time_s``
+    is the mean over survivors that settle (``settled_share`` of them);
     ``command_rate`` is mean |a_t - a_(t-1)| over the last second, ``high_frequency_share``
     the share of command power above 10 Hz over the last second.
     """
     s = np.asarray(survived, bool)
-    w = window_steps(dt)
+    # the last second, or the whole flight but its first step if shorter (command_rate needs w + 1 rows)
+    w = max(1, min(window_steps(dt), np.asarray(actions).shape[0] - 1))
     n = int(s.size)
     out: dict = {"episodes": n, "survival_rate": float(s.mean()) if n else 0.0}
     keys = ("position_error_m", "position_error_m_p95", "yaw_deg", "settling_time_s", "settled_share",
