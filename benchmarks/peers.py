@@ -14,8 +14,10 @@ sensor-noise draws are identical until a controller's flight departs from anothe
   motor time constants (rise and fall together) each at an end of its range: 16 corners,
   the episodes split evenly (env i flies corner ``i * 16 // episodes``).
 
-``--sim l2f`` flies the same controllers in RLtools' l2f simulator with its own Crazyflie
-(``robolearn.peers.l2f_env``), from the ``nominal`` block's starts: one block, ``l2f_crazyflie``.
+``--sim l2f`` flies the same controllers and blocks in RLtools' l2f simulator with its own
+Crazyflie (``robolearn.peers.l2f_env``): each block's starts, and its vehicle draws as scales on
+l2f's constants (mass, thrust curve, inertia, yaw torque, motor time constants; drag, noise,
+disturbances and latency have no counterpart there and are listed per block as not applied).
 
 Metrics per block and controller (``robolearn.flight_metrics.hover_summary``): survival over
 all episodes; over surviving episodes, steady position error and |yaw| (mean over the last
@@ -183,27 +185,37 @@ def run_peers(run_dirs: list[str] | tuple[str, ...] = (), episodes: int | None =
             out["blocks"][block.name] = res
         return out
 
-    from robolearn.peers.l2f_env import L2FConfig, L2FHoverVecEnv
+    from robolearn.peers.l2f_env import SCALED_DYNAMICS, L2FConfig, L2FHoverVecEnv
+    from sims.quadrotor.params import PARAM_INDEX
 
     sc = cfg.sim_config(ranges={}, episode_steps=steps, **changes)
     lenv = L2FHoverVecEnv(episodes, L2FConfig(dt=dt, episode_steps=steps, action_history=sc.action_history,
                                               termination_m=sc.termination_m, max_speed=sc.termination_velocity_mps,
                                               max_rate=sc.termination_angvel_rps, ground_z=float(sc.home_target[2])),
                           seed=seed)
-    # the starts of our nominal block (same seed): the same initial conditions in the other simulator
-    ours = block_env(cfg, Block("nominal"), episodes, steps, seed)
-    ours.reset(seed=seed)
-    starts = ours.relative_state
     ctrls = _controllers(cfg, list(run_dirs), episodes, raptor, lenv.start_command)
-    res = {}
-    for name, c in zip(_unique_names(ctrls), ctrls):
-        t0 = time.perf_counter()
-        obs, _ = lenv.reset(starts=starts, seed=seed)
-        flight = fly(lenv, c, obs, steps)
-        res[name] = _summary(flight, dt)
-        out["wall_time_s"][f"l2f_crazyflie/{name}"] = time.perf_counter() - t0
-    res["_l2f_dynamics"] = lenv.parameters["dynamics"]
-    out["blocks"]["l2f_crazyflie"] = res
+    names = _unique_names(ctrls)
+    for block in blocks:
+        # the block's starts and vehicle draws in our simulator (same seed), flown in l2f: the starts as
+        # they are, the parameter draws as scales on l2f's own Crazyflie constants
+        ours = block_env(cfg, block, episodes, steps, seed, **changes)
+        ours.reset(seed=seed)
+        starts = ours.relative_state
+        ep = ours.episode_params
+        lenv.set_parameter_scales({k: ep[:, PARAM_INDEX[k]] for k in SCALED_DYNAMICS})
+        res = {}
+        for name, c in zip(names, ctrls):
+            t0 = time.perf_counter()
+            obs, _ = lenv.reset(starts=starts, seed=seed)
+            flight = fly(lenv, c, obs, steps)
+            res[name] = _summary(flight, dt)
+            out["wall_time_s"][f"{block.name}/{name}"] = time.perf_counter() - t0
+        res["_ranges"] = {k: list(v) for k, v in block.ranges.items()}
+        res["_not_applied_in_l2f"] = sorted(k for k in block.ranges if k not in SCALED_DYNAMICS)
+        if block.corners:
+            res["_corners"] = [list(g) for g in block.corners]
+        out["blocks"][block.name] = res
+    out["l2f_dynamics"] = lenv.parameters["dynamics"]
     return out
 
 

@@ -51,7 +51,8 @@ class TorchActorController:
             raise ValueError(f"{self.name}: the actor takes {self.obs_dim} observation values, the env gives "
                              f"{x.shape[1]} (another env.sim.action_history?)")
         a: np.ndarray = self.actor(torch.from_numpy(x)).numpy()
-        return np.clip(a, -1.0, 1.0).astype(np.float32, copy=False)
+        out: np.ndarray = np.clip(a, -1.0, 1.0).astype(np.float32, copy=False)
+        return out
 
 
 @dataclass

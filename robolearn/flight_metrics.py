@@ -108,7 +108,7 @@ def high_frequency_share(actions: np.ndarray, dt: float, window: int, cutoff_hz:
     f = np.fft.rfftfreq(window, dt)
     total = p[f > 0].sum(axis=(0, 2))
     high = p[f > cutoff_hz].sum(axis=(0, 2))
-    out = np.zeros_like(total)
+    out: np.ndarray = np.zeros(total.shape, np.float64)
     np.divide(high, total, out=out, where=total > 1e-20)
     return out
 

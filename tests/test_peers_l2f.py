@@ -76,7 +76,46 @@ def test_l2f_termination_and_our_hover_terms():
 def test_bench_peers_in_l2f():
     from benchmarks.peers import run_peers
 
-    r = run_peers(episodes=8, steps=100, seed=3, sim="l2f")
-    m = r["blocks"]["l2f_crazyflie"]["raptor"]
-    assert 0.0 <= m["survival_rate"] <= 1.0
-    assert r["blocks"]["l2f_crazyflie"]["_l2f_dynamics"]["mass"] == pytest.approx(0.0306)
+    from benchmarks.peers import Block
+
+    r = run_peers(episodes=16, steps=100, seed=3, sim="l2f", blocks=[Block("nominal"), default_corners()])
+    for b in ("nominal", "corners"):
+        m = r["blocks"][b]["raptor"]
+        assert 0.0 <= m["survival_rate"] <= 1.0
+    assert r["l2f_dynamics"]["mass"] == pytest.approx(0.0306)  # its own Crazyflie (RLtools crazyflie.h)
+    assert "randomization.drag_scale" in r["blocks"]["corners"]["_not_applied_in_l2f"]
+
+
+def default_corners():
+    from benchmarks.peers import default_blocks
+
+    return default_blocks()[2]
+
+
+def test_scaled_dynamics():
+    from robolearn.peers.l2f_env import scaled_dynamics
+
+    d = {"mass": 0.03, "J": [[1.0, 0, 0], [0, 2.0, 0], [0, 0, 3.0]], "J_inv": [[1.0, 0, 0], [0, 0.5, 0], [0, 0, 1 / 3]],
+         "rotor_thrust_coefficients": [[0.1, 0.2, 0.3]] * 4, "rotor_torque_constants": [0.005] * 4,
+         "rotor_time_constants_rising": [0.05] * 4, "rotor_time_constants_falling": [0.25] * 4}
+    s = scaled_dynamics(d, {"randomization.mass_scale": 1.1, "randomization.inertia_yy_scale": 2.0,
+                            "randomization.thrust_coeff_scale": 0.9, "randomization.motor_tau_down_scale": 1.5})
+    assert s["mass"] == pytest.approx(0.033) and d["mass"] == 0.03  # a copy
+    assert s["J"][1][1] == pytest.approx(4.0) and s["J_inv"][1][1] == pytest.approx(0.25) and s["J"][0][0] == 1.0
+    assert s["rotor_thrust_coefficients"][2] == pytest.approx([0.09, 0.18, 0.27])
+    assert s["rotor_time_constants_falling"] == pytest.approx([0.375] * 4) and s["rotor_time_constants_rising"] == [0.05] * 4
+    with pytest.raises(ValueError, match="no counterpart"):
+        scaled_dynamics(d, {"randomization.drag_scale": 2.0})
+
+
+def test_parameter_scales_change_the_flight():
+    """A heavier l2f vehicle on the same command sinks faster: the scales reach its dynamics."""
+    from robolearn.peers.l2f_env import L2FConfig, L2FHoverVecEnv
+
+    lenv = L2FHoverVecEnv(2, L2FConfig(action_history=1))
+    lenv.set_parameter_scales({"randomization.mass_scale": np.array([1.0, 1.3])})
+    lenv.reset(starts=np.stack([_start(), _start()]))
+    for _ in range(10):
+        obs, *_ = lenv.step(np.full((2, 4), lenv.start_command, np.float32))
+    vz = obs["policy"][:, 14]
+    assert vz[1] < vz[0] < 0

@@ -37,6 +37,47 @@ from ..errors import UserError
 
 L2F_VERSION_TESTED = "2.0.18"
 
+# Our multiplicative randomization scales (sims.quadrotor.params) that have a counterpart in l2f's
+# dynamics parameters, applied to l2f's own Crazyflie constants. Not transferable: rotor drag,
+# ground effect and latency (not in l2f's build), sensor noise (l2f's build has none), the constant
+# disturbance force and torque (l2f keeps them in its state, which the Python binding does not expose).
+SCALED_DYNAMICS: dict[str, tuple[str, ...]] = {
+    "randomization.mass_scale": ("mass",),
+    "randomization.inertia_xx_scale": ("J", "0"),
+    "randomization.inertia_yy_scale": ("J", "1"),
+    "randomization.inertia_zz_scale": ("J", "2"),
+    "randomization.thrust_coeff_scale": ("rotor_thrust_coefficients",),
+    "randomization.torque_coeff_scale": ("rotor_torque_constants",),
+    "randomization.motor_tau_up_scale": ("rotor_time_constants_rising",),
+    "randomization.motor_tau_down_scale": ("rotor_time_constants_falling",),
+}
+
+
+def scaled_dynamics(dynamics: dict, scales: dict[str, float]) -> dict:
+    """l2f's ``dynamics`` parameter dict with our randomization ``scales`` applied (a new dict).
+
+    Mass, thrust curve (every polynomial coefficient: thrust at each command scales), yaw torque
+    constant and rotor time constants scale directly; inertia axis k scales ``J[k][k]`` and
+    divides ``J_inv[k][k]``. Unknown names raise ValueError.
+    """
+    d = json.loads(json.dumps(dynamics))
+    for name, x in scales.items():
+        if name not in SCALED_DYNAMICS:
+            raise ValueError(f"{name} has no counterpart in l2f's dynamics; known: {', '.join(SCALED_DYNAMICS)}")
+        key = SCALED_DYNAMICS[name]
+        x = float(x)
+        if key[0] == "mass":
+            d["mass"] *= x
+        elif key[0] == "J":
+            k = int(key[1])
+            d["J"][k][k] *= x
+            d["J_inv"][k][k] /= x
+        elif key[0] == "rotor_thrust_coefficients":
+            d[key[0]] = [[c * x for c in row] for row in d[key[0]]]
+        else:
+            d[key[0]] = [c * x for c in d[key[0]]]
+    return d
+
 
 def import_l2f() -> Any:
     try:
@@ -104,6 +145,31 @@ class L2FHoverVecEnv:
         self._act = np.zeros((self._m, 4), np.float32)
         self._done_mask = np.zeros(self._m, bool)
         assert lim["min"] < lim["max"]
+        self._l2f = l2f
+        self._single = single
+
+    def set_parameter_scales(self, scales: dict[str, np.ndarray]) -> None:
+        """Per-env l2f vehicles: our randomization scales ((num_envs,) each) on l2f's own Crazyflie.
+
+        Names outside :data:`SCALED_DYNAMICS` raise ValueError. Padding rows (l2f's vector size
+        above ``num_envs``) repeat the first envs.
+        """
+        l2f = self._l2f
+        cols = {k: np.asarray(v, np.float64).reshape(-1) for k, v in scales.items()}
+        for k, v in cols.items():
+            if v.shape != (self.num_envs,):
+                raise ValueError(f"{k}: need ({self.num_envs},) scales, got {v.shape}")
+        base = self.parameters
+        out = []
+        for i in range(self._m):
+            j = i % self.num_envs
+            full = dict(base)
+            full["dynamics"] = scaled_dynamics(base["dynamics"], {k: v[j] for k, v in cols.items()})
+            p = l2f.Parameters()
+            l2f.initial_parameters(self._device, self._single, p)
+            l2f.parameters_from_json(self._device, self._single, json.dumps(full), p)
+            out.append(p)
+        self._params.parameters = out
 
     # ------------------------------------------------------------------ views
     def _observe(self) -> np.ndarray:
