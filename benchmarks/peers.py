@@ -160,13 +160,16 @@ def run_peers(run_dirs: list[str] | tuple[str, ...] = (), episodes: int | None =
     seed = int(cfg.eval.seed if seed is None else seed)
     if episodes < 1 or steps < 2:
         raise UserError(f"need episodes >= 1 and steps >= 2, got {episodes} and {steps}")
+    from robolearn.networks import prime_cpu_kernels
+
     torch.set_num_threads(1)
+    prime_cpu_kernels()  # as the evaluation does before its first actor call (networks.py)
     blocks = default_blocks() if blocks is None else blocks
     dt = float(cfg.env.sim.dt)
     changes = {} if termination_m is None else {"termination_position_m": float(termination_m)}
     out: dict = {"sim": sim, "episodes": episodes, "episode_steps": steps, "seed": seed,
                  "termination_m": cfg.sim_config(ranges={}, **changes).termination_m,
-                 "action_history": cfg.env.sim.action_history, "blocks": {}, "wall_time_s": {}}
+                 "action_history": cfg.env.sim.action_history, "blocks": {}, "wall_time_s": {}, "cpu_time_s": {}}
     if sim == "ours":
         ctrls = _controllers(cfg, list(run_dirs), episodes, raptor, hover_action(cfg))
         names = _unique_names(ctrls)
@@ -174,11 +177,12 @@ def run_peers(run_dirs: list[str] | tuple[str, ...] = (), episodes: int | None =
             env = block_env(cfg, block, episodes, steps, seed, **changes)
             res: dict = {}
             for name, c in zip(names, ctrls):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 obs, _ = env.reset(seed=seed)
                 flight = fly(env, c, obs, steps)
                 res[name] = _summary(flight, dt)
                 out["wall_time_s"][f"{block.name}/{name}"] = time.perf_counter() - t0
+                out["cpu_time_s"][f"{block.name}/{name}"] = time.process_time() - c0
             res["_ranges"] = {k: list(v) for k, v in block.ranges.items()}
             if block.corners:
                 res["_corners"] = [list(g) for g in block.corners]
@@ -205,11 +209,12 @@ def run_peers(run_dirs: list[str] | tuple[str, ...] = (), episodes: int | None =
         lenv.set_parameter_scales({k: ep[:, PARAM_INDEX[k]] for k in SCALED_DYNAMICS})
         res = {}
         for name, c in zip(names, ctrls):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             obs, _ = lenv.reset(starts=starts, seed=seed)
             flight = fly(lenv, c, obs, steps)
             res[name] = _summary(flight, dt)
             out["wall_time_s"][f"{block.name}/{name}"] = time.perf_counter() - t0
+            out["cpu_time_s"][f"{block.name}/{name}"] = time.process_time() - c0
         res["_ranges"] = {k: list(v) for k, v in block.ranges.items()}
         res["_not_applied_in_l2f"] = sorted(k for k in block.ranges if k not in SCALED_DYNAMICS)
         if block.corners:
@@ -243,6 +248,8 @@ def format_tables(result: dict) -> str:
         lines.append(f"[{bname}]")
         for r in rows:
             lines.append("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))))
+    wall, cpu = sum(result["wall_time_s"].values()), sum(result.get("cpu_time_s", {}).values())
+    lines += ["", f"flights: {wall:.1f} s wall, {cpu:.1f} s process CPU time"]
     return "\n".join(lines)
 
 
