@@ -224,6 +224,30 @@ def run_peers(run_dirs: list[str] | tuple[str, ...] = (), episodes: int | None =
     return out
 
 
+def time_raptor_step(envs: int = 1000, reps: int = 50) -> dict:
+    """Wall ms per RAPTOR step for ``envs`` envs: the package's numpy code with BLAS's default threads, and on one."""
+    from threadpoolctl import ThreadpoolController
+
+    from robolearn.peers.raptor import load_raptor
+
+    net = load_raptor()
+    x = np.random.default_rng(0).normal(size=(envs, 22)).astype(np.float32)
+    ctl = ThreadpoolController()
+    out: dict = {"envs": envs, "blas_threads_default": [i.get("num_threads") for i in ctl.info()]}
+    for label, limit in (("default_threads_ms", None), ("one_thread_ms", 1)):
+        net.reset()
+        net.evaluate_step(x)
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            if limit is None:
+                net.evaluate_step(x)
+            else:
+                with ctl.limit(limits=limit, user_api="blas"):
+                    net.evaluate_step(x)
+        out[label] = (time.perf_counter() - t0) / reps * 1e3
+    return out
+
+
 def _f(x: Any, fmt: str) -> str:
     return "-" if x is None else format(x, fmt)
 
@@ -265,8 +289,14 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--termination-m", type=float, default=None,
                     help="position-error termination, m (default: the task's, hover 0.6); a diagnostic")
     ap.add_argument("--json", default=None, help="write the result here")
+    ap.add_argument("--time-raptor", action="store_true", help="only time one RAPTOR step (BLAS threads vs one)")
     a = ap.parse_args(argv)
     from robolearn.errors import UserError
+
+    if a.time_raptor:
+        t = time_raptor_step(a.episodes or 1000)
+        print(json.dumps(t))
+        return t
 
     try:
         r = run_peers(a.run_dirs, a.episodes, a.seed, a.steps, a.config, a.sim, not a.no_raptor,

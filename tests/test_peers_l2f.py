@@ -119,3 +119,41 @@ def test_parameter_scales_change_the_flight():
         obs, *_ = lenv.step(np.full((2, 4), lenv.start_command, np.float32))
     vz = obs["policy"][:, 14]
     assert vz[1] < vz[0] < 0
+
+
+def test_wrapper_and_controller_fly_raptor_as_the_packages_own_l2f_loop():
+    """The package README's loop (l2f's observation[:, :22] into Raptor) and ours end in the same state."""
+    import l2f
+    from foundation_policy import Raptor
+    from l2f import vector8 as vector
+
+    from robolearn.controllers import fly
+    from robolearn.peers.l2f_env import L2FConfig, L2FHoverVecEnv
+    from robolearn.peers.raptor import RaptorController
+
+    steps = 200
+    p = Raptor()
+    p.reset()
+    device, rng = l2f.Device(), vector.VectorRng()
+    env, params = vector.VectorEnvironment(), vector.VectorParameters()
+    state, nxt = vector.VectorState(), vector.VectorState()
+    vector.initialize_rng(device, rng, 0)
+    vector.initialize_environment(device, env)
+    vector.initial_parameters(device, env, params)
+    vector.initial_state(device, env, params, state)  # hovering at the target, rotors at l2f's hover throttle
+    obs = np.zeros((8, env.OBSERVATION_DIM), np.float32)
+    for _ in range(steps):
+        vector.observe(device, env, params, state, obs, rng)
+        a = p.evaluate_step(obs[:, :22]).astype(np.float32)
+        vector.step(device, env, params, state, a, nxt, rng)
+        state.assign(nxt)
+    vector.observe(device, env, params, state, obs, rng)
+    theirs = obs[0, :18].copy()
+
+    lenv = L2FHoverVecEnv(8, L2FConfig(action_history=1, episode_steps=steps))
+    o, _ = lenv.reset(starts=np.tile(_start(), (8, 1)))
+    f = fly(lenv, RaptorController(8, initial_action=lenv.start_command), o, steps)
+    assert f.survived.all()
+    np.testing.assert_allclose(f.position_error[-1, 0], theirs[0:3], atol=1e-4)
+    np.testing.assert_allclose(f.rotation[-1, 0], theirs[3:12], atol=1e-4)
+    assert np.linalg.norm(theirs[0:3]) > 0.01  # RAPTOR does not sit exactly on l2f's target: a real comparison

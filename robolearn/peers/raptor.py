@@ -99,8 +99,8 @@ class RaptorController:
         from threadpoolctl import ThreadpoolController
 
         # The package evaluates with numpy matmuls of (48, 16) x (16, N): multi-threaded BLAS on
-        # such small products costs 30-50x more than one thread (106 vs 2.3 ms per step for 1,000
-        # envs on the 2-core VM under load), so each step runs BLAS on one thread.
+        # such small products costs far more than one thread on a loaded machine (measure with
+        # python -m benchmarks.peers --time-raptor), so each step runs BLAS on one thread.
         self._blas = ThreadpoolController()
 
     @property
