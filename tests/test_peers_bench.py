@@ -118,3 +118,24 @@ def _env() -> dict:
     e = dict(os.environ)
     e["PYTHONPATH"] = str(REPO) + os.pathsep + e.get("PYTHONPATH", "")
     return e
+
+
+def test_missing_l2f_is_a_one_line_hint(monkeypatch):
+    from robolearn.errors import UserError
+    from robolearn.peers.l2f_env import import_l2f
+
+    monkeypatch.setitem(sys.modules, "l2f", None)  # import l2f now raises ImportError
+    with pytest.raises(UserError, match=r"pip install 'robolearn\[l2f\]'") as e:
+        import_l2f()
+    assert "\n" not in str(e.value)
+
+
+def test_torch_controller_checks_the_observation_size():
+    from robolearn.controllers import TorchActorController
+    from robolearn.networks import DeterministicActor
+
+    c = TorchActorController(DeterministicActor(50, 4, [8], "tanh"))
+    out = c.act({"policy": np.zeros((3, 50), np.float32)})
+    assert out.shape == (3, 4) and np.all(np.abs(out) <= 1)
+    with pytest.raises(ValueError, match="action_history"):
+        c.act({"policy": np.zeros((3, 26), np.float32)})

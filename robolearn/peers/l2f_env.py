@@ -60,7 +60,7 @@ def scaled_dynamics(dynamics: dict, scales: dict[str, float]) -> dict:
     constant and rotor time constants scale directly; inertia axis k scales ``J[k][k]`` and
     divides ``J_inv[k][k]``. Unknown names raise ValueError.
     """
-    d = json.loads(json.dumps(dynamics))
+    d: dict = json.loads(json.dumps(dynamics))  # a deep copy
     for name, x in scales.items():
         if name not in SCALED_DYNAMICS:
             raise ValueError(f"{name} has no counterpart in l2f's dynamics; known: {', '.join(SCALED_DYNAMICS)}")
