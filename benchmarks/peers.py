@@ -158,6 +158,8 @@ def run_peers(run_dirs: list[str] | tuple[str, ...] = (), episodes: int | None =
     episodes = int(episodes or cfg.eval.episodes)
     steps = int(steps or cfg.eval.episode_steps)
     seed = int(cfg.eval.seed if seed is None else seed)
+    if termination_m is not None and not termination_m > 0:
+        raise UserError(f"--termination-m must be a positive distance in m, got {termination_m}")
     if episodes < 1 or steps < 2:
         raise UserError(f"need episodes >= 1 and steps >= 2, got {episodes} and {steps}")
     from robolearn.networks import prime_cpu_kernels
@@ -277,7 +279,8 @@ def format_tables(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None, raise_user_errors: bool = False) -> dict:
+    """Command line; ``raise_user_errors``: let ``UserError`` through (the robolearn CLI prints it, exit 2)."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run_dirs", nargs="*", help="run directories (policy.pt) to fly next to RAPTOR")
     ap.add_argument("--episodes", type=int, default=None, help="episodes per block (default: eval.episodes)")
@@ -302,6 +305,8 @@ def main(argv: list[str] | None = None) -> dict:
         r = run_peers(a.run_dirs, a.episodes, a.seed, a.steps, a.config, a.sim, not a.no_raptor,
                       termination_m=a.termination_m)
     except UserError as e:
+        if raise_user_errors:
+            raise
         raise SystemExit(f"error: {' '.join(str(e).split())}") from None
     if a.json:
         Path(a.json).write_text(json.dumps(r, indent=1) + "\n")

@@ -357,9 +357,10 @@ def bench_peers(
     episodes: Optional[int] = typer.Option(None, "--episodes", min=1, help="episodes per block (default: eval.episodes)"),
     seed: Optional[int] = typer.Option(None, "--seed", help="env seed (default: eval.seed)"),
     config: Optional[Path] = typer.Option(None, "--config", help="config whose env is flown (default: the hover config)"),
-    sim: str = typer.Option("ours", "--sim", help="ours, or l2f (RLtools' simulator; pip install 'robolearn[l2f]')"),
+    sim: str = typer.Option("ours", "--sim", help="ours, or l2f (RLtools' simulator: the package's l2f extra)"),
     raptor: bool = typer.Option(True, "--raptor/--no-raptor", help="fly the RAPTOR foundation policy"),
-    termination_m: Optional[float] = typer.Option(None, "--termination-m", help="position-error termination, m"),
+    termination_m: Optional[float] = typer.Option(None, "--termination-m",
+                                                  help="position-error termination, m (default: the task's; a diagnostic)"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="write the result here"),
 ) -> int:
     """RAPTOR and our policies on the same starts: nominal, real range, corners (benchmarks.peers)."""
@@ -374,7 +375,7 @@ def bench_peers(
                       ("--termination-m", termination_m), ("--json", json_out)):
         if val is not None:
             argv += [flag, str(val)]
-    peers_main(argv)
+    peers_main(argv, raise_user_errors=True)
     return 0
 
 

@@ -104,12 +104,15 @@ def test_a_run_flies_next_to_raptor_on_the_same_starts(tmp_path):
 def test_cli_bad_input_is_one_line():
     p = subprocess.run([sys.executable, "-m", "robolearn", "bench", "peers", "--no-raptor", "--episodes", "4"],
                        capture_output=True, text=True, cwd=REPO, env=_env())
-    assert p.returncode != 0
+    assert p.returncode == 2
     lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and "nothing to fly" in lines[0]
     p = subprocess.run([sys.executable, "-m", "robolearn", "bench", "peers", "--sim", "gazebo", "--episodes", "4"],
                        capture_output=True, text=True, cwd=REPO, env=_env())
-    assert p.returncode != 0 and p.stderr.strip().startswith("error:") and "ours, l2f" in p.stderr
+    assert p.returncode == 2 and p.stderr.strip().startswith("error:") and "ours, l2f" in p.stderr
+    p = subprocess.run([sys.executable, "-m", "robolearn", "bench", "peers", "--termination-m", "-1"],
+                       capture_output=True, text=True, cwd=REPO, env=_env())
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and "positive" in p.stderr
 
 
 def _env() -> dict:
