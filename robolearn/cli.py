@@ -394,6 +394,34 @@ def bench_distill(
     return 0
 
 
+@bench_app.command("peers")
+def bench_peers(
+    runs: List[Path] = typer.Argument(None, help="run directories (policy.pt) to fly next to RAPTOR"),
+    episodes: Optional[int] = typer.Option(None, "--episodes", min=1, help="episodes per block (default: eval.episodes)"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="env seed (default: eval.seed)"),
+    config: Optional[Path] = typer.Option(None, "--config", help="config whose env is flown (default: the hover config)"),
+    sim: str = typer.Option("ours", "--sim", help="ours, or l2f (RLtools' simulator: the package's l2f extra)"),
+    raptor: bool = typer.Option(True, "--raptor/--no-raptor", help="fly the RAPTOR foundation policy"),
+    termination_m: Optional[float] = typer.Option(None, "--termination-m",
+                                                  help="position-error termination, m (default: the task's; a diagnostic)"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="write the result here"),
+) -> int:
+    """RAPTOR and our policies on the same starts: nominal, real range, corners (benchmarks.peers)."""
+    from benchmarks.peers import main as peers_main
+
+    from .logging.run_dir import RunDir
+
+    for r in runs or []:
+        RunDir(r).require()
+    argv = [str(r) for r in runs or []] + ["--sim", sim] + ([] if raptor else ["--no-raptor"])
+    for flag, val in (("--episodes", episodes), ("--seed", seed), ("--config", config),
+                      ("--termination-m", termination_m), ("--json", json_out)):
+        if val is not None:
+            argv += [flag, str(val)]
+    peers_main(argv, raise_user_errors=True)
+    return 0
+
+
 def main() -> None:  # pragma: no cover - console entry point alias
     app()
 
