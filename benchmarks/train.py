@@ -40,7 +40,7 @@ BAR: dict = {
     ],
 }
 BLOCK_KEYS = ("survival_rate", "position_error_m", "tilt_deg", "yaw_deg", "settling_time_s", "command_rate",
-              "command_power_above_10hz")
+              "high_frequency_share")
 
 
 def _load_average() -> str:

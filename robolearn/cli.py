@@ -238,7 +238,7 @@ def _print_eval(result: dict) -> None:
         if isinstance(b, dict) and "survival_rate" in b:
             t.add_row(name, f"{b['survival_rate']:.1%}", _f(b["position_error_m"], ".4f"),
                       _f(b["tilt_deg"], ".2f"), _f(b["yaw_deg"], ".2f"), _f(b.get("settling_time_s"), ".2f"),
-                      _f(b.get("command_rate"), ".3f"), _f(b.get("command_power_above_10hz"), ".1%"))
+                      _f(b.get("command_rate"), ".3f"), _f(b.get("high_frequency_share"), ".1%"))
     Console().print(t)
 
 
@@ -394,6 +394,34 @@ def bench_distill(
     for r in (teacher, student):
         RunDir(r).require()
     print_distill(distill(teacher, student, out, rounds, envs, steps, hard_fraction), out)
+    return 0
+
+
+@bench_app.command("peers")
+def bench_peers(
+    runs: List[Path] = typer.Argument(None, help="run directories (policy.pt) to fly next to RAPTOR"),
+    episodes: Optional[int] = typer.Option(None, "--episodes", min=1, help="episodes per block (default: eval.episodes)"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="env seed (default: eval.seed)"),
+    config: Optional[Path] = typer.Option(None, "--config", help="config whose env is flown (default: the hover config)"),
+    sim: str = typer.Option("ours", "--sim", help="ours, or l2f (RLtools' simulator: the package's l2f extra)"),
+    raptor: bool = typer.Option(True, "--raptor/--no-raptor", help="fly the RAPTOR foundation policy"),
+    termination_m: Optional[float] = typer.Option(None, "--termination-m",
+                                                  help="position-error termination, m (default: the task's; a diagnostic)"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="write the result here"),
+) -> int:
+    """RAPTOR and our policies on the same starts: nominal, real range, corners (benchmarks.peers)."""
+    from benchmarks.peers import main as peers_main
+
+    from .logging.run_dir import RunDir
+
+    for r in runs or []:
+        RunDir(r).require()
+    argv = [str(r) for r in runs or []] + ["--sim", sim] + ([] if raptor else ["--no-raptor"])
+    for flag, val in (("--episodes", episodes), ("--seed", seed), ("--config", config),
+                      ("--termination-m", termination_m), ("--json", json_out)):
+        if val is not None:
+            argv += [flag, str(val)]
+    peers_main(argv, raise_user_errors=True)
     return 0
 
 

@@ -15,7 +15,7 @@ every env's episode). Blocks (``robolearn.envs.eval_blocks``):
 Metrics per block: survival rate, and over survivors the mean over the last second of
 position error, tilt and |yaw|; settling time to 5 cm; command smoothness (mean
 ``|a_t - a_(t-1)|`` over the last second, and the share of the commands' power above
-10 Hz in that second; :mod:`robolearn.flight_metrics`).
+10 Hz in that second; :mod:`robolearn.flight_metrics`, shared with ``robolearn bench peers``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import torch
 
 from .config import RunConfig
 from .envs import EvalBlock, eval_blocks, make_env
-from .flight_metrics import command_smoothness, high_frequency_share, settling_time
+from .flight_metrics import command_rate, high_frequency_share, settling_time
 from .networks import prime_cpu_kernels
 
 
@@ -103,9 +103,10 @@ def run_block(policy: torch.nn.Module, cfg: RunConfig, block: EvalBlock, episode
             break
     s = survived
     last = max(1, int(round(1.0 / cfg.env.sim.dt)))  # the last second
-    # Survivors flew all ``steps`` steps: their commands are acts[:steps]; the last second's
-    # ``last`` differences need the command before it too.
-    window = acts[max(steps - last - 1, 0):steps, s]
+    # Survivors flew all ``steps`` steps: their commands are acts[:steps] (robolearn.flight_metrics
+    # takes the last second of them, and the command before it for the first difference).
+    last = min(last, steps - 1)
+    window = acts[:steps, s]
     out = {
         "episodes": int(n),
         "survival_rate": float(s.mean()),
@@ -113,9 +114,9 @@ def run_block(policy: torch.nn.Module, cfg: RunConfig, block: EvalBlock, episode
         "tilt_deg": float(res["tilt_deg"][s].mean()) if s.any() else None,
         "yaw_deg": float(res["yaw_deg"][s].mean()) if s.any() else None,
         "position_error_m_p95": float(np.percentile(res["position_error_m"][s], 95)) if s.any() else None,
-        "settling_time_s": _mean_or_none(settling_time(pos_err[:steps - 1, s], 0.05, cfg.env.sim.dt)),
-        "command_rate": float(command_smoothness(window)) if s.any() else None,
-        "command_power_above_10hz": float(high_frequency_share(window, cfg.env.sim.dt, 10.0)) if s.any() else None,
+        "settling_time_s": _mean_or_none(settling_time(pos_err[:steps - 1, s], cfg.env.sim.dt)) if s.any() else None,
+        "command_rate": float(command_rate(window, last).mean()) if s.any() else None,
+        "high_frequency_share": float(high_frequency_share(window, cfg.env.sim.dt, last).mean()) if s.any() else None,
         "episode_length_mean": float(res["length"].mean()),
         "return_mean": float(res["return"].mean()),
         "ranges": {k: list(v) for k, v in block.ranges.items()},

@@ -110,7 +110,7 @@ def test_train_leaves_a_complete_run_directory(small_run):
     ev = json.loads((out / "eval.json").read_text())
     for block in ("nominal", "real_range", "corners"):
         for key in ("episodes", "survival_rate", "position_error_m", "tilt_deg", "yaw_deg", "settling_time_s",
-                    "command_rate", "command_power_above_10hz", "train_wall_time_s", "env_steps"):
+                    "command_rate", "high_frequency_share", "train_wall_time_s", "env_steps"):
             assert key in ev[block], (block, key)
         assert ev[block]["episodes"] == 20
     assert ev["env_steps"] >= 2048
