@@ -8,7 +8,7 @@ import torch
 
 from robolearn.integrator import IntegratedObsEnv, IntegratorSpec
 from robolearn.networks import DeterministicActor, actor_from_export, export_actor, with_integrator
-from tests.fake_envs import PointMassVecEnv
+from fake_envs import PointMassVecEnv
 
 
 def test_constant_input_integrates_linearly_then_clamps():
