@@ -214,10 +214,12 @@ def _act_f32(x: np.ndarray, name: str) -> np.ndarray:
 
 
 def _q15(v: np.ndarray) -> np.ndarray:
-    """Round-half-away-from-zero to [-32767, 32767] as the C does (float32 add, truncate)."""
+    """Saturate to [-32767, 32767] and round to nearest (ties to even) as the C does: the
+    float32 additions of 1.5 * 2^23 round, the conversion truncates an integer-valued float.
+    (The C skips the saturation after tanh, whose outputs x 32767 cannot exceed it.)"""
     v = np.clip(_f32(v), -np.float32(Q15), np.float32(Q15))
-    half = np.where(v >= 0, np.float32(0.5), np.float32(-0.5)).astype(np.float32)
-    out: np.ndarray = np.trunc(v + half).astype(np.int64)
+    m = np.float32(12582912.0)
+    out: np.ndarray = np.trunc((v + m) - m).astype(np.int64)
     return out
 
 
@@ -407,7 +409,14 @@ _INT8_PRIMS = """/* Two int16 lanes per 32-bit word (lane 0 in the low half). On
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
 #include <arm_acle.h>
 #define RL_SXTB16(w) ((unsigned)__sxtb16((int)(w)))
-#define RL_SXTB16_ROR8(w) ((unsigned)__sxtb16((int)(((w) >> 8) | ((w) << 24))))
+/* SXTB16 with its built-in ROR #8 (gcc 12 emits a separate ROR for the C rotate) */
+static inline unsigned rl_sxtb16_ror8(unsigned w)
+{
+    unsigned r;
+    __asm("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(w));
+    return r;
+}
+#define RL_SXTB16_ROR8(w) rl_sxtb16_ror8(w)
 #define RL_SMLAD(a, b, acc) ((int)__smlad((int)(a), (int)(b), (acc)))
 #else
 static int rl_lane(unsigned v, int k)
@@ -425,13 +434,21 @@ static unsigned rl_sxtb16(unsigned w)
 #define RL_SMLAD(a, b, acc) ((acc) + rl_lane((a), 0) * rl_lane((b), 0) + rl_lane((a), 1) * rl_lane((b), 1))
 #endif
 
-/* float -> q15 (round half away from zero, saturating at +-32767), as a 16-bit lane. */
-static unsigned rl_q15(float v)
+/* float -> q15 as a 16-bit lane: saturated at +-32767, then rounded to nearest (ties to even)
+ * without a branch: adding and subtracting 1.5 * 2^23 leaves the float rounded to an integer
+ * (IEEE 754 round to nearest; exact for |v| < 2^22), which the conversion then takes as is. */
+static inline unsigned rl_q15(float v)
 {
-    int q;
     v = v < -32767.0f ? -32767.0f : (v > 32767.0f ? 32767.0f : v);
-    q = (int)(v >= 0.0f ? v + 0.5f : v - 0.5f);
-    return (unsigned)q & 0xffffu;
+    v = (v + 12582912.0f) - 12582912.0f;
+    return (unsigned)(int)v & 0xffffu;
+}
+
+/* The same for a value known to lie within [-32767.01, 32767.01] (tanh x 32767): no saturation. */
+static inline unsigned rl_q15_bounded(float v)
+{
+    v = (v + 12582912.0f) - 12582912.0f;
+    return (unsigned)(int)v & 0xffffu;
 }
 
 """
@@ -442,12 +459,13 @@ def _dense_int8(name: str, act: str | None) -> str:
     None: output layer (float pre-activations into ``y``)."""
     if act:
         sig = "const float *inv_out, unsigned *yq"
-        store = """        {
+        qf = "rl_q15_bounded" if act == "tanh" else "rl_q15"
+        store = f"""        {{
             const float t0 = activation(f0) * inv_out[0], t1 = activation(f1) * inv_out[0];
             const float t2 = activation(f2) * inv_out[0], t3 = activation(f3) * inv_out[0];
-            yq[o / 2] = rl_q15(t0) | (rl_q15(t1) << 16);
-            yq[o / 2 + 1] = rl_q15(t2) | (rl_q15(t3) << 16);
-        }"""
+            yq[o / 2] = {qf}(t0) | ({qf}(t1) << 16);
+            yq[o / 2 + 1] = {qf}(t2) | ({qf}(t3) << 16);
+        }}"""
     else:
         sig = "float *y"
         store = """        y[o] = f0;

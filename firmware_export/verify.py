@@ -116,13 +116,13 @@ def run_harness(exe: Path, obs: np.ndarray, act_dim: int, work: Path, state_dim:
     return out[:, :act_dim], out[:, act_dim:], r.stdout
 
 
-def c_actions(c_dir: Path, obs: np.ndarray, act_dim: int) -> tuple[np.ndarray, str, set[str]]:
+def c_actions(c_dir: Path, obs: np.ndarray, act_dim: int, state_dim: int = 0) -> tuple[np.ndarray, str, set[str]]:
     """Compile ``c_dir``'s policy.c, run it on ``obs`` (each the first step after a reset);
     (actions, harness stdout, undefined symbols)."""
     with tempfile.TemporaryDirectory(prefix="robolearn_c_") as tmp:
         work = Path(tmp)
         exe = compile_harness(c_dir, work)
-        act, _, stdout = run_harness(exe, obs, act_dim, work)
+        act, _, stdout = run_harness(exe, obs, act_dim, work, state_dim)
         syms = undefined_symbols(c_dir, work)
     return act, stdout, syms
 
