@@ -1,7 +1,7 @@
 """``policy.c`` / ``policy.h``: the actor as dependency-free C99.
 
-No heap, no libc beyond ``<math.h>`` (``expf`` for elu/silu; tanh is a rational
-approximation), static scratch buffers of the widest layer, weights in ``static const``
+No heap, no libc beyond ``<math.h>`` (``expf`` for elu/silu; tanh is a table of cubic
+pieces, :func:`tanh_table`), static scratch buffers of the widest layer, weights in ``static const``
 arrays (flash on a microcontroller). The integrator state of a ``robolearn.actor/2``
 policy is a static array inside policy.c, zeroed by ``robolearn_policy_reset()``.
 
@@ -185,19 +185,19 @@ def _f32(a: Any) -> np.ndarray:
 
 
 def fast_tanh_np(x: np.ndarray) -> np.ndarray:
-    """policy.c's rational tanh, op for op in float32 (what the C computes, bit for bit
-    when both round every operation: no fused multiply-add)."""
+    """policy.c's table tanh, op for op in float32 (what the C computes, bit for bit when
+    both round every operation: no fused multiply-add)."""
     x = _f32(x)
-    c = np.float32(TANH_CLAMP)
-    x = np.minimum(np.maximum(x, -c), c)
-    t = x * x
-    p = np.full_like(t, np.float32(TANH_P[0]))
-    for k in TANH_P[1:]:
-        p = p * t + np.float32(k)
-    q = np.full_like(t, np.float32(TANH_Q[0]))
-    for k in TANH_Q[1:]:
-        q = q * t + np.float32(k)
-    out: np.ndarray = (x * p) / q
+    tab = tanh_table()
+    a = np.abs(x)
+    u = a * np.float32(TANH_SCALE)
+    inside = u < np.float32(TANH_SEGMENTS)
+    i = np.where(inside, np.trunc(np.where(inside, u, 0)), 0).astype(np.int64)
+    f = u - i.astype(np.float32)
+    c = tab[i]
+    y = c[..., 0] + f * (c[..., 1] + f * (c[..., 2] + f * c[..., 3]))
+    y = np.where(inside, y, np.float32(1)).astype(np.float32)
+    out: np.ndarray = np.where(x < 0, -y, y).astype(np.float32)
     return out
 
 
@@ -206,11 +206,14 @@ def _act_f32(x: np.ndarray, name: str) -> np.ndarray:
     x = _f32(x)
     if name == "tanh":
         return fast_tanh_np(x)
+    y: np.ndarray
     if name == "relu":
-        return np.where(x > 0, x, np.float32(0)).astype(np.float32)
-    if name == "elu":
-        return np.where(x > 0, x, np.exp(np.minimum(x, 0)) - np.float32(1)).astype(np.float32)
-    return (x / (np.float32(1) + np.exp(-x))).astype(np.float32)  # silu
+        y = np.where(x > 0, x, np.float32(0))
+    elif name == "elu":
+        y = np.where(x > 0, x, np.exp(np.minimum(x, 0)) - np.float32(1))
+    else:  # silu
+        y = x / (np.float32(1) + np.exp(-x))
+    return y.astype(np.float32)
 
 
 def _q15(v: np.ndarray) -> np.ndarray:
@@ -335,33 +338,43 @@ _ACT_C = {
     "silu": "return x / (1.0f + expf(-x));",
 }
 
-# tanh(x) ~ x P(x^2) / Q(x^2) on |x| <= TANH_CLAMP (+-1 beyond, where float32 tanh is 1 within
-# 3e-7). Coefficients fitted for robolearn by iteratively reweighted least squares towards the
-# minimax fit: max abs error 3.1e-7 evaluated in float32 (Horner) against tanh.
-TANH_CLAMP = 7.90531110763549805
-TANH_P = (-1.163582611990774e-13, 6.37945490608325e-11, -2.2322651103907125e-08, 1.1641011624789245e-05,
-          0.0031490559161090298, 0.13124024733491088, 0.9999999926239215)
-TANH_Q = (0.00026126239137137943, 0.024673618066155804, 0.46457354585654353, 1.0)
+# tanh on [0, 8) as 128 cubic pieces in the local coordinate f in [0, 1) (|x| = (i + f) / 16),
+# each the least-squares fit on 64 Chebyshev nodes of its piece (near minimax); 1 beyond 8
+# (float32 tanh(8) = 1 - 2.3e-7). Max abs error 2.3e-7 evaluated in float32 against tanh
+# over [-10, 10] (at the cut at 8; below it ~1e-7). 2 KB of float32 coefficients.
+TANH_SCALE, TANH_SEGMENTS = 16, 128
+_TANH_TABLE: list[np.ndarray] = []
+
+
+def tanh_table() -> np.ndarray:
+    """float32 (TANH_SEGMENTS, 4): coefficients c0..c3 of each piece (computed once)."""
+    if not _TANH_TABLE:
+        k = np.arange(64)
+        f = 0.5 - 0.5 * np.cos(np.pi * (k + 0.5) / 64)
+        basis = np.vander(f, 4, increasing=True)
+        rows = [np.linalg.lstsq(basis, np.tanh((i + f) / TANH_SCALE), rcond=None)[0] for i in range(TANH_SEGMENTS)]
+        _TANH_TABLE.append(np.array(rows).astype(np.float32))
+    return _TANH_TABLE[0]
 
 
 def _tanh_c() -> str:
-    p = "\n".join(f"    p = p * t + {c_float(k)};" for k in TANH_P[1:])
-    q = "\n".join(f"    q = q * t + {c_float(k)};" for k in TANH_Q[1:])
-    return f"""/* tanh as x P(x^2) / Q(x^2) on |x| <= {TANH_CLAMP:.6f} (+-1 beyond). Max abs error 3.1e-7 in
- * float32 against tanh, inside the 1e-5 export budget. newlib's tanhf takes ~90 instructions
- * on the Cortex-M4 (measured under QEMU); this one 10 multiply-adds and one VDIV. Inline so
- * the constants stay in FPU registers across a layer's loop. */
+    return f"""/* tanh by table: |x| = (i + f) / {TANH_SCALE}, f in [0, 1), a cubic in f per piece i < {TANH_SEGMENTS}; +-1 beyond
+ * |x| = {TANH_SEGMENTS // TANH_SCALE}. Max abs error 2.3e-7 in float32 against tanh, inside the 1e-5 export budget.
+ * About 25 instructions (4 coefficient loads, 3 multiply-adds, no division); the earlier rational
+ * x P(x^2) / Q(x^2) took 10 multiply-adds and a 14-cycle VDIV, newlib's tanhf ~90 instructions. */
+{_array("float", "tanh_tab", tanh_table(), c_float, per_line=4, attr=True)}
 static inline float fast_tanh(float x)
 {{
-    const float c = {c_float(TANH_CLAMP)};
-    float t, p, q;
-    x = x < -c ? -c : (x > c ? c : x);
-    t = x * x;
-    p = {c_float(TANH_P[0])};
-{p}
-    q = {c_float(TANH_Q[0])};
-{q}
-    return x * p / q;
+    const float a = x < 0.0f ? -x : x;
+    const float u = a * {c_float(TANH_SCALE)};
+    float y = 1.0f;
+    if (u < {c_float(TANH_SEGMENTS)}) {{
+        const int i = (int)u;
+        const float f = u - (float)i;
+        const float *c = tanh_tab + 4 * i;
+        y = c[0] + f * (c[1] + f * (c[2] + f * c[3]));
+    }}
+    return x < 0.0f ? -y : y;
 }}
 
 """
@@ -675,12 +688,12 @@ void robolearn_policy(const float *obs, float *action)
         src, dst = "q_a", "q_b"
         for i in range(n):
             o, kin = spec.weights[i].shape
-            words = padded_inputs(kin) // 2
+            n_words = padded_inputs(kin) // 2
             if i < n - 1:
-                parts.append(f"    dense_act(w{i}, rs{i}, b{i}, {src}, inv_out{i}, {dst}, {o}, {words});\n")
+                parts.append(f"    dense_act(w{i}, rs{i}, b{i}, {src}, inv_out{i}, {dst}, {o}, {n_words});\n")
                 src, dst = dst, src
             else:
-                parts.append(f"    dense_out(w{i}, rs{i}, b{i}, {src}, y_out, {o}, {words});\n")
+                parts.append(f"    dense_out(w{i}, rs{i}, b{i}, {src}, y_out, {o}, {n_words});\n")
         parts.append(tail)
     reset = (f"""    int i;
     for (i = 0; i < {k}; ++i) {{

@@ -38,7 +38,7 @@ def tools_available() -> bool:
     return all(shutil.which(t) for t in ("arm-none-eabi-gcc", "arm-none-eabi-nm", "qemu-system-arm"))
 
 
-def _run(cmd: list[str], what: str, timeout: float = 120.0) -> subprocess.CompletedProcess:
+def _run(cmd: list[str], what: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if r.returncode != 0:
         first = next((ln for ln in (r.stderr + r.stdout).splitlines() if ln.strip()), "")
@@ -56,18 +56,41 @@ def build_bench(c_dir: Path, out: Path, weights_in: str = "ram", warmup: int = 3
     return elf
 
 
-def trace_between_markers(elf: Path, work: Path) -> list[tuple[int, int, str, str]]:
+def bench_observations(obs_dim: int, warmup: int = 3) -> "np.ndarray":
+    """(warmup + 1, obs_dim) float32: the observation sequence bench.c feeds after its reset
+    (``0.25 * ((i * 7 + t * 3) % 11 - 5)``, computed in float32 as the C does)."""
+    import numpy as np
+
+    i, t = np.meshgrid(np.arange(obs_dim), np.arange(warmup + 1))
+    v = ((i * 7 + t * 3) % 11 - 5).astype(np.float32)
+    out: np.ndarray = np.float32(0.0) + np.float32(0.25) * v
+    return out
+
+
+def bench_actions(stdout: str, act_dim: int) -> "np.ndarray":
+    """The actions bench.c printed (one 'A hex hex ...' line per step) as float32 (steps, act_dim)."""
+    import numpy as np
+
+    rows = [[int(h, 16) for h in line.split()[1:]] for line in stdout.splitlines() if line.startswith("A ")]
+    out: np.ndarray = np.array(rows, dtype=np.uint32).view(np.float32).reshape(-1, act_dim)
+    return out
+
+
+def trace_between_markers(elf: Path, work: Path, stdout: list[str] | None = None) -> list[tuple[int, int, str, str]]:
     """(address, size in bytes, mnemonic, operands) of every instruction executed between
-    ``bench_begin`` returning and ``bench_end`` being entered, in order."""
+    ``bench_begin`` returning and ``bench_end`` being entered, in order; ``stdout``, when
+    given, receives what the bench printed (its actions)."""
     syms = {}
     for line in _run(["arm-none-eabi-nm", str(elf)], "arm-none-eabi-nm").stdout.splitlines():
         parts = line.split()
         if len(parts) == 3:
             syms[parts[2]] = int(parts[0], 16) & ~1
     log = work / "qemu.log"
-    _run(["qemu-system-arm", "-M", QEMU_MACHINE, "-nographic", "-monitor", "none", "-serial", "none",
+    r = _run(["qemu-system-arm", "-M", QEMU_MACHINE, "-nographic", "-monitor", "none", "-serial", "none",
           "-semihosting-config", "enable=on,target=native", "-kernel", str(elf), "-singlestep",
           "-d", "exec,nochain,in_asm", "-D", str(log)], "qemu-system-arm (bench)")
+    if stdout is not None:
+        stdout.append(r.stdout + r.stderr)  # QEMU writes the semihosting console to stderr
     insn: dict[int, tuple[int, str, str]] = {}
     seq: list[int] = []
     for line in log.read_text(errors="replace").splitlines():
@@ -100,7 +123,8 @@ def count_instructions(c_dir: str | Path, weights_in: str = "ram") -> dict[str, 
     with tempfile.TemporaryDirectory(prefix="robolearn_qemu_") as tmp:
         work = Path(tmp)
         elf = build_bench(Path(c_dir), work, weights_in)
-        trace = trace_between_markers(elf, work)
+        printed: list[str] = []
+        trace = trace_between_markers(elf, work, printed)
     mix = Counter(t[2].split(".")[0] for t in trace)
     est = cost.cycles_from_trace(trace)
     return {"instructions": len(trace), "mix": dict(mix.most_common()), "by_class": est["by_class"],
@@ -110,4 +134,4 @@ def count_instructions(c_dir: str | Path, weights_in: str = "ram") -> dict[str, 
                       "around one robolearn_policy call, compiled with arm-none-eabi-gcc " + " ".join(ARM_FLAGS)
                       + f", weights in {'SRAM' if weights_in == 'ram' else 'flash'}; cycles: ESTIMATE from that mix "
                       "with the per-class charges in firmware_export/cost.py (CHARGES), not a measurement",
-            "weights_in": weights_in}
+            "weights_in": weights_in, "bench_stdout": printed[0] if printed else ""}

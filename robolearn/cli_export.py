@@ -56,9 +56,9 @@ def export_cmd(
     lines.append(f"analytic estimate: {c['cycles_estimate']} cycles = {c['us_estimate_at_168mhz']} us at 168 MHz, "
                  f"{report['cost_weights_in_flash']['us_estimate_at_168mhz']} us with the weights read from flash")
     if "int8_vs_float32" not in v and "episodes_c_vs_onnx" in v:
-        e = v["episodes_c_vs_onnx"]
-        lines.append(f"whole episodes ({e['steps']} steps, state {v['observations']['episodes']['state_dim']}): C vs onnx "
-                     f"max abs action {e['max_abs_action']:.2e}, state {e['max_abs_state']:.2e}")
+        ep = v["episodes_c_vs_onnx"]
+        lines.append(f"whole episodes ({ep['steps']} steps, state {v['observations']['episodes']['state_dim']}): C vs onnx "
+                     f"max abs action {ep['max_abs_action']:.2e}, state {ep['max_abs_state']:.2e}")
     fw = report.get("firmware")
     if fw:
         size = fw.get("size") or {}

@@ -340,3 +340,23 @@ def test_cost_charges_follow_the_trm():
     t = [(0, 4, "ldr.w", "r0, [r1]"), (4, 4, "ldr.w", "r2, [r1, #4]"), (8, 2, "bne.n", "0"), (0, 2, "vldmia", "r0!, {s8-s11}")]
     e = cycles_from_trace(t)
     assert e["cycles"] == 2 + 1 + 3 + 5 and e["cycles_no_pipelining"] == e["cycles"] + 1
+
+
+@pytest.mark.parametrize("quantize,k", [(None, 0), ("int8", 0), (None, 3), ("int8", 3)])
+def test_arm_build_under_qemu_computes_what_the_host_build_verified(tmp_path, quantize, k):
+    """The Cortex-M4 build (int8: the SMLAD/SXTB16 path, which the host never runs) gives
+    bit-identical actions to the host build over a short episode from a reset (-ffp-contract=off
+    on both: every float operation rounds the same way)."""
+    from firmware_export import qemu_count
+    from firmware_export.verify import c_episodes
+    from test_export import make_v2_policy
+
+    if not qemu_count.tools_available():
+        pytest.skip("needs arm-none-eabi-gcc and qemu-system-arm (run .ci/system-deps.sh)")
+    spec = parse_policy(make_v2_policy(k=k, obs_dim=26))
+    m = qemu_count.count_instructions(write_c(tmp_path, spec, quantize))
+    arm = qemu_count.bench_actions(m["bench_stdout"], 4)
+    obs = qemu_count.bench_observations(spec.obs_dim)
+    host, _ = c_episodes(tmp_path, obs[None], 4, k)
+    assert arm.shape == (len(obs), 4) and np.abs(arm).max() > 0
+    assert np.array_equal(arm, host[0]), np.abs(arm - host[0]).max()

@@ -4,7 +4,9 @@
  * .bss and calls main. main resets the policy, runs BENCH_WARMUP steps, then one step
  * between the calls bench_begin() and bench_end() (noinline markers whose addresses the
  * counter looks for in QEMU's execution trace), and stops QEMU with the semihosting call
- * SYS_EXIT (ARM semihosting specification, operation 0x18). */
+ * SYS_EXIT (ARM semihosting specification, operation 0x18). Every step's actions are
+ * printed as float32 bit patterns in hex through SYS_WRITE0 (operation 0x04), so the ARM
+ * build's results can be compared with the host build the export verified. */
 #include "policy.h"
 
 extern unsigned _sidata, _sdata, _edata, _sbss, _ebss, _estack;
@@ -28,6 +30,32 @@ static void semihost_exit(void)
     register unsigned r0 __asm("r0") = 0x18u;
     register unsigned r1 __asm("r1") = 0x20026u;
     __asm volatile("bkpt 0xab" : : "r"(r0), "r"(r1) : "memory");
+}
+
+static void semihost_write0(const char *text)
+{
+    register unsigned r0 __asm("r0") = 0x04u;
+    register const char *r1 __asm("r1") = text;
+    __asm volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory"); /* the call returns in r0 */
+}
+
+static void print_actions(const float *act)
+{
+    static const char hex[] = "0123456789abcdef";
+    char line[ROBOLEARN_ACT_DIM * 9 + 4];
+    int i, j, n = 0;
+    line[n++] = 'A';
+    for (i = 0; i < ROBOLEARN_ACT_DIM; ++i) {
+        union { float f; unsigned u; } v;
+        v.f = act[i];
+        line[n++] = ' ';
+        for (j = 7; j >= 0; --j) {
+            line[n++] = hex[(v.u >> (4 * j)) & 0xfu];
+        }
+    }
+    line[n++] = '\n';
+    line[n] = '\0';
+    semihost_write0(line);
 }
 
 void bench_reset(void)
@@ -55,7 +83,7 @@ int main(void)
     for (t = 0; t <= BENCH_WARMUP; ++t) {
         for (i = 0; i < ROBOLEARN_OBS_DIM; ++i) {
             /* a small, non-trivial observation (no saturation of the clip or tanh) */
-            obs[i] = bench_obs[i] + 0.01f * (float)((i * 7 + t * 3) % 11 - 5);
+            obs[i] = bench_obs[i] + 0.25f * (float)((i * 7 + t * 3) % 11 - 5);
         }
         if (t == BENCH_WARMUP) {
             bench_begin();
@@ -64,6 +92,7 @@ int main(void)
         if (t == BENCH_WARMUP) {
             bench_end();
         }
+        print_actions(act);
     }
     for (i = 0; i < ROBOLEARN_ACT_DIM; ++i) {
         bench_act[i] = act[i];
