@@ -81,13 +81,18 @@ def measure(spec: Any, quantize: str | None, codegen: Any = None) -> dict:
         (d / "policy.h").write_text(cg.generate_header(spec, "00" * 32, 0.0, 21702.0, 100.0, quantize))
         (d / "policy.c").write_text(cg.generate_source(spec, "00" * 32, quantize))
         q = count_instructions(d)
-    est = cost.estimate(spec, quantize)
+    est = cost.estimate(spec, quantize) if codegen is None else {"instructions_estimate": 0, "cycles_estimate": 0}
     return {"instructions": q["instructions"], "cycles_estimate": q["cycles_estimate"],
             "cycles_estimate_no_load_pipelining": q["cycles_estimate_no_load_pipelining"],
             "us_estimate_at_168mhz": q["us_estimate_at_168mhz"], "by_class": q["by_class"],
             "analytic": {"instructions_estimate": est["instructions_estimate"],
                          "cycles_estimate": est["cycles_estimate"]},
             "weight_bytes": c_codegen.weight_bytes(spec, quantize)}
+
+
+def analytic(r: dict) -> str:
+    a = r["analytic"]
+    return f"{a['instructions_estimate']}/{a['cycles_estimate']}" if a["instructions_estimate"] else "-"
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -115,7 +120,7 @@ def main(argv: list[str] | None = None) -> dict:
         r = measure(spec, qz, cg)
         rows[name] = r
         print(f"{name:34s} {r['instructions']:12d} {r['cycles_estimate']:11d} {r['cycles_estimate_no_load_pipelining']:12d}"
-              f" {r['us_estimate_at_168mhz']:8.1f} {r['analytic']['instructions_estimate']:>11d}/{r['analytic']['cycles_estimate']:<10d}"
+              f" {r['us_estimate_at_168mhz']:8.1f} {analytic(r):>22s}"
               f" {r['weight_bytes']:9d}")
     print("instructions: counted under QEMU; cycles: ESTIMATED from the counted mix with firmware_export/cost.py CHARGES")
     out = {"policy": str(a.policy or "default shape, random weights seed 0"), "variants": rows}

@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import cost, layout, qemu_count, verify
-from .c_codegen import generate_header, generate_source, int8_episodes, int8_model, int8_network, weight_bytes
+from .c_codegen import TANH_SEGMENTS, generate_header, generate_source, int8_episodes, int8_model, int8_network, weight_bytes
 from .errors import ExportError
 from .manifest import build_manifest, manifest_bytes, manifest_sha256
 from .onnx_export import build_onnx, onnx_session, run_onnx, run_onnx_episodes, save_onnx
@@ -195,7 +195,8 @@ def _export_into(tmp: Path, spec: PolicySpec, sim: layout.SimSettings, run_dir: 
     # Whole episodes, step by step after a reset (the integrator state carried): the
     # recorded flights and random walks long enough to reach the anti-windup clamp.
     ep_rand = verify.random_episodes(spec, EPISODES_RANDOM, EPISODE_STEPS_RANDOM, seed + 1)
-    sizes: dict = {"weight_bytes_float32": weight_bytes(spec, None), "weight_bytes_int8": weight_bytes(spec, "int8")}
+    sizes: dict = {"weight_bytes_float32": weight_bytes(spec, None), "weight_bytes_int8": weight_bytes(spec, "int8"),
+                   "tanh_table_bytes": 16 * TANH_SEGMENTS if "tanh" in (spec.activation, spec.output_activation) else 0}
     checks: dict = {"observations": {"random": int(len(obs_rand)), "recorded": int(len(obs_rec)),
                                      "recorded_from": f"{record_envs} envs x {record_steps} steps of the run's simulator, "
                                                       "flown by the policy",

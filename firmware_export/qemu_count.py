@@ -21,6 +21,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .errors import ExportError
 
 BENCH_DIR = Path(__file__).with_name("mcu_bench")
@@ -56,21 +58,17 @@ def build_bench(c_dir: Path, out: Path, weights_in: str = "ram", warmup: int = 3
     return elf
 
 
-def bench_observations(obs_dim: int, warmup: int = 3) -> "np.ndarray":
+def bench_observations(obs_dim: int, warmup: int = 3) -> np.ndarray:
     """(warmup + 1, obs_dim) float32: the observation sequence bench.c feeds after its reset
     (``0.25 * ((i * 7 + t * 3) % 11 - 5)``, computed in float32 as the C does)."""
-    import numpy as np
-
     i, t = np.meshgrid(np.arange(obs_dim), np.arange(warmup + 1))
     v = ((i * 7 + t * 3) % 11 - 5).astype(np.float32)
     out: np.ndarray = np.float32(0.0) + np.float32(0.25) * v
     return out
 
 
-def bench_actions(stdout: str, act_dim: int) -> "np.ndarray":
+def bench_actions(stdout: str, act_dim: int) -> np.ndarray:
     """The actions bench.c printed (one 'A hex hex ...' line per step) as float32 (steps, act_dim)."""
-    import numpy as np
-
     rows = [[int(h, 16) for h in line.split()[1:]] for line in stdout.splitlines() if line.startswith("A ")]
     out: np.ndarray = np.array(rows, dtype=np.uint32).view(np.float32).reshape(-1, act_dim)
     return out
