@@ -17,7 +17,7 @@ from typing import Any
 from . import layout
 from .c_codegen import weight_bytes
 from .errors import ExportError
-from .onnx_export import INPUT, OUTPUTS
+from .onnx_export import INPUT, OUTPUTS, STATE_IN, STATE_OUT
 from .policy_file import PolicySpec
 
 MANIFEST_FORMAT = "robolearn.export_manifest/1"
@@ -87,11 +87,23 @@ def build_manifest(spec: PolicySpec, sim: layout.SimSettings, run_dir: Path, out
             "weight_bytes_float32": weight_bytes(spec, None),
             "weight_bytes_int8": weight_bytes(spec, "int8"),
         },
+        "state": {
+            "dim": spec.state_dim,
+            "policy_format": spec.format,
+            "integrator": ({"index": [int(i) for i in spec.integrator_index], "gain": spec.integrator_gain,
+                            "limit": spec.integrator_limit,
+                            "update": "z = clip(z + gain * obs[index], -limit, limit), first, every step; "
+                                      "network input concat(obs, z)"} if spec.state_dim else None),
+            "reset": "z = 0 at every episode start: robolearn_policy_reset() in C; state_in = 0 in ONNX",
+        },
         "quantize": quantize,
         "files": {
             "onnx": {"file": "policy.onnx", "input": INPUT, "outputs": list(OUTPUTS),
+                     "state": ({"input": STATE_IN, "output": STATE_OUT, "shape": ["batch", spec.state_dim]}
+                               if spec.state_dim else None),
                      "output_units": {"action": "normalized [-1, 1]", "rpm": "RPM"}} if "onnx" in formats else None,
             "c": {"files": ["policy.c", "policy.h"], "entry": "robolearn_policy(const float *obs, float *action)",
+                  "reset": "robolearn_policy_reset(void)",
                   "weights": quantize or "float32"} if "c" in formats else None,
         },
     }

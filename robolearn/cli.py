@@ -372,6 +372,20 @@ def bench_link_faults(
     raise typer.Exit(0 if r["ok"] else 1)
 
 
+@bench_app.command("mcu")
+def bench_mcu(
+    policy: Optional[Path] = typer.Option(None, "--policy", help="policy.pt to measure (default: random default-shape actor)"),
+    before: Optional[str] = typer.Option(None, "--before", help="git revision whose C generator to measure too"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="write the figures here"),
+) -> int:
+    """Cortex-M4 cost of the exported actor: instructions counted under QEMU, cycles estimated (benchmarks.mcu)."""
+    from benchmarks.mcu import main as mcu_main
+
+    mcu_main((["--policy", str(policy)] if policy else []) + (["--before", before] if before else [])
+             + (["--json", str(json_out)] if json_out else []))
+    return 0
+
+
 @bench_app.command("distill")
 def bench_distill(
     teacher: Path = typer.Option(..., "--teacher", help="run directory of the policy to imitate"),
