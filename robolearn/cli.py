@@ -284,6 +284,24 @@ def bench_sim(
     return 0
 
 
+@bench_app.command("arm-throughput", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench_arm_throughput(ctx: typer.Context) -> int:
+    """Arm training throughput, before and after, side by side (options: python -m benchmarks.arm_throughput --help)."""
+    from benchmarks.arm_throughput import main as arm_main
+
+    arm_main(list(ctx.args))
+    return 0
+
+
+@bench_app.command("arm-ablation", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench_arm_ablation(ctx: typer.Context) -> int:
+    """Push-lift ablation: curriculum / no privileges / full then dropped at half (options: python -m benchmarks.arm_ablation --help)."""
+    from benchmarks.arm_ablation import main as abl_main
+
+    abl_main(list(ctx.args))
+    return 0
+
+
 @bench_app.command("recoverability")
 def bench_recoverability(
     run: Path = typer.Argument(..., help="run directory (config.yaml, policy.pt)"),
