@@ -249,7 +249,7 @@ class ADRCurriculumConfig(_Strict):
 
     Ranges start at the run's initial ranges (the nominal model unless env.ranges says
     otherwise) and widen towards ``target``, the hard bounds (default: the simulator's
-    REAL_WORLD_RANGES, the randomized block of the evaluation).
+    params.real_world_ranges(env.sim.vehicle), the randomized block of the evaluation).
     """
 
     target: Optional[dict[str, tuple[float, float]]] = None
@@ -288,7 +288,7 @@ class PrivilegedCurriculumConfig(_Strict):
 class PointTeacherConfig(_Strict):
     """Shared by alp_gmm, riac, covar_gmm, spdl: which parameters they sample, and what they learn from."""
 
-    space: Optional[dict[str, tuple[float, float]]] = None  # default: REAL_WORLD_RANGES
+    space: Optional[dict[str, tuple[float, float]]] = None  # default: params.real_world_ranges(env.sim.vehicle)
     signal: Literal["success", "return"] = "success"  # returns move with the reward schedule
     reward_bounds: Optional[tuple[float, float]] = None  # scale returns to [0, 1] (None: as seen)
 
@@ -450,7 +450,7 @@ class EvalConfig(_Strict):
     seed: int = 1_000_003
     randomized: bool = True  # also evaluate under domain randomization
     # Ranges of the randomized block; default (null): the simulator's real-world range
-    # (sims.quadrotor.params.REAL_WORLD_RANGES), whatever the training used.
+    # (sims.quadrotor.params.real_world_ranges(env.sim.vehicle)), whatever the training used.
     randomized_ranges: Optional[dict[str, tuple[float, float]]] = None
 
     @field_validator("randomized_ranges")
