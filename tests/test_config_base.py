@@ -60,3 +60,17 @@ def test_cli_reports_a_missing_base_on_one_line(tmp_path: Path) -> None:
 
     p = _write(tmp_path / "child.yaml", "base: gone.yaml\nseed: 1\n")
     assert_one_line_error(robolearn("train", p), "not found", "gone.yaml", "the base of")
+
+
+def test_env_sim_vehicle_is_validated_with_the_presets_listed():
+    from robolearn.config import load_config
+    from robolearn.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^config: 'env.sim.vehicle': unknown vehicle 'cf9'; presets: "
+                                         r"crazyflie_2_1, crazyflie_2_1_brushless, l2f_paper$"):
+        load_config("configs/quadrotor_hover.yaml", ["env.sim.vehicle=cf9"])
+    cfg = load_config("configs/quadrotor_hover.yaml", ["env.sim.vehicle=crazyflie_2_1"])
+    assert cfg.sim_config().vehicle == "crazyflie_2_1"
+    # the shipped configs keep flying the Learning-to-Fly constants
+    for name in ("quadrotor_hover", "quadrotor_reach", "quadrotor_hover_adr"):
+        assert load_config(f"configs/{name}.yaml", []).env.sim.vehicle == "l2f_paper"

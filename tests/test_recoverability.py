@@ -84,5 +84,7 @@ def test_grow_searches_growing_horizons_and_replays_them(tmp_path) -> None:
     assert [p["eval_index"] for p in r["per_start"]] == [0, 3]
     for p in r["per_start"]:
         assert p["peak_termination_ratio"] > 0
-        assert p["saved"] == (p["saved_length"] == cfg.eval.episode_steps)
+        # saved (survived to the time limit) needs the full length; a flight that ends on its
+        # last step by termination also has it
+        assert not p["saved"] or p["saved_length"] == cfg.eval.episode_steps
     assert r["saved"] == sum(p["saved"] for p in r["per_start"])

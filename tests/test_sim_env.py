@@ -225,18 +225,21 @@ def test_reach_task_samples_targets():
     assert np.abs(off).max() <= 0.5 + 1e-6 and np.abs(off).max() > 0.45
 
 
-def test_cuda_kernel_agrees_with_cpu_kernel_under_cudasim():
+@pytest.mark.parametrize("vehicle", ["crazyflie_2_1", "l2f_paper"])
+def test_cuda_kernel_agrees_with_cpu_kernel_under_cudasim(vehicle):
     """The numba-cuda kernel (run by the CUDA simulator: no GPU in CI) matches the CPU kernel."""
     script = textwrap.dedent("""
         import numpy as np
         from sims.quadrotor import QuadrotorVecEnv
         n = 32
-        cpu = QuadrotorVecEnv(n, seed=11, backend="cpu")
-        gpu = QuadrotorVecEnv(n, seed=11, backend="cuda")
+        cpu = QuadrotorVecEnv(n, seed=11, backend="cpu", vehicle=VEHICLE)
+        gpu = QuadrotorVecEnv(n, seed=11, backend="cuda", vehicle=VEHICLE)
         for e in (cpu, gpu):
             e.set_range("randomization.mass_scale", 0.8, 1.2)
             e.set_range("randomization.latency_steps", 0, 2)
             e.set_range("randomization.disturbance_force_n", 0.0, 0.02)
+            e.set_range("randomization.gyro_bias_rps", 0.0, 0.02)
+            e.set_range("randomization.motor_tau_down_scale", 0.6, 1.6)
         oc, _ = cpu.reset(); og, _ = gpu.reset()
         worst = 0.0
         rng = np.random.default_rng(0)
@@ -251,7 +254,7 @@ def test_cuda_kernel_agrees_with_cpu_kernel_under_cudasim():
         s = np.abs(cpu.state - gpu.state) / (1 + np.abs(cpu.state))
         worst = max(worst, float(s.max()))
         print("WORST", worst)
-    """)
+    """).replace("VEHICLE", repr(vehicle))
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]

@@ -72,7 +72,7 @@ def test_hover_command_from_the_thrust_curve_holds_the_weight(vehicle):
     np.testing.assert_allclose(env.state[0, 13:17], v.hover_rpm(), rtol=1e-5)
 
 
-@pytest.mark.parametrize("vehicle, lo, hi", [("l2f_paper", 2.2, 2.3), ("crazyflie_2_1", 1.4, 1.55),
+@pytest.mark.parametrize("vehicle, lo, hi", [("l2f_paper", 2.2, 2.3), ("crazyflie_2_1", 2.0, 2.2),
                                              ("crazyflie_2_1_brushless", 3.4, 3.8)])
 def test_thrust_to_weight_at_full_command(vehicle, lo, hi):
     assert lo < V.get(vehicle).thrust_to_weight() < hi

@@ -16,12 +16,13 @@ Sources (short names used below):
 * **Eschmann 2024**: J. Eschmann, D. Albani, G. Loianno, "Data-Driven System
   Identification of Quadrotors Subject to Motor Delays", IROS 2024 (arXiv 2404.07837);
   its Crazyflie identification as shipped in the RLtools "l2f" simulator's
-  ``parameters/dynamics/crazyflie.h`` (2026 version): thrust curve over the normalized
-  command, rise/fall constants, torque/thrust ratio, 30.6 g take-off mass with decks.
+  ``parameters/dynamics/crazyflie.h`` (2026 version): rise/fall constants, 30.6 g
+  take-off mass with decks, a flight-identified thrust curve and torque/thrust ratio.
 * **Förster 2015**: J. Förster, "System Identification of the Crazyflie 2.0 Nano
   Quadrocopter", BSc thesis, ETH Zürich (IDSC), 2015: inertia by pendulum measurement
-  (full matrix 16.57/16.66/29.26 e-6 kg m^2 on the diagonal), thrust and torque on a
-  load cell, rotor speed vs PWM, arm 46 mm.
+  (full matrix 16.57/16.66/29.26 e-6 kg m^2 on the diagonal), thrust vs normalized PWM
+  and torque/thrust on a load cell (the pwmToThrustA/B and thrustToTorque constants of
+  the crazyflie-firmware power distribution), rotor speed vs PWM, arm 46 mm.
 * **Pfrommer / RotorPy**: RotorPy (Folk et al., 2023) ``crazyflie_params.py``, inertia from
   B. Pfrommer's component-mass model of the Crazyflie 2.0 (2016): 30 g, 1.43e-5 /
   1.43e-5 / 2.89e-5 kg m^2, arm 43 mm, one motor constant 0.072 s.
@@ -167,15 +168,20 @@ CRAZYFLIE_2_1 = Vehicle(
     # (+16 %) and the arm-corrected flight identification (-24 %), so the real range's
     # +-30 % holds both; on z Förster is +1 %, Eschmann -40 % (outside, on the slow yaw).
     inertia=(1.43e-5, 1.43e-5, 2.89e-5),
-    # Thrust per rotor over the normalized command, N: Eschmann 2024 (l2f crazyflie.h,
-    # identified from flight data of the 30.6 g vehicle): T(1) = 0.110 N, thrust/weight
-    # 1.47 at 30.6 g (1.66 at 27 g), hover at u = 0.81. Disagreement: the thrust stands
-    # (Förster 2015 on a bench supply: 0.159 N at full PWM; Bitcraze ~14.5 g = 0.142 N)
-    # give 1.3-1.45x more at the same command: they run at a stiff supply, while in
-    # flight the battery sags under load (thrust ~ V^2: 3.7 V vs 4.2 V is 0.78x). The
-    # flight identification is what a flying policy meets; the real range's thrust
-    # scale runs up to 1.3x for a fresh battery and new propellers.
-    thrust_curve=(0.00352526, 0.01437313, 0.09223048),
+    # Thrust per rotor over the normalized command, N: Förster 2015's load-cell fit over the
+    # normalized PWM, T = 0.091492681 u^2 + 0.067673604 u: the model the Crazyflie
+    # firmware's own power distribution uses (pwmToThrustA/B, force control mode) and,
+    # with the firmware's battery-voltage compensation of the PWM, what a commanded u
+    # gives until the battery runs low. T(1) = 0.160 N, thrust/weight 2.13 at 30.6 g;
+    # hover at u = 0.61 (0.56 at 27 g, where the firmware's PID hover base is 36000/65535
+    # = 0.55: an independent check). Disagreements: Bitcraze's stand ~14.5 g = 0.142 N at
+    # full PWM (0.89x); Eschmann 2024's flight identification (0.00353, 0.01437, 0.09223)
+    # gives 0.66-0.69x at the same command (T/W 1.47 at 30.6 g): identified on the raw
+    # command in flight, i.e. with battery sag and, we believe, without the firmware's
+    # voltage compensation (not verified). With that curve a 37 g vehicle on a sagging
+    # battery (the real range's heavy-and-weak corner) would have thrust/weight < 1; with
+    # Förster's, 1.41 there.
+    thrust_curve=(0.0, 0.067673604, 0.091492681),
     # Motor constants, s: Eschmann 2024 (l2f crazyflie.h): rise 0.0555 s (from the motor
     # manufacturer's plot, 0.040-0.080 s), fall 0.249 s. Consistent with Bitcraze's
     # 0 -> 25k RPM in ~180 ms (about 3 rise constants). Disagreement: RotorPy uses one
@@ -193,7 +199,7 @@ CRAZYFLIE_2_1 = Vehicle(
     max_rpm=21702.0,
     drag_xy=_CF_DRAG_XY,
     drag_z=_CF_DRAG_Z,
-    doc="Crazyflie 2.1 (brushed), flight-identified thrust and motors (Eschmann 2024)",
+    doc="Crazyflie 2.1 (brushed): Förster 2015 thrust map, Eschmann 2024 motors and mass",
 )
 
 CRAZYFLIE_2_1_BRUSHLESS = Vehicle(
