@@ -64,7 +64,12 @@ def read_sim_settings(config_path: Path | None, obs_dim: int) -> SimSettings:
     env = (data or {}).get("env") if isinstance(data, dict) else None
     if not isinstance(env, dict):
         env = {}
-    sim = dict(env.get("sim") or {})
+    from sims.quadrotor.config import migrate_sim_settings
+
+    try:  # a run from before the vehicle presets flew today's l2f_paper
+        sim = dict(migrate_sim_settings(dict(env.get("sim") or {})))
+    except ValueError as e:
+        raise ExportError(f"{config_path}: env.sim: {e}") from None
     unknown = sorted(set(sim) - set(QuadrotorConfig.field_names()) - {"ranges"})
     if unknown:
         raise ExportError(f"{config_path}: env.sim has settings the quadrotor simulator does not know: {', '.join(unknown)}")

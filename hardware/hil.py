@@ -133,9 +133,13 @@ def sim_config_from_run(cfg: dict) -> QuadrotorConfig:
     ``env.sim`` holds the simulator settings and ``env.ranges`` the parameter ranges,
     as the trainer uses them."""
     from sims.quadrotor import QuadrotorConfig
+    from sims.quadrotor.config import migrate_sim_settings
 
     env = cfg.get("env", cfg) or {}
-    sim = dict(env.get("sim") or {})
+    try:  # a run from before the vehicle presets flew today's l2f_paper
+        sim = dict(migrate_sim_settings(dict(env.get("sim") or {})))
+    except ValueError as e:
+        raise ExportError(f"config.yaml env.sim: {e}") from None
     names = set(QuadrotorConfig.field_names()) - {"ranges"}
     unknown = sorted(set(sim) - names)
     if unknown:

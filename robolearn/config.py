@@ -658,6 +658,15 @@ def format_validation_error(e: ValidationError, model: type[BaseModel] | None = 
 
 
 def validate_config(data: dict) -> RunConfig:
+    env = data.get("env")
+    if isinstance(env, dict) and isinstance(env.get("sim"), dict):
+        from sims.quadrotor.config import migrate_sim_settings
+
+        try:  # a run directory from before the vehicle presets: its model was l2f_paper
+            data = {**data, "env": {**env, "sim": migrate_sim_settings(env["sim"])}}
+        except ValueError as e:
+            m = re.match(r"QuadrotorConfig\.([\w/]+): (.*)", str(e))
+            raise ConfigError(f"config: 'env.sim.{m.group(1)}': {m.group(2)}" if m else str(e)) from None
     try:
         return RunConfig.model_validate(data)
     except ValidationError as e:

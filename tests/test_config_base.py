@@ -74,3 +74,17 @@ def test_env_sim_vehicle_is_validated_with_the_presets_listed():
     # the shipped configs keep flying the Learning-to-Fly constants
     for name in ("quadrotor_hover", "quadrotor_reach", "quadrotor_hover_adr"):
         assert load_config(f"configs/{name}.yaml", []).env.sim.vehicle == "l2f_paper"
+
+
+def test_a_run_config_from_before_the_vehicle_presets_loads_as_l2f_paper(tmp_path):
+    from sims.quadrotor.config import migrate_sim_settings
+
+    old = {"env": {"sim": {"task": "hover", "rpm_min": 0.0, "rpm_max": 21702.0}}}
+    cfg = load_config(None, base=old)
+    assert cfg.env.sim.vehicle == "l2f_paper" and cfg.sim_config().rpm_max == 21702.0
+    with pytest.raises(ConfigError, match=r"^config: 'env.sim.rpm_min/rpm_max': \[0, 30000\] RPM is no vehicle"):
+        load_config(None, base={"env": {"sim": {"rpm_min": 0.0, "rpm_max": 30000.0}}})
+    with pytest.raises(ConfigError, match="not settings any more"):
+        load_config(None, base={"env": {"sim": {"vehicle": "crazyflie_2_1", "rpm_max": 21702.0}}})
+    fresh = {"task": "hover"}
+    assert migrate_sim_settings(fresh) is fresh

@@ -119,6 +119,29 @@ class QuadrotorConfig:
         return [f.name for f in fields(cls)]
 
 
+def migrate_sim_settings(sim: dict) -> dict:
+    """Simulator settings (a run's ``env.sim``) written before the vehicle presets, in today's form.
+
+    Those runs set ``rpm_min``/``rpm_max`` (0 and 21702 RPM) and flew the one vehicle of
+    the time, today's ``l2f_paper``: the two keys are dropped and ``vehicle: l2f_paper``
+    set, so an old run directory replays on its own model. Returns ``sim`` itself when
+    there is nothing to migrate, a new dict otherwise; a ValueError (one line) for other
+    values or for the keys next to ``vehicle``.
+    """
+    if "rpm_min" not in sim and "rpm_max" not in sim:
+        return sim
+    out = dict(sim)
+    lo, hi = float(out.pop("rpm_min", 0.0)), float(out.pop("rpm_max", V.L2F_PAPER.max_rpm))
+    if "vehicle" in out:
+        raise ValueError("QuadrotorConfig.rpm_min/rpm_max: not settings any more (the vehicle preset fixes the "
+                         "rotor speed range); remove them")
+    if (lo, hi) != (0.0, V.L2F_PAPER.max_rpm):
+        raise ValueError(f"QuadrotorConfig.rpm_min/rpm_max: [{lo:g}, {hi:g}] RPM is no vehicle preset's range; "
+                         f"remove them and set vehicle (presets: {', '.join(V.VEHICLES)})")
+    out["vehicle"] = V.L2F_PAPER.name
+    return out
+
+
 def check_range(name: str, lo: float | np.ndarray, hi: float | np.ndarray) -> None:
     """Raise ValueError naming the parameter if [lo, hi] is not inside its hard limits."""
     import numpy as np
