@@ -97,9 +97,9 @@ PARAMS: tuple[Param, ...] = (
 #
 # * mass 27-37 g (Crazyflie presets): 27 g is the bare Crazyflie 2.1 with its battery
 #   (Bitcraze datasheet); decks and markers add 1.6 g (Flow deck v2), ~3 g (Lighthouse
-#   deck), 1.7 + 0.3 g (micro-SD deck and card), 0.25 g per mocap marker, a 350 mAh
-#   battery ~2 g over the 250 mAh one: 37 g is a two-deck build, within Bitcraze's 42 g
-#   maximum take-off weight. Expressed as a scale on the preset's mass (real_world_ranges).
+#   deck, estimate), 1.7 + 0.3 g (micro-SD deck and card, Eschmann 2024), about 0.25 g per
+#   mocap marker (Pfrommer's Crazyflie model), a larger battery a few g (estimate): 37 g
+#   is a two-deck build, within Bitcraze's 42 g maximum take-off weight. Expressed as a scale on the preset's mass (real_world_ranges).
 # * thrust curve x0.8-1.2: battery sag (the firmware compensates the PWM for the battery
 #   voltage until it runs out of headroom near the end of a flight: 3.5 V under load
 #   against 3.9 V is (3.5 / 3.9)^2 = 0.8x of thrust at a fixed PWM) and propeller wear
@@ -117,8 +117,9 @@ PARAMS: tuple[Param, ...] = (
 #   the 10 ms step; the Kalman filter's lag and an off-board loop over the radio add up
 #   to about one step.
 # * a gyro bias of up to 1 deg/s (0.0175 rad/s) per episode, random direction: the
-#   BMI088's zero-rate offset is +-1 deg/s (Bosch datasheet); the firmware's start-up
-#   calibration removes most of it, temperature drift (+-0.015 deg/s/K) brings it back.
+#   BMI088's zero-rate offset is specified at +-1 deg/s (Bosch datasheet, as we recall it;
+#   not re-checked here); the firmware's start-up calibration removes most of it, and
+#   temperature drift during a flight brings some back: 1 deg/s is a bound, not a typical value.
 # * a constant force up to 10 % of the weight (draught, a marker cable, a lopsided deck:
 #   the thrust offset the attitude controller must trim) and a torque up to 1e-5 N m.
 REAL_RANGE_MASS_KG: dict[str, tuple[float, float]] = {

@@ -173,8 +173,8 @@ CRAZYFLIE_2_1 = Vehicle(
     # firmware's own power distribution uses (pwmToThrustA/B, force control mode) and,
     # with the firmware's battery-voltage compensation of the PWM, what a commanded u
     # gives until the battery runs low. T(1) = 0.160 N, thrust/weight 2.13 at 30.6 g;
-    # hover at u = 0.61 (0.56 at 27 g, where the firmware's PID hover base is 36000/65535
-    # = 0.55: an independent check). Disagreements: Bitcraze's stand ~14.5 g = 0.142 N at
+    # hover at u = 0.61 (0.56 at 27 g, near the firmware PID position controller's hover
+    # base thrust of 36000/65535 = 0.55, as we recall it; not re-checked here). Disagreements: Bitcraze's stand ~14.5 g = 0.142 N at
     # full PWM (0.89x); Eschmann 2024's flight identification (0.00353, 0.01437, 0.09223)
     # gives 0.66-0.69x at the same command (T/W 1.47 at 30.6 g): identified on the raw
     # command in flight, i.e. with battery sag and, we believe, without the firmware's
@@ -192,10 +192,11 @@ CRAZYFLIE_2_1 = Vehicle(
     # Yaw torque / thrust, m: Förster 2015 (load cell) 0.005964552; Eschmann 2024 (flight)
     # 0.004665 (0.78x). We take the direct measurement; the real range's +-25 % holds both.
     torque_to_thrust=0.005964552,
-    # Rotor speed at u = 1: Förster 2015's RPM vs PWM fit gives 21666 RPM at full PWM;
-    # RLtools' 21702 RPM is the same within 0.2 %. Used by the rotor-drag model only
-    # (speed taken linear in u; Förster's fit has a 4070 RPM offset at PWM 0, which
-    # matters only near idle where the drag is small).
+    # Rotor speed at u = 1: RLtools' 21702 RPM action limit for the same Crazyflie (its
+    # k_f rpm^2 model, after Förster 2015); Bitcraze measured a step to ~25k RPM. Used by
+    # the rotor-drag model and the critic view only (speed taken linear in u; the real
+    # RPM-vs-PWM map is affine with an offset at PWM 0, which matters only near idle,
+    # where the drag is small).
     max_rpm=21702.0,
     drag_xy=_CF_DRAG_XY,
     drag_z=_CF_DRAG_Z,
@@ -213,7 +214,10 @@ CRAZYFLIE_2_1_BRUSHLESS = Vehicle(
     # consistent, identified set (mass, inertia and thrust measured on the same vehicle).
     mass=0.044,
     rotor_xy=_x_layout(0.043 / math.sqrt(2.0)),  # 43 mm arm (Gräfe 2026 / RotorPy)
-    rotor_yaw_dir=_CF_YAW_DIR,  # same motor layout as the 2.1 (Bitcraze); RotorPy's signs
+    # RotorPy's rotor_directions for this vehicle give these signs; that the Brushless spins
+    # its propellers as the 2.1 does is RotorPy's assumption and ours (not checked against
+    # Bitcraze's Brushless documentation)
+    rotor_yaw_dir=_CF_YAW_DIR,
     inertia=(3.3e-5, 3.6e-5, 5.9e-5),
     thrust_curve=(0.0, 0.0, 4.052e-8 * 3100.0**2),  # N; T = k_eta (u 3100 rad/s)^2
     motor_tau_rise=0.050,  # s; Gräfe 2026 (one constant, both directions)
