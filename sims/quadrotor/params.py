@@ -99,7 +99,8 @@ PARAMS: tuple[Param, ...] = (
 #   (Bitcraze datasheet); decks and markers add 1.6 g (Flow deck v2), ~3 g (Lighthouse
 #   deck, estimate), 1.7 + 0.3 g (micro-SD deck and card, Eschmann 2024), about 0.25 g per
 #   mocap marker (Pfrommer's Crazyflie model), a larger battery a few g (estimate): 37 g
-#   is a two-deck build, within Bitcraze's 42 g maximum take-off weight. Expressed as a scale on the preset's mass (real_world_ranges).
+#   is a two-deck build, within Bitcraze's 42 g maximum take-off weight. Expressed as a
+#   scale on the preset's mass (real_world_ranges).
 # * thrust curve x0.8-1.2: battery sag (the firmware compensates the PWM for the battery
 #   voltage until it runs out of headroom near the end of a flight: 3.5 V under load
 #   against 3.9 V is (3.5 / 3.9)^2 = 0.8x of thrust at a fixed PWM) and propeller wear
