@@ -68,11 +68,11 @@ def build_manifest(spec: PolicySpec, sim: layout.SimSettings, run_dir: Path, out
             "dim": spec.act_dim,
             "dtype": "float32",
             "range": [-1.0, 1.0],
-            "motors": layout.action_layout(),
+            "motors": layout.action_layout(cfg.vehicle),
             "to_rpm": {"formula": "rpm = rpm_min + (action + 1) / 2 * (rpm_max - rpm_min)",
                        "rpm_min": cfg.rpm_min, "rpm_max": cfg.rpm_max, "rpm_per_unit_action": span / 2.0},
             "to_thrust": {"formula": "thrust_N = k_f * rpm^2 per rotor, along body z",
-                          "k_f_N_per_rpm2": _kf(),
+                          "k_f_N_per_rpm2": _kf(cfg.vehicle),
                           "normalized_force": "thrust / thrust(rpm_max) = (rpm / rpm_max)^2"},
             "clip": {"low": spec.action_low.tolist(), "high": spec.action_high.tolist()},
         },
@@ -109,10 +109,13 @@ def build_manifest(spec: PolicySpec, sim: layout.SimSettings, run_dir: Path, out
     }
 
 
-def _kf() -> float:
-    from sims.quadrotor import params as P
+def _kf(vehicle: str) -> float:
+    """The vehicle's quadratic thrust term per RPM^2 (its whole curve for l2f_paper; for
+    presets with c0, c1 != 0 the k_f rpm^2 formula above is an approximation)."""
+    from sims.quadrotor.vehicles import get
 
-    return P.THRUST_COEFF
+    v = get(vehicle)
+    return v.thrust_curve[2] / v.max_rpm**2
 
 
 def manifest_bytes(manifest: dict) -> bytes:

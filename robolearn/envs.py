@@ -62,10 +62,10 @@ def init_action(cfg: RunConfig) -> float:
 
 def hover_action(cfg: RunConfig) -> float:
     """Normalized rotor command at which the nominal vehicle hovers (the actor's initial mean)."""
-    from sims.quadrotor.params import hover_rpm
+    from sims.quadrotor.vehicles import get
 
     s = cfg.env.sim
-    return float(2.0 * (hover_rpm() - s.rpm_min) / (s.rpm_max - s.rpm_min) - 1.0)
+    return float(get(s.vehicle).hover_action(gravity=s.gravity))
 
 
 def eval_ranges(cfg: RunConfig, randomized: bool) -> dict:
@@ -74,12 +74,12 @@ def eval_ranges(cfg: RunConfig, randomized: bool) -> dict:
     ``nominal``: every parameter at its default (the simulator's task defaults: full
     initial-state distribution, no randomization, no privileged assist). ``randomized``:
     the same under ``eval.randomized_ranges``, by default the simulator's real-world
-    range (``sims.quadrotor.params.REAL_WORLD_RANGES``), independent of training.
+    range of the vehicle (``sims.quadrotor.params.real_world_ranges``), independent of training.
     """
     if not randomized:
         return {}
     if cfg.eval.randomized_ranges is not None:
         return dict(cfg.eval.randomized_ranges)
-    from sims.quadrotor.params import REAL_WORLD_RANGES
+    from sims.quadrotor.params import real_world_ranges
 
-    return dict(REAL_WORLD_RANGES)
+    return real_world_ranges(cfg.env.sim.vehicle)

@@ -194,7 +194,7 @@ def test_layout_matches_simulator():
     from sims.quadrotor import QuadrotorConfig, QuadrotorVecEnv
     from sims.quadrotor import params as P
 
-    env = QuadrotorVecEnv(1, QuadrotorConfig(sensor_noise=False, action_history=2), seed=0)
+    env = QuadrotorVecEnv(1, QuadrotorConfig(sensor_noise=False, action_history=2, vehicle="l2f_paper"), seed=0)
     q = np.array([0.9, 0.1, -0.3, 0.2]); q /= np.linalg.norm(q)
     state = np.concatenate([[0.3, -0.2, 1.4], q, [0.5, -0.1, 0.2], [1.0, -2.0, 0.5], [14000.0] * 4])[None]
     obs = env.reset(seed=0, options={"state": state})[0]["policy"][0]
@@ -203,7 +203,7 @@ def test_layout_matches_simulator():
     R = np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
                   [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
                   [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
-    hover = 2 * P.hover_rpm() / 21702.0 - 1
+    hover = P.hover_action("l2f_paper")
     want = {"position_error": state[0, :3] - target, "rotation_matrix": R.reshape(-1),
             "linear_velocity": state[0, 7:10], "angular_velocity": state[0, 10:13],
             "action_history": np.full(8, hover)}

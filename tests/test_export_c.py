@@ -133,9 +133,9 @@ def test_int8_closed_loop_on_a_flying_policy():
     spec = parse_policy(policy)
     for w in spec.weights:
         w[:] = 0
-    hover = 2 * P.hover_rpm() / 21702.0 - 1
+    hover = P.hover_action("l2f_paper")
     spec.biases[-1][:] = hover
-    res = closed_loop_int8(spec, QuadrotorConfig(), [l.dequantized() for l in quantize_int8(spec)], episodes=8)
+    res = closed_loop_int8(spec, QuadrotorConfig(vehicle="l2f_paper"), [l.dequantized() for l in quantize_int8(spec)], episodes=8)
     assert res["float32"] == res["int8"]
 
 
@@ -182,7 +182,7 @@ def test_crazyflie_template_compiles_and_assembles_the_simulators_observation(tm
        str(exp / "policy.c"), "-Wno-missing-field-initializers", str(tmp_path / "main.c"),
        "-o", str(tmp_path / "cf"), "-lm")
 
-    env = QuadrotorVecEnv(1, QuadrotorConfig(sensor_noise=False), seed=0)
+    env = QuadrotorVecEnv(1, QuadrotorConfig(sensor_noise=False, vehicle="l2f_paper"), seed=0)
     q = np.array([0.8, -0.2, 0.4, 0.1]); q /= np.linalg.norm(q)
     state = np.concatenate([[0.1, 0.4, 0.7], q, [-0.3, 0.2, 0.9], [2.0, 0.5, -1.0], [12000.0] * 4])[None]
     sim_obs = env.reset(seed=0, options={"state": state})[0]["policy"][0]
@@ -196,7 +196,7 @@ def test_crazyflie_template_compiles_and_assembles_the_simulators_observation(tm
     # at the setpoint, level, at rest, hover history: force = thrust fraction ((a + 1) / 2)^2
     from sims.quadrotor import params as P
 
-    hover = 2 * P.hover_rpm() / 21702.0 - 1
+    hover = P.hover_action("l2f_paper")
     o = np.concatenate([np.zeros(3), np.eye(3).reshape(-1), np.zeros(6), np.full(8, hover)]).astype(np.float32)
     a = robolearn_actions(torch.load(run / "policy.pt", weights_only=True), o[None])[0]
     np.testing.assert_allclose(forces, ((a + 1) / 2) ** 2, atol=1e-5)
