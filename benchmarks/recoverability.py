@@ -58,6 +58,7 @@ import numpy as np
 import torch
 
 from sims.quadrotor import params as P
+from sims.quadrotor import vehicles as V
 from sims.quadrotor.config import QuadrotorConfig
 
 RPM_TO_RADS = 2.0 * math.pi / 60.0
@@ -75,8 +76,7 @@ class TorchQuadrotor:
 
     dt: float = 0.01
     substeps: int = 1
-    rpm_min: float = P.RPM_MIN
-    rpm_max: float = P.RPM_MAX
+    vehicle: str = V.DEFAULT_VEHICLE
     gravity: float = P.GRAVITY
     motor_dynamics: bool = True
     rotor_drag: bool = True
@@ -84,7 +84,7 @@ class TorchQuadrotor:
 
     @classmethod
     def from_config(cls, c: QuadrotorConfig) -> TorchQuadrotor:
-        return cls(dt=c.dt, substeps=c.substeps, rpm_min=c.rpm_min, rpm_max=c.rpm_max, gravity=c.gravity,
+        return cls(dt=c.dt, substeps=c.substeps, vehicle=c.vehicle, gravity=c.gravity,
                    motor_dynamics=c.motor_dynamics, rotor_drag=c.rotor_drag, ground_effect=c.ground_effect)
 
     def derivative(self, s: torch.Tensor, cmd: torch.Tensor) -> torch.Tensor:
@@ -99,8 +99,11 @@ class TorchQuadrotor:
         r20 = 2.0 * (qx * qz - qw * qy)
         r21 = 2.0 * (qy * qz + qw * qx)
         r22 = 1.0 - 2.0 * (qx * qx + qy * qy)
+        veh = V.get(self.vehicle)
+        c0, c1, c2 = veh.thrust_curve
         w = s[:, 13:17].clamp(min=0.0)
-        thrust = P.THRUST_COEFF * w * w  # (B, 4)
+        u = w / veh.max_rpm
+        thrust = (c0 + c1 * u + c2 * u * u).clamp(min=0.0)  # (B, 4), vehicles.Vehicle.thrust
         if self.ground_effect:
             h = s[:, 2].clamp(min=P.PROP_RADIUS)
             ratio = P.PROP_RADIUS / (4.0 * h)
@@ -116,20 +119,20 @@ class TorchQuadrotor:
             vbx = r00 * vx + r10 * vy + r20 * vz
             vby = r01 * vx + r11 * vy + r21 * vz
             vbz = r02 * vx + r12 * vy + r22 * vz
-            fbx = -P.DRAG_XY * spin * vbx
-            fby = -P.DRAG_XY * spin * vby
-            fbz = fbz - P.DRAG_Z * spin * vbz
-        m = P.MASS
+            fbx = -veh.drag_xy * spin * vbx
+            fby = -veh.drag_xy * spin * vby
+            fbz = fbz - veh.drag_z * spin * vbz
+        m = veh.mass
         ax = (r00 * fbx + r01 * fby + r02 * fbz) / m
         ay = (r10 * fbx + r11 * fby + r12 * fbz) / m
         az = (r20 * fbx + r21 * fby + r22 * fbz) / m - self.gravity
-        rx = torch.tensor([xy[0] for xy in P.ROTOR_XY], dtype=s.dtype)
-        ry = torch.tensor([xy[1] for xy in P.ROTOR_XY], dtype=s.dtype)
-        yd = torch.tensor(P.ROTOR_YAW_DIR, dtype=s.dtype)
+        rx = torch.tensor([xy[0] for xy in veh.rotor_xy], dtype=s.dtype)
+        ry = torch.tensor([xy[1] for xy in veh.rotor_xy], dtype=s.dtype)
+        yd = torch.tensor(veh.rotor_yaw_dir, dtype=s.dtype)
         tx = (thrust * ry).sum(1)
         ty = -(thrust * rx).sum(1)
-        tz = P.TORQUE_TO_THRUST * (thrust * yd).sum(1)
-        ixx, iyy, izz = P.INERTIA
+        tz = veh.torque_to_thrust * (thrust * yd).sum(1)
+        ixx, iyy, izz = veh.inertia
         wx, wy, wz = s[:, 10], s[:, 11], s[:, 12]
         dwx = (tx - (wy * izz * wz - wz * iyy * wy)) / ixx
         dwy = (ty - (wz * ixx * wx - wx * izz * wz)) / iyy
@@ -138,8 +141,8 @@ class TorchQuadrotor:
                           0.5 * (qw * wy + qz * wx - qx * wz), 0.5 * (qw * wz + qx * wy - qy * wx)], 1)
         if self.motor_dynamics:
             d = cmd - s[:, 13:17]
-            # separate rise and fall time constants (nominal: both MOTOR_TAU)
-            drpm = torch.where(d > 0.0, d / P.MOTOR_TAU, d / P.MOTOR_TAU)
+            # separate rise and fall time constants
+            drpm = torch.where(d > 0.0, d / veh.motor_tau_rise, d / veh.motor_tau_fall)
         else:
             drpm = torch.zeros_like(cmd)
         return torch.cat([s[:, 7:10], dq, torch.stack([ax, ay, az], 1), torch.stack([dwx, dwy, dwz], 1), drpm], 1)
@@ -155,12 +158,12 @@ class TorchQuadrotor:
 
     def hover_action(self) -> float:
         """The normalized command [-1, 1] at which the nominal vehicle hovers."""
-        return 2.0 * (P.hover_rpm() - self.rpm_min) / (self.rpm_max - self.rpm_min) - 1.0
+        return V.get(self.vehicle).hover_action(gravity=self.gravity)
 
     def step(self, s: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """One control step (physics.step_env without reward/termination bookkeeping)."""
         a = action.clamp(-1.0, 1.0)
-        cmd = self.rpm_min + 0.5 * (a + 1.0) * (self.rpm_max - self.rpm_min)
+        cmd = 0.5 * (a + 1.0) * V.get(self.vehicle).max_rpm
         if not self.motor_dynamics:
             s = torch.cat([s[:, :13], cmd], 1)
         h = self.dt / self.substeps

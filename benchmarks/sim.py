@@ -89,12 +89,10 @@ def full_transitions(num_envs: int, backend: str, seconds: float, repeats: int,
 
 def _bare_fn(num_envs: int, backend: str, inner: int, kernel: str = "simd"):
     from sims.quadrotor import QuadrotorVecEnv
-    from sims.quadrotor.params import hover_rpm
-
     env = QuadrotorVecEnv(num_envs, seed=0)
     env.reset()
     state = env.state.copy()
-    cmd = np.full((num_envs, 4), hover_rpm(), np.float32)
+    cmd = np.full((num_envs, 4), env.config.vehicle_params.hover_rpm(), np.float32)
     ext = np.zeros((num_envs, 6), np.float32)
     ep, cfg = env._a["ep"], env._a["cfg"]
     if backend == "cuda":

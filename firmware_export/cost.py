@@ -1,90 +1,196 @@
-"""Size and inference-cost estimates for the STM32F405 (Crazyflie 2.x).
+"""Size and inference-cost estimates for the STM32F405 (Crazyflie 2.x, Cortex-M4F at 168 MHz).
 
-This is an instruction-count ESTIMATE, not a measurement. The model:
+Two figures, named for what they are:
 
-* The inner loop of ``dense()`` in policy.c (4 output rows per pass, weights stored
-  [out / 4][in][4], input loop unrolled twice), as arm-none-eabi-gcc 12.2 -O2
-  -mcpu=cortex-m4 -mfpu=fpv4-sp-d16 -mfloat-abi=hard -ffp-contract=off compiles it
-  (inspected with objdump):
-  float, per 8 MACs: 2 VLDR input + 8 VLDR weight, 8 VMUL.F32, 8 VADD.F32, 2 ADD, CMP, BNE
-  int8, per 4 MACs:  1 VLDR input + 4 LDRSB weight, 4 VMOV, 4 VCVT.F32.S32, 4 VMUL, 4 VADD,
-                     ADD, CMP, BNE
-* Cycle costs from the Cortex-M4 Technical Reference Manual (ARM DDI 0439B), tables
-  3-1 and 7-1: VLDR 2, LDRSB 2 (no credit taken for load pipelining), VMUL/VADD/VCVT/VMOV
-  1, ADD/CMP 1, a taken branch 1 + pipeline refill (1..3; we take 2). (VFMA would be 3
-  cycles: slower than VMUL + VADD, hence no contraction.)
-  -> float (20 + 16 + 3 + 3) / 8 = 5.25 cycles per MAC; int8 (2 + 8 + 16 + 2 + 3) / 4 = 7.75.
-* Memory: robolearn's firmware image copies the weights into SRAM at reset (zero wait
-  states). Read from flash instead (``weights_in="flash"``, e.g. the Crazyflie template's
-  default), the STM32F405 at 168 MHz needs 5 wait states (RM0090 rev 19, table 10); the
-  ART accelerator's 128-bit lines then cost 5 cycles per 16 bytes of weights (one miss per
-  line, no reuse between inferences assumed): float +1.25 cycles/MAC, int8 +0.31.
-  Rows are padded to whole blocks of 4; padded rows are computed and counted.
-* Activations: tanh is policy.c's rational approximation: clamp, 10 Horner steps
-  (VMUL + VADD), one VDIV (14 cycles) and 11 constant loads (VLDR, 2): ~60 cycles.
-  ``expf`` (elu/silu) from newlib's libm is charged an ASSUMED 120 cycles (not
-  measured). ReLU 3.
-* Per output row (block set-up, bias loads, stores) ~8 cycles, 20 per layer;
-  normalization ~12 cycles per observation; output clip ~12 per action.
+* ``instructions``: executed instructions of one ``robolearn_policy`` call, COUNTED under
+  QEMU (:mod:`firmware_export.qemu_count`) on the exact ARM build, with its mix per
+  mnemonic. A measurement of instructions, not of time.
+* ``cycles_estimate``: an ESTIMATE: each executed instruction charged by class as
+  :data:`CHARGES` says (Cortex-M4 Technical Reference Manual, ARM DDI 0439B, table 3-1 for
+  the integer core, table 7-1 for the FPU). Not a measurement: only a board's DWT cycle
+  counter gives cycles.
 
-Expect the truth within a factor ~1.5 either way: load pipelining can make VLDR cost 1
-cycle, FPU stalls can add some, and libm's cost depends on the argument.
-``robolearn hil --device emulated`` measures the firmware's exact instruction count per
-inference under QEMU (-icount): a lower bound on cycles (CPI >= 1), not a cycle count.
-Only a real board's DWT counter gives the cycle count.
+The charges (cycles per instruction):
+
+==========================  ======  ===================================================
+class                       cycles  note
+==========================  ======  ===================================================
+ALU, MOV, compare, IT, SXT    1
+MUL, MLA, SMLAD/SMLA*, SXTB16 1     single-cycle 32-bit MAC unit and DSP extension
+LDR*/STR*, VLDR/VSTR          2     1 when it follows another load/store: TRM 3.3.2,
+                                    neighbouring loads/stores pipeline (the
+                                    ``..._no_load_pipelining`` figure charges 2 always)
+LDM/STM/PUSH/POP, VLDM/VSTM,  1 + N N registers; POP into pc + 2 (pipeline refill)
+VPUSH/VPOP
+VADD/VSUB/VMUL/VNEG/VABS,     1
+VMOV, VCVT, VCMP, VMRS
+VFMA/VFMS/VMLA/VMLS           3     hence -ffp-contract=off: VMUL + VADD is 2
+VDIV, VSQRT                  14
+branch (B, BL, BX, CBZ...)    1     + 2 when taken (pipeline refill, 1..3 in the TRM)
+SDIV/UDIV                    12     worst case (2..12)
+==========================  ======  ===================================================
+
+Memory: robolearn's firmware image copies the weights into SRAM (0 wait states). From flash
+(``weights_in="flash"``, e.g. the Crazyflie template's default) the STM32F405 at 168 MHz
+has 5 wait states (RM0090 rev 19, table 10); the ART accelerator's data side then costs 5
+cycles per 16-byte line of weights read (one miss per line, no reuse between calls
+assumed). Instruction fetch is assumed to hit the ART cache/prefetch (small loops).
+Expect the truth within ~1.3x either way (FPU result stalls, VMRS after VCMP, bus
+contention are not modelled).
+
+Without the ARM toolchain, :func:`estimate` predicts both figures from the network's shape
+with per-MAC, per-row and per-activation instruction counts read off the disassembly of
+policy.c's kernels (arm-none-eabi-gcc 12.2 -O2, see :data:`KERNEL`); tests/test_export_c.py
+checks it against the QEMU count.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from .c_codegen import padded_rows
+from .c_codegen import padded_inputs, padded_rows
 from .policy_file import PolicySpec
 
 CPU_HZ = 168_000_000  # STM32F405RG maximum SYSCLK (ST DS8626 datasheet); the Crazyflie 2.x runs at it
-CYCLES_PER_MAC = {"float32": 42.0 / 8.0, "int8": 31.0 / 4.0}
-FLASH_CYCLES_PER_MAC = {"float32": 5.0 / 4.0, "int8": 5.0 / 16.0}  # 5 wait states per 16-byte line
-CYCLES_TRANSCENDENTAL = 120.0  # expf: assumption, see the module docstring
-CYCLES_TANH = 60.0  # policy.c's rational tanh, counted from its instruction sequence
-CYCLES_ACT = {"tanh": CYCLES_TANH, "elu": CYCLES_TRANSCENDENTAL + 4,
-              "silu": CYCLES_TRANSCENDENTAL + 16,  # expf + add + VDIV.F32 (14 cycles, DDI 0439B table 7-1)
-              "relu": 3.0}
-CYCLES_PER_ROW, CYCLES_PER_LAYER, CYCLES_PER_OBS, CYCLES_PER_ACTION = 8.0, 20.0, 12.0, 12.0
+FLASH_WAIT_CYCLES_PER_LINE, FLASH_LINE_BYTES = 5, 16  # RM0090 rev 19 table 10; ART lines of 128 bits
+REFILL = 2  # pipeline refill after a taken branch (TRM: 1..3 cycles)
+
+# (pattern on the mnemonic without condition/width suffix, class, cycles)
+CHARGES: tuple[tuple[str, str, int], ...] = (
+    (r"^v(fm|fnm|ml|nml)[as]", "vfma", 3),
+    (r"^v(div|sqrt)", "vdiv", 14),
+    (r"^v(ldm|stm|push|pop)", "vldm", -1),  # 1 + N
+    (r"^v(ldr|str)", "vldr", 2),
+    (r"^v", "fpu", 1),
+    (r"^(ldm|stm|push|pop)", "ldm", -1),  # 1 + N (+ refill when pc is loaded)
+    (r"^(ldrd|strd)", "ldm", 3),  # 1 + N, N = 2
+    (r"^(ldr|str)", "ldr", 2),
+    (r"^(b|bl|blx|bx|cbz|cbnz)$", "branch", 1),
+    (r"^(b(eq|ne|cs|hs|cc|lo|mi|pl|vs|vc|hi|ls|ge|lt|gt|le|al))$", "branch", 1),
+    (r"^[su]div", "div", 12),
+    (r"^(mul|mla|mls|[su]mull|[su]mlal|smla|smul|smlad|smuad|sxtb16|uxtb16|ssat|usat)", "mac", 1),
+    (r".", "alu", 1),
+)
+
+
+def classify(mnemonic: str) -> tuple[str, int]:
+    """(class, base cycles) of an instruction's mnemonic (``vadd.f32``, ``ldr.w``, ``bne.n``)."""
+    m = mnemonic.lower().split(".")[0]
+    for pat, cls, cyc in CHARGES:
+        if re.search(pat, m):
+            return cls, cyc
+    return "alu", 1
+
+
+def _nregs(operands: str) -> int:
+    """Registers in a register list ``{r4, r5, lr}`` / ``{s8-s11}`` / ``{d8-d11}`` (d counts 2)."""
+    body = operands[operands.find("{") + 1:operands.find("}")]
+    n = 0
+    for part in body.split(","):
+        part = part.strip()
+        mult = 2 if part.startswith("d") else 1
+        if "-" in part:
+            a, b = part.split("-")
+            n += mult * (int(re.sub(r"\D", "", b)) - int(re.sub(r"\D", "", a)) + 1)
+        elif part:
+            n += mult
+    return max(n, 1)
+
+
+def cycles_from_trace(trace: Sequence[tuple[int, int, str, str]]) -> dict[str, Any]:
+    """Cycle ESTIMATE for an executed instruction sequence [(address, size, mnemonic, operands)]
+    with :data:`CHARGES`; also the count and cycles per class."""
+    total = total_np = 0
+    by: dict[str, dict[str, int]] = {}
+    prev_mem = False
+    for i, (addr, size, mn, ops) in enumerate(trace):
+        cls, cyc = classify(mn)
+        mem = cls in ("ldr", "vldr")
+        extra_np = 0
+        if cyc < 0:  # load/store multiple
+            cyc = 1 + _nregs(ops)
+            if cls == "ldm" and "pc" in ops and mn.lower().startswith(("pop", "ldm")):
+                cyc += REFILL
+        elif mem and prev_mem:
+            cyc, extra_np = 1, 1  # pipelined with the previous load/store (TRM 3.3.2)
+        if cls == "branch" or (cls == "ldm" and False):
+            nxt = trace[i + 1][0] if i + 1 < len(trace) else addr + size
+            if nxt != addr + size:
+                cyc += REFILL
+        prev_mem = mem
+        total += cyc
+        total_np += cyc + extra_np
+        d = by.setdefault(cls, {"count": 0, "cycles": 0})
+        d["count"] += 1
+        d["cycles"] += cyc
+    return {"cycles": total, "cycles_no_pipelining": total_np, "by_class": by}
+
+
+# The analytic fallback: instructions and estimated cycles (CHARGES applied to the counted
+# mix) as  a * MACs computed + b * hidden activations + c * network inputs + d * layers + e,
+# least-squares fitted to the QEMU counts of 8 network shapes (18..53 inputs, 1..3 hidden
+# layers of 8..64, with and without an integrator; tanh): int8 within 2 %, float32 within 7 %
+# (its VLDM loop leaves a C tail for n_in % 4 inputs that this form does not resolve). MACs
+# computed count padded rows (and, int8, padded inputs). The activation term is tanh's
+# (policy.c's table tanh: ~25 instructions); ACT_DELTA_CYCLES adjusts it for the others.
+KERNEL: dict[str, dict[str, tuple[float, float, float, float, float]]] = {
+    "float32": {"instructions": (2.436, 32.23, 20.91, 72.87, -57.98), "cycles": (3.817, 33.56, 27.54, 193.2, -234.0)},
+    "int8": {"instructions": (1.674, 42.21, 35.18, 264.9, -514.2), "cycles": (2.189, 47.91, 43.91, 320.2, -552.7)},
+}
+# relu: no tanh (~-25 cycles); elu/silu: newlib's expf, an ASSUMED 120 cycles (not measured), + VDIV for silu
+ACT_DELTA_CYCLES = {"tanh": 0.0, "relu": -25.0, "elu": 120.0 - 25.0, "silu": 120.0 - 25.0 + 14.0}
+ACT_DELTA_INSTRUCTIONS = {"tanh": 0.0, "relu": -20.0, "elu": 90.0 - 20.0, "silu": 90.0 - 20.0 + 2.0}
+
+
+def computed_macs(spec: PolicySpec, quantize: str | None) -> int:
+    """MACs the kernels execute: rows padded to blocks of 4 (int8: inputs to multiples of 4)."""
+    if quantize == "int8":
+        return int(sum(padded_rows(w.shape[0]) * padded_inputs(w.shape[1]) for w in spec.weights))
+    return int(sum(padded_rows(w.shape[0]) * w.shape[1] for w in spec.weights))
 
 
 def estimate(spec: PolicySpec, quantize: str | None, weights_in: str = "ram") -> dict:
-    """MACs, FLOPs and an estimated cycle count / time per inference at 168 MHz.
+    """MACs, FLOPs and the analytic instruction / cycle ESTIMATE per inference at 168 MHz.
 
     ``weights_in``: "ram" (robolearn's firmware image copies them to SRAM) or "flash".
     """
+    from .c_codegen import weight_bytes
+
     if weights_in not in ("ram", "flash"):
         raise ValueError(f"weights_in must be 'ram' or 'flash', got {weights_in!r}")
     kind = "int8" if quantize == "int8" else "float32"
     macs = spec.macs
-    rows = sum(padded_rows(w.shape[0]) for w in spec.weights)
-    computed_macs = sum(padded_rows(w.shape[0]) * w.shape[1] for w in spec.weights)
-    per_mac = CYCLES_PER_MAC[kind] + (FLASH_CYCLES_PER_MAC[kind] if weights_in == "flash" else 0.0)
+    acts = sum(padded_rows(h) for h in spec.hidden)
+    feats = (computed_macs(spec, quantize), acts, spec.net_in_dim, len(spec.weights), 1)
+    instr = sum(a * f for a, f in zip(KERNEL[kind]["instructions"], feats)) + acts * ACT_DELTA_INSTRUCTIONS[spec.activation]
+    cycles = sum(a * f for a, f in zip(KERNEL[kind]["cycles"], feats)) + acts * ACT_DELTA_CYCLES[spec.activation]
+    if spec.output_activation == "tanh":
+        instr += spec.act_dim * 25
+        cycles += spec.act_dim * 30
+    flash_wait = 0.0
+    if weights_in == "flash":
+        flash_wait = FLASH_WAIT_CYCLES_PER_LINE * weight_bytes(spec, quantize) / FLASH_LINE_BYTES
+        cycles += flash_wait
     n_act = sum(spec.hidden) + (spec.act_dim if spec.output_activation == "tanh" else 0)
-    cycles = (computed_macs * per_mac
-              + sum(spec.hidden) * CYCLES_ACT[spec.activation]
-              + (spec.act_dim * CYCLES_TANH if spec.output_activation == "tanh" else 0)
-              + rows * CYCLES_PER_ROW + len(spec.weights) * CYCLES_PER_LAYER
-              + spec.obs_dim * CYCLES_PER_OBS + spec.act_dim * CYCLES_PER_ACTION)
-    # FLOPs: 2 per MAC, bias adds, normalization (sub, mul, 2 compares), clip, activations as 1.
-    flops = 2 * macs + sum(w.shape[0] for w in spec.weights) + 4 * spec.obs_dim + 2 * spec.act_dim + n_act
+    flops = 2 * macs + sum(w.shape[0] for w in spec.weights) + 4 * spec.net_in_dim + 2 * spec.act_dim + n_act
     return {
         "weights": kind,
         "weights_in": weights_in,
         "macs": macs,
+        "macs_computed": feats[0],
         "flops": int(flops),
         "activations_evaluated": int(n_act),
-        "estimated_cycles": int(round(cycles)),
+        "instructions_estimate": int(round(instr)),
+        "cycles_estimate": int(round(cycles)),
+        "flash_wait_cycles": int(round(flash_wait)),
         "cpu_hz": CPU_HZ,
-        "estimated_us_at_168mhz": round(cycles / CPU_HZ * 1e6, 1),
-        "method": "instruction-count estimate (firmware_export/cost.py): Cortex-M4 TRM cycle counts for the "
-                  f"compiled inner loop, weights in {'SRAM (0 wait states)' if weights_in == 'ram' else 'flash (5 wait states per 16-byte line)'}, "
-                  "~60 cycles per tanh, 120 assumed per expf; not a measurement",
+        "us_estimate_at_168mhz": round(cycles / CPU_HZ * 1e6, 1),
+        "method": "analytic estimate (firmware_export/cost.py): instructions and cycles fitted to QEMU-counted "
+                  "instruction mixes of policy.c's kernels, cycles from Cortex-M4 TRM per-class charges (CHARGES), "
+                  f"weights in {'SRAM (0 wait states)' if weights_in == 'ram' else 'flash (5 wait states per 16-byte line)'}; "
+                  "not a measurement",
     }
 
 

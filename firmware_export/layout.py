@@ -68,10 +68,13 @@ def load_yaml(path: Path) -> tuple[dict[str, Any], bytes]:
 def config_from_env(env: dict[str, Any] | None, where: str) -> QuadrotorConfig:
     """``QuadrotorConfig`` from an ``env`` mapping (``env.sim`` simulator settings,
     ``env.ranges`` parameter ranges), as ``config.yaml`` and ``manifest.json`` hold it."""
-    from sims.quadrotor.config import QuadrotorConfig
+    from sims.quadrotor.config import QuadrotorConfig, migrate_sim_settings
 
     env = env if isinstance(env, dict) else {}
-    sim = dict(env.get("sim") or {})
+    try:  # a run from before the vehicle presets flew today's l2f_paper
+        sim = dict(migrate_sim_settings(dict(env.get("sim") or {})))
+    except ValueError as e:
+        raise ExportError(f"{where}: env.sim: {e}") from None
     unknown = sorted(set(sim) - set(QuadrotorConfig.field_names()) - {"ranges"})
     if unknown:
         raise ExportError(f"{where}: env.sim has settings the quadrotor simulator does not know: {', '.join(unknown)}")
@@ -137,18 +140,21 @@ def observation_layout(history: int) -> list[dict]:
     return out
 
 
-def action_layout() -> list[dict]:
-    """Motor order of the action vector (``sims/quadrotor/params.py``: ROTOR_XY, ROTOR_YAW_DIR)."""
-    from sims.quadrotor import params as P
+def action_layout(vehicle: str | None = None) -> list[dict]:
+    """Motor order of the action vector (``sims/quadrotor/vehicles.py``: rotor_xy, rotor_yaw_dir;
+    default: the default vehicle preset)."""
+    from sims.quadrotor import vehicles as V
+
+    veh = V.get(vehicle or V.DEFAULT_VEHICLE)
 
     names = ("front_right", "back_right", "back_left", "front_left")
     # Bitcraze numbers the Crazyflie 2.x motors M1 front-right, M2 back-right,
     # M3 back-left, M4 front-left (x forward, seen from above), the same order.
     out = []
     for k, name in enumerate(names):
-        spin = "counter-clockwise" if P.ROTOR_YAW_DIR[k] < 0 else "clockwise"
+        spin = "counter-clockwise" if veh.rotor_yaw_dir[k] < 0 else "clockwise"
         out.append({"index": k, "name": name, "crazyflie_motor": f"M{k + 1}",
-                    "position_m": [P.ROTOR_XY[k][0], P.ROTOR_XY[k][1]],
-                    "reaction_torque_z_sign": P.ROTOR_YAW_DIR[k],
+                    "position_m": [veh.rotor_xy[k][0], veh.rotor_xy[k][1]],
+                    "reaction_torque_z_sign": veh.rotor_yaw_dir[k],
                     "spin_seen_from_above": spin})
     return out

@@ -17,7 +17,7 @@ from typing import Any
 from . import layout
 from .c_codegen import weight_bytes
 from .errors import ExportError
-from .onnx_export import INPUT, OUTPUTS
+from .onnx_export import INPUT, OUTPUTS, STATE_IN, STATE_OUT
 from .policy_file import PolicySpec
 
 MANIFEST_FORMAT = "robolearn.export_manifest/1"
@@ -68,11 +68,11 @@ def build_manifest(spec: PolicySpec, sim: layout.SimSettings, run_dir: Path, out
             "dim": spec.act_dim,
             "dtype": "float32",
             "range": [-1.0, 1.0],
-            "motors": layout.action_layout(),
+            "motors": layout.action_layout(cfg.vehicle),
             "to_rpm": {"formula": "rpm = rpm_min + (action + 1) / 2 * (rpm_max - rpm_min)",
                        "rpm_min": cfg.rpm_min, "rpm_max": cfg.rpm_max, "rpm_per_unit_action": span / 2.0},
             "to_thrust": {"formula": "thrust_N = k_f * rpm^2 per rotor, along body z",
-                          "k_f_N_per_rpm2": _kf(),
+                          "k_f_N_per_rpm2": _kf(cfg.vehicle),
                           "normalized_force": "thrust / thrust(rpm_max) = (rpm / rpm_max)^2"},
             "clip": {"low": spec.action_low.tolist(), "high": spec.action_high.tolist()},
         },
@@ -87,20 +87,35 @@ def build_manifest(spec: PolicySpec, sim: layout.SimSettings, run_dir: Path, out
             "weight_bytes_float32": weight_bytes(spec, None),
             "weight_bytes_int8": weight_bytes(spec, "int8"),
         },
+        "state": {
+            "dim": spec.state_dim,
+            "policy_format": spec.format,
+            "integrator": ({"index": [int(i) for i in spec.integrator_index], "gain": spec.integrator_gain,
+                            "limit": spec.integrator_limit,
+                            "update": "z = clip(z + gain * obs[index], -limit, limit), first, every step; "
+                                      "network input concat(obs, z)"} if spec.state_dim else None),
+            "reset": "z = 0 at every episode start: robolearn_policy_reset() in C; state_in = 0 in ONNX",
+        },
         "quantize": quantize,
         "files": {
             "onnx": {"file": "policy.onnx", "input": INPUT, "outputs": list(OUTPUTS),
+                     "state": ({"input": STATE_IN, "output": STATE_OUT, "shape": ["batch", spec.state_dim]}
+                               if spec.state_dim else None),
                      "output_units": {"action": "normalized [-1, 1]", "rpm": "RPM"}} if "onnx" in formats else None,
             "c": {"files": ["policy.c", "policy.h"], "entry": "robolearn_policy(const float *obs, float *action)",
+                  "reset": "robolearn_policy_reset(void)",
                   "weights": quantize or "float32"} if "c" in formats else None,
         },
     }
 
 
-def _kf() -> float:
-    from sims.quadrotor import params as P
+def _kf(vehicle: str) -> float:
+    """The vehicle's quadratic thrust term per RPM^2 (its whole curve for l2f_paper; for
+    presets with c0, c1 != 0 the k_f rpm^2 formula above is an approximation)."""
+    from sims.quadrotor.vehicles import get
 
-    return P.THRUST_COEFF
+    v = get(vehicle)
+    return v.thrust_curve[2] / v.max_rpm**2
 
 
 def manifest_bytes(manifest: dict) -> bytes:

@@ -10,6 +10,15 @@ exactly the ops the C code implements::
       -> [Tanh] -> Max(action_low) -> Min(action_high)            = output 0 "action" [N, act_dim], in [-1, 1]
       -> rpm_min + (action + 1) * (rpm_max - rpm_min) / 2           = output 1 "rpm"    [N, act_dim], RPM
 
+A stateful actor (``robolearn.actor/2`` with an integrator of k entries) has a second
+input ``state_in`` [N, k] and a third output ``state_out`` [N, k]; before the normalizer::
+
+    state_out = Clip(state_in + gain * Gather(obs, index, axis=1), -limit, limit)
+    x = Concat(obs, state_out)                                       [N, obs_dim + k]
+
+The caller feeds ``state_out`` back as the next step's ``state_in`` (zeros after a reset).
+A stateless actor's graph is unchanged (``obs`` -> ``action``, ``rpm``).
+
 Output 0 is the normalized action the simulator consumes (and what hardware/hil.py's
 ``OnnxActor`` reads: it takes the first output); output 1 is the same command in the
 robot's units (rotor speed in RPM, the simulator's own mapping).
@@ -32,6 +41,7 @@ OPSET = 17  # Gemm/Clip/Elu/Sigmoid semantics stable since opset 13; onnxruntime
 IR_VERSION = 8  # the oldest IR for opset 17: loads in any onnxruntime the project allows
 INPUT = "obs"
 OUTPUTS = ("action", "rpm")
+STATE_IN, STATE_OUT = "state_in", "state_out"
 
 
 def build_onnx(spec: PolicySpec, rpm_min: float, rpm_max: float, doc: str = "") -> onnx.ModelProto:
@@ -50,7 +60,16 @@ def build_onnx(spec: PolicySpec, rpm_min: float, rpm_max: float, doc: str = "") 
         nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
         return out
 
-    x = node("Sub", [INPUT, const("obs_mean", spec.obs_mean)], "obs_centered")
+    x = INPUT
+    if spec.state_dim:
+        inits.append(numpy_helper.from_array(np.asarray(spec.integrator_index, np.int64), "integrator_index"))
+        o = node("Gather", [INPUT, "integrator_index"], "integrated_obs", axis=1)
+        o = node("Mul", [o, const("integrator_gain", np.float32(spec.integrator_gain))], "integrator_increment")
+        z = node("Add", [STATE_IN, o], "integrator_sum")
+        z = node("Clip", [z, const("integrator_low", -spec.integrator_limit),
+                          const("integrator_high", spec.integrator_limit)], STATE_OUT)
+        x = node("Concat", [INPUT, z], "network_input", axis=1)
+    x = node("Sub", [x, const("obs_mean", spec.obs_mean)], "obs_centered")
     x = node("Mul", [x, const("obs_inv_std", spec.obs_inv_std)], "obs_scaled")
     x = node("Clip", [x, const("obs_clip_low", -spec.obs_clip), const("obs_clip_high", spec.obs_clip)], "obs_normalized")
     n = len(spec.weights)
@@ -67,9 +86,12 @@ def build_onnx(spec: PolicySpec, rpm_min: float, rpm_max: float, doc: str = "") 
     y = node("Mul", [y, const("rpm_half_span", half_span)], "rpm_above_min")
     node("Add", [y, const("rpm_min", np.full(spec.act_dim, rpm_min, np.float32))], OUTPUTS[1])
 
-    inp = helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["batch", spec.obs_dim])
+    inp = [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["batch", spec.obs_dim])]
     outs = [helper.make_tensor_value_info(o, TensorProto.FLOAT, ["batch", spec.act_dim]) for o in OUTPUTS]
-    graph = helper.make_graph(nodes, "robolearn_actor", [inp], outs, initializer=inits)
+    if spec.state_dim:
+        inp.append(helper.make_tensor_value_info(STATE_IN, TensorProto.FLOAT, ["batch", spec.state_dim]))
+        outs.append(helper.make_tensor_value_info(STATE_OUT, TensorProto.FLOAT, ["batch", spec.state_dim]))
+    graph = helper.make_graph(nodes, "robolearn_actor", inp, outs, initializer=inits)
     model = helper.make_model(graph, producer_name="robolearn.firmware_export",
                               opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = IR_VERSION
@@ -114,6 +136,35 @@ def onnx_session(path_or_bytes: str | Path | bytes) -> Any:
 
 
 def run_onnx(session: Any, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(action, rpm) for a batch of raw observations."""
-    a, r = session.run(list(OUTPUTS), {INPUT: np.ascontiguousarray(obs, np.float32)})
+    """(action, rpm) for a batch of raw observations (a stateful graph: the first step
+    after a reset, state_in = 0)."""
+    feeds = {INPUT: np.ascontiguousarray(obs, np.float32)}
+    names = [i.name for i in session.get_inputs()]
+    if STATE_IN in names:
+        k = int(session.get_inputs()[names.index(STATE_IN)].shape[1])
+        feeds[STATE_IN] = np.zeros((len(obs), k), np.float32)
+    a, r = session.run(list(OUTPUTS), feeds)
     return a, r
+
+
+def run_onnx_episodes(session: Any, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Whole episodes through the graph, step by step: ``obs`` (E, T, obs_dim) after a reset;
+    returns action (E, T, act_dim), rpm (E, T, act_dim) and state_out (E, T, k)."""
+    obs = np.ascontiguousarray(obs, np.float32)
+    e, t = obs.shape[:2]
+    names = [i.name for i in session.get_inputs()]
+    k = int(session.get_inputs()[names.index(STATE_IN)].shape[1]) if STATE_IN in names else 0
+    outs = list(OUTPUTS) + ([STATE_OUT] if k else [])
+    z = np.zeros((e, k), np.float32)
+    acts, rpms, states = [], [], []
+    for i in range(t):
+        feeds = {INPUT: obs[:, i]}
+        if k:
+            feeds[STATE_IN] = z
+        res = session.run(outs, feeds)
+        if k:
+            z = res[2]
+        acts.append(res[0])
+        rpms.append(res[1])
+        states.append(z.copy())
+    return np.stack(acts, 1), np.stack(rpms, 1), np.stack(states, 1)

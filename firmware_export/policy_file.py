@@ -1,18 +1,28 @@
-"""Load and validate ``policy.pt`` (format ``robolearn.actor/1``) without importing robolearn.
+"""Load and validate ``policy.pt`` (``robolearn.actor/1`` or ``/2``) without importing robolearn.
 
 The file is a plain dict of tensors and Python scalars (documented at the top of
 ``robolearn/networks.py``). It is read with ``torch.load(weights_only=True)`` so a
 pickle that carries code is refused, then checked key by key; every problem is a
 one-line :class:`ExportError`. The result, :class:`PolicySpec`, holds numpy float32
-arrays and is what the ONNX, C and quantization code consume.
+arrays and is the one typed policy object the ONNX, C, quantization and verification
+code consume (``PolicySpec.from_dict`` / ``to_dict`` convert from / to the file's dict).
 
-The deterministic action is ``clip(out(mlp(clip((obs - mean) / std, -c, c))), low, high)``.
+Format 2 (``robolearn.actor/2``) adds an OPTIONAL integrator of k raw observation
+entries (keys ``integrator.index`` int64 (k,), ``integrator.gain``, ``integrator.limit``);
+absent, or format 1, means k = 0 (stateless). Per episode::
+
+    reset:  z = 0                                                  (k floats)
+    step:   z = clip(z + gain * obs[index], -limit, limit)         (integrate first, then use)
+            x = concat(obs, z)                                     (obs_dim + k)
+            action = clip(out(mlp(clip((x - mean) / std, -c, c))), low, high)
+
+``obs_mean``/``obs_std`` and ``layers.0.weight`` then have ``obs_dim + k`` inputs.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -22,13 +32,21 @@ import numpy.typing as npt
 from .errors import ExportError
 
 POLICY_FORMAT = "robolearn.actor/1"
+POLICY_FORMAT_V2 = "robolearn.actor/2"
+POLICY_FORMATS = (POLICY_FORMAT, POLICY_FORMAT_V2)
 ACTIVATIONS = ("tanh", "relu", "elu", "silu")
 OUTPUT_ACTIVATIONS = ("none", "tanh")
 
 
 @dataclass
 class PolicySpec:
-    """A validated MLP actor. ``weights[i]`` is (out, in), ``biases[i]`` is (out,)."""
+    """A validated MLP actor. ``weights[i]`` is (out, in), ``biases[i]`` is (out,).
+
+    ``obs_dim`` is the RAW observation size; the network input is ``obs_dim + state_dim``
+    (the observation followed by the integrator state z); ``obs_mean``/``obs_std`` have
+    that length. ``integrator_index`` (int64 (k,), k = 0: stateless), ``integrator_gain``
+    (per control step) and ``integrator_limit`` (> 0, |z_j| <= limit) define z.
+    """
 
     obs_dim: int
     act_dim: int
@@ -44,6 +62,47 @@ class PolicySpec:
     action_high: np.ndarray
     path: Path | None = None
     sha256: str | None = None
+    integrator_index: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    integrator_gain: float = 0.0
+    integrator_limit: float = 1.0
+
+    @property
+    def state_dim(self) -> int:
+        """k: floats of state carried between steps (0 for a stateless actor)."""
+        return int(self.integrator_index.size)
+
+    @property
+    def net_in_dim(self) -> int:
+        """Network input size: raw observation + integrator state."""
+        return self.obs_dim + self.state_dim
+
+    @property
+    def format(self) -> str:
+        return POLICY_FORMAT_V2 if self.state_dim else POLICY_FORMAT
+
+    @classmethod
+    def from_dict(cls, d: object, where: str = "policy") -> "PolicySpec":
+        """Validate a ``policy.pt`` dict (format 1 or 2); one-line :class:`ExportError` if bad."""
+        return parse_policy(d, where)
+
+    def to_dict(self) -> dict:
+        """The ``policy.pt`` dict of this actor (format 2 only when it carries state), so
+        ``PolicySpec.from_dict(spec.to_dict())`` round-trips and robolearn can save it."""
+        import torch
+
+        t = lambda a: torch.from_numpy(np.array(a, np.float32))  # noqa: E731
+        d: dict = {"format": self.format, "obs_dim": int(self.obs_dim), "act_dim": int(self.act_dim),
+                   "hidden_sizes": torch.tensor(list(self.hidden), dtype=torch.int64),
+                   "activation": self.activation, "output_activation": self.output_activation,
+                   "obs_mean": t(self.obs_mean), "obs_std": t(self.obs_std), "obs_clip": float(self.obs_clip),
+                   "action_low": t(self.action_low), "action_high": t(self.action_high)}
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            d[f"layers.{i}.weight"], d[f"layers.{i}.bias"] = t(w), t(b)
+        if self.state_dim:
+            d["integrator.index"] = torch.tensor(self.integrator_index.tolist(), dtype=torch.int64)
+            d["integrator.gain"] = float(self.integrator_gain)
+            d["integrator.limit"] = float(self.integrator_limit)
+        return d
 
     @property
     def obs_inv_std(self) -> np.ndarray:
@@ -53,7 +112,8 @@ class PolicySpec:
 
     @property
     def layer_sizes(self) -> list[int]:
-        return [self.obs_dim, *self.hidden, self.act_dim]
+        """Network widths, input first: [obs_dim + k, *hidden, act_dim]."""
+        return [self.net_in_dim, *self.hidden, self.act_dim]
 
     @property
     def num_parameters(self) -> int:
@@ -96,12 +156,14 @@ def parse_policy(d: object, where: str = "policy.pt") -> PolicySpec:
     import torch
 
     if not isinstance(d, dict):
-        raise ExportError(f"{where}: expected a dict (robolearn.actor/1), got {type(d).__name__}")
+        raise ExportError(f"{where}: expected a dict (robolearn.actor/1 or /2), got {type(d).__name__}")
     fmt = d.get("format")
-    if fmt != POLICY_FORMAT:
-        raise ExportError(f"{where}: format is {fmt!r}, expected {POLICY_FORMAT!r}; "
+    if fmt not in POLICY_FORMATS:
+        raise ExportError(f"{where}: format is {fmt!r}, expected {POLICY_FORMAT!r} or {POLICY_FORMAT_V2!r}; "
                           "export the actor with robolearn (policy.pt of a run directory)")
     obs_dim, act_dim = _int(d, "obs_dim", where), _int(d, "act_dim", where)
+    index, gain, limit = _integrator(d, fmt, obs_dim, where)
+    in_dim = obs_dim + index.size
     hs = d.get("hidden_sizes")
     if isinstance(hs, torch.Tensor):
         if hs.is_floating_point() or hs.dim() != 1:
@@ -117,7 +179,7 @@ def parse_policy(d: object, where: str = "policy.pt") -> PolicySpec:
     if out_act not in OUTPUT_ACTIVATIONS:
         raise ExportError(f"{where}: unsupported output_activation {out_act!r}; "
                           f"the exporter supports {', '.join(OUTPUT_ACTIVATIONS)}")
-    sizes = [obs_dim, *hidden, act_dim]
+    sizes = [in_dim, *hidden, act_dim]
     # Any layer key beyond the declared ones is a layer this exporter would silently drop.
     known = {f"layers.{i}.{p}" for i in range(len(sizes) - 1) for p in ("weight", "bias")}
     extra = sorted(k for k in d if isinstance(k, str) and k.startswith("layers.") and k not in known)
@@ -128,8 +190,8 @@ def parse_policy(d: object, where: str = "policy.pt") -> PolicySpec:
     for i in range(len(sizes) - 1):
         weights.append(_tensor(d, f"layers.{i}.weight", (sizes[i + 1], sizes[i]), where))
         biases.append(_tensor(d, f"layers.{i}.bias", (sizes[i + 1],), where))
-    mean = _tensor(d, "obs_mean", (obs_dim,), where)
-    std = _tensor(d, "obs_std", (obs_dim,), where)
+    mean = _tensor(d, "obs_mean", (in_dim,), where)
+    std = _tensor(d, "obs_std", (in_dim,), where)
     if np.any(std <= 0):
         raise ExportError(f"{where}: obs_std must be > 0 everywhere")
     clip = d.get("obs_clip")
@@ -140,7 +202,51 @@ def parse_policy(d: object, where: str = "policy.pt") -> PolicySpec:
     if np.any(low > high):
         raise ExportError(f"{where}: action_low exceeds action_high")
     return PolicySpec(obs_dim, act_dim, hidden, act, out_act, mean, std, float(clip),
-                      weights, biases, low, high)
+                      weights, biases, low, high, integrator_index=index, integrator_gain=gain,
+                      integrator_limit=limit)
+
+
+INTEGRATOR_KEYS = ("integrator.index", "integrator.gain", "integrator.limit")
+
+
+def _integrator(d: dict, fmt: str, obs_dim: int, where: str) -> tuple[np.ndarray, float, float]:
+    """(index int64 (k,), gain, limit) of the optional integrator; k = 0 when absent."""
+    import torch
+
+    present = [k for k in INTEGRATOR_KEYS if k in d]
+    if not present:
+        return np.zeros(0, np.int64), 0.0, 1.0
+    if fmt != POLICY_FORMAT_V2:
+        raise ExportError(f"{where}: {present[0]} needs format {POLICY_FORMAT_V2!r}, the file says {fmt!r}")
+    missing = [k for k in INTEGRATOR_KEYS if k not in d]
+    if missing:
+        raise ExportError(f"{where}: integrator incomplete: {', '.join(missing)} missing (an integrator needs "
+                          "integrator.index, integrator.gain and integrator.limit)")
+    idx = d["integrator.index"]
+    if not isinstance(idx, torch.Tensor) or idx.is_floating_point() or idx.dtype == torch.bool or idx.dim() != 1:
+        raise ExportError(f"{where}: integrator.index must be a 1-D int64 tensor of observation indices")
+    index = idx.detach().cpu().numpy().astype(np.int64)
+    if index.size == 0:
+        raise ExportError(f"{where}: integrator.index is empty; drop the integrator keys for a stateless actor")
+    bad = index[(index < 0) | (index >= obs_dim)]
+    if bad.size:
+        raise ExportError(f"{where}: integrator.index {int(bad[0])} is outside the raw observation [0, {obs_dim})")
+    gain, limit = d["integrator.gain"], d["integrator.limit"]
+    for name, v in (("gain", gain), ("limit", limit)):
+        if isinstance(v, torch.Tensor) and v.numel() == 1 and v.is_floating_point():
+            v = float(v)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+            raise ExportError(f"{where}: integrator.{name} must be a finite number, got {v!r}")
+        if name == "gain":
+            gain = float(v)
+        else:
+            limit = float(v)
+    if not limit > 0:
+        raise ExportError(f"{where}: integrator.limit must be > 0 (the anti-windup clamp |z| <= limit), got {limit!r}")
+    g32, l32 = np.float32(gain), np.float32(limit)
+    if not (np.isfinite(g32) and np.isfinite(l32)):
+        raise ExportError(f"{where}: integrator.gain and integrator.limit must fit a float32 (|v| < 3.4e38)")
+    return index, float(g32), float(l32)
 
 
 def load_policy(path: str | Path) -> PolicySpec:
@@ -192,12 +298,20 @@ def _act_np(x: np.ndarray, name: str) -> np.ndarray:
     return y
 
 
-def forward_numpy(spec: PolicySpec, obs: np.ndarray, weights: list[np.ndarray] | None = None,
+def integrate(spec: PolicySpec, state: np.ndarray, obs: np.ndarray) -> np.ndarray:
+    """One integrator step in float32, as deployed: ``clip(z + gain * obs[..., index], -limit, limit)``.
+    ``state`` (..., k), ``obs`` (..., obs_dim); returns the new state (..., k)."""
+    g, lim = np.float32(spec.integrator_gain), np.float32(spec.integrator_limit)
+    o = np.asarray(obs, np.float32)[..., spec.integrator_index]
+    z: np.ndarray = np.clip(np.asarray(state, np.float32) + g * o, -lim, lim).astype(np.float32)
+    return z
+
+
+def network_numpy(spec: PolicySpec, x: np.ndarray, weights: list[np.ndarray] | None = None,
                   dtype: npt.DTypeLike = np.float64) -> np.ndarray:
-    """The actor in numpy (default float64); ``weights`` replaces the layer weights
-    (used to emulate int8-quantized weights)."""
+    """Normalizer + MLP + output clip on the NETWORK input ``x`` (..., obs_dim + k)."""
     ws = spec.weights if weights is None else weights
-    x = (np.asarray(obs, dtype) - spec.obs_mean.astype(dtype)) * spec.obs_inv_std.astype(dtype)
+    x = (np.asarray(x, dtype) - spec.obs_mean.astype(dtype)) * spec.obs_inv_std.astype(dtype)
     x = np.clip(x, -spec.obs_clip, spec.obs_clip)
     for i, (w, b) in enumerate(zip(ws, spec.biases)):
         x = x @ w.astype(dtype).T + b.astype(dtype)
@@ -209,7 +323,43 @@ def forward_numpy(spec: PolicySpec, obs: np.ndarray, weights: list[np.ndarray] |
     return out
 
 
-def forward_torch(spec: PolicySpec, obs: np.ndarray) -> np.ndarray:
+def step_numpy(spec: PolicySpec, obs: np.ndarray, state: np.ndarray | None = None,
+               weights: list[np.ndarray] | None = None,
+               dtype: npt.DTypeLike = np.float64) -> tuple[np.ndarray, np.ndarray]:
+    """One control step: (action (..., act_dim), new state (..., k)). ``state`` None = just
+    after a reset (zeros). The integrator runs in float32 (as deployed), the network in ``dtype``."""
+    obs = np.asarray(obs, np.float32)
+    if state is None:
+        state = np.zeros((*obs.shape[:-1], spec.state_dim), np.float32)
+    z = integrate(spec, state, obs) if spec.state_dim else np.asarray(state, np.float32)
+    x = np.concatenate([obs, z], axis=-1) if spec.state_dim else obs
+    return network_numpy(spec, x, weights, dtype), z
+
+
+def forward_numpy(spec: PolicySpec, obs: np.ndarray, weights: list[np.ndarray] | None = None,
+                  dtype: npt.DTypeLike = np.float64, state: np.ndarray | None = None) -> np.ndarray:
+    """The action for ``obs`` (..., obs_dim) (default float64); ``weights`` replaces the layer
+    weights (used to emulate int8-quantized weights). A stateful actor is evaluated with
+    ``state`` (default: zeros, i.e. the first step after a reset); see :func:`step_numpy`."""
+    return step_numpy(spec, obs, state, weights, dtype)[0]
+
+
+def episodes_numpy(spec: PolicySpec, obs: np.ndarray, weights: list[np.ndarray] | None = None,
+                   dtype: npt.DTypeLike = np.float64) -> tuple[np.ndarray, np.ndarray]:
+    """Whole episodes: ``obs`` (E, T, obs_dim) fed in order after a reset at t = 0.
+    Returns actions (E, T, act_dim) and the state after each step (E, T, k)."""
+    obs = np.asarray(obs, np.float32)
+    e, t = obs.shape[:2]
+    acts = np.zeros((e, t, spec.act_dim), np.float64)
+    states = np.zeros((e, t, spec.state_dim), np.float32)
+    z = np.zeros((e, spec.state_dim), np.float32)
+    for i in range(t):
+        acts[:, i], z = step_numpy(spec, obs[:, i], z, weights, dtype)
+        states[:, i] = z
+    return acts, states
+
+
+def forward_torch(spec: PolicySpec, obs: np.ndarray, state: np.ndarray | None = None) -> np.ndarray:
     """The actor in torch, written from the format definition (independent of the ONNX
     graph and the C code it is compared with), in float64: the exports are float32, and a
     float64 reference leaves their own rounding as the only error measured. (torch's float32
@@ -223,7 +373,11 @@ def forward_torch(spec: PolicySpec, obs: np.ndarray) -> np.ndarray:
     with torch.no_grad():
         for act in acts.values():  # one element first: the kernel choice settles on one thread
             act(torch.zeros(1, dtype=torch.float64))
-        x = f64(np.asarray(obs, np.float32))
+        obs = np.asarray(obs, np.float32)
+        if spec.state_dim:  # the integrator in float32, as deployed (bit-identical in every backend)
+            z0 = np.zeros((*obs.shape[:-1], spec.state_dim), np.float32) if state is None else state
+            obs = np.concatenate([obs, integrate(spec, z0, obs)], axis=-1)
+        x = f64(obs)
         x = ((x - f64(spec.obs_mean)) * f64(spec.obs_inv_std)).clamp(-spec.obs_clip, spec.obs_clip)
         n = len(spec.weights)
         for i, (w, b) in enumerate(zip(spec.weights, spec.biases)):
@@ -234,3 +388,19 @@ def forward_torch(spec: PolicySpec, obs: np.ndarray) -> np.ndarray:
             x = torch.tanh(x)
         x = torch.maximum(torch.minimum(x, f64(spec.action_high)), f64(spec.action_low))
         return x.numpy()
+
+
+def episodes_torch(spec: PolicySpec, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`episodes_numpy` with the torch float64 network (:func:`forward_torch`):
+    actions (E, T, act_dim) and states (E, T, k) for observations (E, T, obs_dim)."""
+    obs = np.asarray(obs, np.float32)
+    e, t = obs.shape[:2]
+    acts = np.zeros((e, t, spec.act_dim), np.float64)
+    states = np.zeros((e, t, spec.state_dim), np.float32)
+    z = np.zeros((e, spec.state_dim), np.float32)
+    for i in range(t):
+        acts[:, i] = forward_torch(spec, obs[:, i], z)
+        if spec.state_dim:
+            z = integrate(spec, z, obs[:, i])
+        states[:, i] = z
+    return acts, states

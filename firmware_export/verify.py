@@ -4,6 +4,8 @@
   observations;
 * the generated C, compiled with the host ``cc`` into ``c_harness.c``, against
   onnxruntime (float32) or against the int8 weights emulated in numpy (int8);
+* whole episodes step by step (a sequence of observations after a reset, the integrator
+  state carried): torch/numpy reference, onnxruntime and the C, for stateless actors too;
 * the closed-loop effect of int8 weights: the same simulator episodes flown with the
   float and with the int8 actor.
 """
@@ -15,12 +17,13 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from .c_codegen import Int8Model, int8_network
 from .errors import ExportError
-from .policy_file import PolicySpec, forward_numpy
+from .policy_file import PolicySpec, step_numpy
 
 if TYPE_CHECKING:
     from sims.quadrotor.config import QuadrotorConfig
@@ -49,7 +52,21 @@ def random_observations(spec: PolicySpec, n: int, seed: int = 0) -> np.ndarray:
     z = rng.standard_normal((n, spec.obs_dim)) * 2.0
     far = rng.random(n) < 0.1
     z[far] *= 15.0
-    obs: np.ndarray = (spec.obs_mean + z * spec.obs_std).astype(np.float32)
+    d = spec.obs_dim  # the raw observation's part of the normalizer
+    obs: np.ndarray = (spec.obs_mean[:d] + z * spec.obs_std[:d]).astype(np.float32)
+    return obs
+
+
+def random_episodes(spec: PolicySpec, episodes: int, steps: int, seed: int = 0) -> np.ndarray:
+    """(E, T, obs_dim) observation sequences: a random walk around the normalizer's mean
+    (so the integrated entries drift, hold a sign for a while and reach the anti-windup
+    clamp), with one step in fifty far out (the observation clip)."""
+    rng = np.random.default_rng(seed)
+    d = spec.obs_dim
+    walk = np.cumsum(rng.standard_normal((episodes, steps, d)) * 0.3, axis=1)
+    walk += rng.standard_normal((episodes, 1, d)) * 1.5  # a per-episode offset
+    walk[rng.random((episodes, steps)) < 0.02] *= 10.0
+    obs: np.ndarray = (spec.obs_mean[:d] + walk * spec.obs_std[:d]).astype(np.float32)
     return obs
 
 
@@ -84,27 +101,41 @@ def undefined_symbols(c_dir: Path, build_dir: Path) -> set[str]:
     return {line.split()[-1] for line in out.splitlines() if line.strip()}
 
 
-def run_harness(exe: Path, obs: np.ndarray, act_dim: int, work: Path) -> tuple[np.ndarray, str]:
-    """Actions from the compiled C for ``obs`` (N, obs_dim); also its stdout."""
+def run_harness(exe: Path, obs: np.ndarray, act_dim: int, work: Path, state_dim: int = 0,
+                episode_steps: int = 1) -> tuple[np.ndarray, np.ndarray, str]:
+    """The compiled C on ``obs`` (N, obs_dim), reset before every ``episode_steps``-th
+    observation: (actions (N, act_dim), states after each step (N, k), stdout)."""
     fin, fout = work / "obs.f32", work / "act.f32"
     np.ascontiguousarray(obs, np.float32).tofile(fin)
-    r = subprocess.run([str(exe), str(fin), str(fout)], capture_output=True, text=True)
+    r = subprocess.run([str(exe), str(fin), str(fout), str(int(episode_steps))], capture_output=True, text=True)
     if r.returncode != 0:
         raise ExportError(f"the C harness failed (exit {r.returncode}): {r.stderr.strip()[:200]}")
-    act = np.fromfile(fout, np.float32).reshape(-1, act_dim)
-    if len(act) != len(obs):
-        raise ExportError(f"the C harness returned {len(act)} actions for {len(obs)} observations")
-    return act, r.stdout
+    out = np.fromfile(fout, np.float32).reshape(-1, act_dim + state_dim)
+    if len(out) != len(obs):
+        raise ExportError(f"the C harness returned {len(out)} actions for {len(obs)} observations")
+    return out[:, :act_dim], out[:, act_dim:], r.stdout
 
 
-def c_actions(c_dir: Path, obs: np.ndarray, act_dim: int) -> tuple[np.ndarray, str, set[str]]:
-    """Compile ``c_dir``'s policy.c, run it on ``obs``; (actions, harness stdout, undefined symbols)."""
+def c_actions(c_dir: Path, obs: np.ndarray, act_dim: int, state_dim: int = 0) -> tuple[np.ndarray, str, set[str]]:
+    """Compile ``c_dir``'s policy.c, run it on ``obs`` (each the first step after a reset);
+    (actions, harness stdout, undefined symbols)."""
     with tempfile.TemporaryDirectory(prefix="robolearn_c_") as tmp:
         work = Path(tmp)
         exe = compile_harness(c_dir, work)
-        act, stdout = run_harness(exe, obs, act_dim, work)
+        act, _, stdout = run_harness(exe, obs, act_dim, work, state_dim)
         syms = undefined_symbols(c_dir, work)
     return act, stdout, syms
+
+
+def c_episodes(c_dir: Path, obs: np.ndarray, act_dim: int, state_dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Whole episodes (E, T, obs_dim) through the compiled C, ``robolearn_policy_reset()``
+    at each episode's start: actions (E, T, act_dim) and states (E, T, k)."""
+    e, t = obs.shape[:2]
+    with tempfile.TemporaryDirectory(prefix="robolearn_c_") as tmp:
+        work = Path(tmp)
+        exe = compile_harness(c_dir, work)
+        act, z, _ = run_harness(exe, obs.reshape(e * t, -1), act_dim, work, state_dim, t)
+    return act.reshape(e, t, act_dim), z.reshape(e, t, state_dim)
 
 
 # ------------------------------------------------------------------- simulator
@@ -113,17 +144,32 @@ def recorded_observations(spec: PolicySpec, sim_config: QuadrotorConfig, n_envs:
     """Policy observations met when the policy itself flies the simulator (float actor)."""
     from sims.quadrotor import QuadrotorVecEnv
 
+    return recorded_episodes(spec, sim_config, n_envs, steps, seed).reshape(-1, spec.obs_dim)
+
+
+def recorded_episodes(spec: PolicySpec, sim_config: QuadrotorConfig, n_envs: int = 32, steps: int = 150,
+                      seed: int = 0) -> np.ndarray:
+    """(n_envs, steps, obs_dim): the observation sequences met when the policy (float,
+    state carried) flies the simulator from a reset; an env that ends its episode early
+    restarts, so sequences stay aligned with the policy's own state only until then
+    (keep ``steps`` below the episode length for whole episodes)."""
+    from sims.quadrotor import QuadrotorVecEnv
+
     env = QuadrotorVecEnv(n_envs, config=sim_config, seed=seed)
     obs, _ = env.reset(seed=seed)
     out = []
+    z = np.zeros((n_envs, spec.state_dim), np.float32)
     for _ in range(steps):
         o = obs["policy"].copy()
         out.append(o)
-        obs, *_ = env.step(forward_numpy(spec, o, dtype=np.float32).astype(np.float32))
-    return np.concatenate(out).astype(np.float32)
+        a, z = step_numpy(spec, o, z, dtype=np.float32)
+        obs, _, term, trunc, _ = env.step(a.astype(np.float32))
+        z[term | trunc] = 0.0  # the env restarted that episode: reset the policy too
+    return np.stack(out, 1).astype(np.float32)
 
 
-def fly(spec: PolicySpec, sim_config: QuadrotorConfig, weights: list[np.ndarray] | None, episodes: int, seed: int) -> dict:
+def fly(spec: PolicySpec, sim_config: QuadrotorConfig, weights: list[np.ndarray] | None, episodes: int, seed: int,
+        network: Callable[[np.ndarray], np.ndarray] | None = None) -> dict:
     """Fly ``episodes`` episodes (one per env, fixed seed) with the numpy actor; survival
     rate and mean last-second position error (m) of the surviving episodes."""
     from sims.quadrotor import QuadrotorVecEnv
@@ -133,8 +179,13 @@ def fly(spec: PolicySpec, sim_config: QuadrotorConfig, weights: list[np.ndarray]
     done = np.zeros(episodes, bool)
     survived = np.zeros(episodes, bool)
     pos = np.full(episodes, np.nan)
+    z = np.zeros((episodes, spec.state_dim), np.float32)
     for _ in range(int(sim_config.episode_steps)):
-        act = forward_numpy(spec, obs["policy"], weights=weights, dtype=np.float32).astype(np.float32)
+        a, z = step_numpy(spec, obs["policy"], z, weights=weights, dtype=np.float32)
+        if network is not None:  # same integrator, another network (the int8 emulation)
+            o = np.asarray(obs["policy"], np.float32)
+            a = network(np.concatenate([o, z], axis=-1) if spec.state_dim else o)
+        act = a.astype(np.float32)
         obs, _, term, trunc, info = env.step(act)
         new = (term | trunc) & ~done
         if new.any():
@@ -149,9 +200,15 @@ def fly(spec: PolicySpec, sim_config: QuadrotorConfig, weights: list[np.ndarray]
             "position_error_m": float(np.mean(pos[ok])) if ok.any() else None}
 
 
-def closed_loop_int8(spec: PolicySpec, sim_config: QuadrotorConfig, int8_weights: list[np.ndarray], episodes: int = 32,
-                     seed: int = 12345) -> dict:
-    """The same episodes flown with float32 and with int8 weights (emulated in numpy)."""
-    return {"float32": fly(spec, sim_config, None, episodes, seed),
-            "int8": fly(spec, sim_config, int8_weights, episodes, seed),
-            "seed": seed, "note": "numpy emulation of the int8 C (dequantized weights), nominal simulator config of the run"}
+def closed_loop_int8(spec: PolicySpec, sim_config: QuadrotorConfig, int8: list[np.ndarray] | Int8Model,
+                     episodes: int = 32, seed: int = 12345) -> dict:
+    """The same episodes flown with float32 and with int8: an :class:`Int8Model` (the int8 C
+    emulated exactly: int8 weights, q15 activations) or dequantized weights (float activations)."""
+    if isinstance(int8, Int8Model):
+        model = int8
+        res = fly(spec, sim_config, None, episodes, seed, network=lambda x: int8_network(spec, model, x))
+        note = "numpy emulation of the int8 C (int8 weights, q15 activations), nominal simulator config of the run"
+    else:
+        res = fly(spec, sim_config, int8, episodes, seed)
+        note = "dequantized int8 weights with float activations, nominal simulator config of the run"
+    return {"float32": fly(spec, sim_config, None, episodes, seed), "int8": res, "seed": seed, "note": note}

@@ -81,10 +81,12 @@ def cycle_estimate(export_dir: Path, manifest: dict, run_dir: Path | None) -> tu
     if rep.is_file():
         try:
             data = json.loads(rep.read_text())
-            est = data.get("cost")
-            if isinstance(est, dict):
-                budget = (data.get("targets") or {}).get("inference_us_max")
-                return {**est, "budget_us": budget}, f"{rep} (cost)"
+            budget = (data.get("targets") or {}).get("inference_us_max")
+            # the estimate from the instruction mix QEMU counted, else the analytic one
+            for key in ("cost_measured", "cost"):
+                est = data.get(key)
+                if isinstance(est, dict) and isinstance(est.get("cycles_estimate"), (int, float)):
+                    return {**est, "budget_us": budget}, f"{rep} ({key})"
         except (OSError, json.JSONDecodeError):
             pass
     raw_src = manifest.get("source")
@@ -843,10 +845,10 @@ def _inference_section(kind: str, ticks: list[int], cpu_hz: int, estimate: dict 
     else:
         out["cycles"] = _stats(ticks)
         out["us"] = _stats([c / cpu_hz * 1e6 for c in ticks]) if cpu_hz else None
-    if estimate is not None and isinstance(estimate.get("estimated_cycles"), (int, float)):
-        est_cycles = estimate.get("estimated_cycles")
+    if estimate is not None and isinstance(estimate.get("cycles_estimate"), (int, float)):
+        est_cycles = estimate.get("cycles_estimate")
         out["cycles_estimate"] = {
-            "cycles": est_cycles, "us_at_168mhz": estimate.get("estimated_us_at_168mhz"),
+            "cycles": est_cycles, "us_at_168mhz": estimate.get("us_estimate_at_168mhz"),
             "budget_us": estimate.get("budget_us"), "method": estimate.get("method"),
             "source": estimate.get("source"), "note": "an ESTIMATE (firmware_export.cost), not a measurement"}
         ins = out["instructions"]

@@ -94,17 +94,17 @@ EASY_START = {"task.start_tilt_rad": (0.3, 0.3), "task.start_speed_mps": (0.3, 0
               "task.start_angvel_rps": (0.5, 0.5)}
 
 
-def hover_linear(obs_dim: int, g: dict = HOVER_GAINS) -> tuple[np.ndarray, np.ndarray]:
+def hover_linear(obs_dim: int, g: dict = HOVER_GAINS, vehicle: str = "l2f_paper") -> tuple[np.ndarray, np.ndarray]:
     """``action = W obs + b``: a linear hover controller in the policy's action space.
 
     Policy view: [0:3] position - target, [3:12] R body->world (row-major), [12:15]
     velocity, [15:18] body rates. Small angles: roll ~ -R[1,2], pitch ~ R[0,2].
     Rotors 0 front-right, 1 back-right, 2 back-left, 3 front-left.
     """
-    from sims.quadrotor import hover_rpm
-    from sims.quadrotor.params import RPM_MAX
+    from sims.quadrotor import hover_action
 
-    hover = 2.0 * hover_rpm() / RPM_MAX - 1.0
+    # gains and per_unit tuned on the l2f_paper vehicle (the default quadrotor when tuned)
+    hover = hover_action(vehicle)
     per_unit = 2890.0  # rad/s^2 of roll/pitch acceleration per unit differential command
     roll, pitch = np.array([-1.0, -1.0, 1.0, 1.0]), np.array([-1.0, 1.0, 1.0, -1.0])
     yaw = np.array([-1.0, 1.0, -1.0, 1.0])

@@ -287,6 +287,24 @@ def bench_sim(
     return 0
 
 
+@bench_app.command("arm-throughput", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench_arm_throughput(ctx: typer.Context) -> int:
+    """Arm training throughput, before and after, side by side (options: python -m benchmarks.arm_throughput --help)."""
+    from benchmarks.arm_throughput import main as arm_main
+
+    arm_main(list(ctx.args))
+    return 0
+
+
+@bench_app.command("arm-ablation", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench_arm_ablation(ctx: typer.Context) -> int:
+    """Push-lift ablation: curriculum / no privileges / full then dropped at half (options: python -m benchmarks.arm_ablation --help)."""
+    from benchmarks.arm_ablation import main as abl_main
+
+    abl_main(list(ctx.args))
+    return 0
+
+
 @bench_app.command("recoverability")
 def bench_recoverability(
     run: Path = typer.Argument(..., help="run directory (config.yaml, policy.pt)"),
@@ -373,6 +391,20 @@ def bench_link_faults(
         json_out.write_text(text + "\n")
     print(text)
     raise typer.Exit(0 if r["ok"] else 1)
+
+
+@bench_app.command("mcu")
+def bench_mcu(
+    policy: Optional[Path] = typer.Option(None, "--policy", help="policy.pt to measure (default: random default-shape actor)"),
+    before: Optional[str] = typer.Option(None, "--before", help="git revision whose C generator to measure too"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="write the figures here"),
+) -> int:
+    """Cortex-M4 cost of the exported actor: instructions counted under QEMU, cycles estimated (benchmarks.mcu)."""
+    from benchmarks.mcu import main as mcu_main
+
+    mcu_main((["--policy", str(policy)] if policy else []) + (["--before", before] if before else [])
+             + (["--json", str(json_out)] if json_out else []))
+    return 0
 
 
 @bench_app.command("distill")

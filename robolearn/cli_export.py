@@ -56,14 +56,24 @@ def export_cmd(
         q, cl = v["int8_vs_float32"], v["int8_closed_loop"]
         lines.append(f"int8 vs float32: max abs {q['max_abs']:.3f}, mean {q['mean_abs']:.4f}; closed loop survival "
                      f"float {cl['float32']['survival_rate']:.0%} / int8 {cl['int8']['survival_rate']:.0%}")
-    lines.append(f"estimated {c['estimated_cycles']} cycles = {c['estimated_us_at_168mhz']} us at 168 MHz with the "
-                 f"weights in SRAM as the firmware image has them "
-                 f"({report['cost_weights_in_flash']['estimated_us_at_168mhz']} us read from flash; estimate)")
+    m = report.get("cost_measured")
+    if m:
+        lines.append(f"Cortex-M4: {m['instructions']} instructions counted under QEMU; estimated {m['cycles_estimate']} "
+                     f"cycles = {m['us_estimate_at_168mhz']} us at 168 MHz (weights in SRAM as the firmware image has "
+                     "them; cycles are an estimate from the instruction mix, not a measurement)")
+    lines.append(f"analytic estimate: {c['cycles_estimate']} cycles = {c['us_estimate_at_168mhz']} us at 168 MHz, "
+                 f"{report['cost_weights_in_flash']['us_estimate_at_168mhz']} us with the weights read from flash")
+    if "int8_vs_float32" not in v and "episodes_c_vs_onnx" in v:
+        ep = v["episodes_c_vs_onnx"]
+        lines.append(f"whole episodes ({ep['steps']} steps, state {v['observations']['episodes']['state_dim']}): C vs onnx "
+                     f"max abs action {ep['max_abs_action']:.2e}, state {ep['max_abs_state']:.2e}")
     fw = report.get("firmware")
     if fw:
         size = fw.get("size") or {}
         lines.append(f"firmware: {fw['elf']} (STM32F405), {size.get('flash_bytes', '?')} B flash, "
                      f"{size.get('ram_bytes', '?')} B RAM incl. {size.get('stack_reserved_bytes', '?')} B stack")
+    for note in report.get("notes", []):
+        lines.append(f"note: {note}")
     lines.append(f"manifest sha256 {report['manifest_sha256']}")
     print("\n".join(lines))
     return 0

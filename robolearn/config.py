@@ -273,7 +273,7 @@ class ADRCurriculumConfig(_Strict):
 
     Ranges start at the run's initial ranges (the nominal model unless env.ranges says
     otherwise) and widen towards ``target``, the hard bounds (default: the simulator's
-    REAL_WORLD_RANGES, the randomized block of the evaluation).
+    params.real_world_ranges(env.sim.vehicle), the randomized block of the evaluation).
     """
 
     target: Optional[dict[str, tuple[float, float]]] = None
@@ -312,7 +312,7 @@ class PrivilegedCurriculumConfig(_Strict):
 class PointTeacherConfig(_Strict):
     """Shared by alp_gmm, riac, covar_gmm, spdl: which parameters they sample, and what they learn from."""
 
-    space: Optional[dict[str, tuple[float, float]]] = None  # default: REAL_WORLD_RANGES
+    space: Optional[dict[str, tuple[float, float]]] = None  # default: params.real_world_ranges(env.sim.vehicle)
     signal: Literal["success", "return"] = "success"  # returns move with the reward schedule
     reward_bounds: Optional[tuple[float, float]] = None  # scale returns to [0, 1] (None: as seen)
 
@@ -500,7 +500,7 @@ class EvalConfig(_Strict):
     seed: int = 1_000_003
     randomized: bool = True  # also evaluate under domain randomization
     # Ranges of the randomized block; default (null): the simulator's real-world range
-    # (sims.quadrotor.params.REAL_WORLD_RANGES), whatever the training used.
+    # (sims.quadrotor.params.real_world_ranges(env.sim.vehicle)), whatever the training used.
     randomized_ranges: Optional[dict[str, tuple[float, float]]] = None
 
     @field_validator("randomized_ranges")
@@ -724,6 +724,15 @@ def format_validation_error(e: ValidationError, model: type[BaseModel] | None = 
 
 
 def validate_config(data: dict) -> RunConfig:
+    env = data.get("env")
+    if isinstance(env, dict) and isinstance(env.get("sim"), dict):
+        from sims.quadrotor.config import migrate_sim_settings
+
+        try:  # a run directory from before the vehicle presets: its model was l2f_paper
+            data = {**data, "env": {**env, "sim": migrate_sim_settings(env["sim"])}}
+        except ValueError as e:
+            m = re.match(r"QuadrotorConfig\.([\w/]+): (.*)", str(e))
+            raise ConfigError(f"config: 'env.sim.{m.group(1)}': {m.group(2)}" if m else str(e)) from None
     try:
         return RunConfig.model_validate(data)
     except ValidationError as e:

@@ -66,28 +66,31 @@ def _reward_schedule(c: CurriculumConfig, initial: Ranges) -> RewardWeightSchedu
 ADAPTIVE_TEACHERS = ("adr", "privileged", "alp_gmm", "riac", "covar_gmm", "spdl", "dump", "sec", "filter")
 
 
-def default_groups() -> dict[str, dict[str, tuple[float, float]]]:
+def default_groups(vehicle: str | None = None) -> dict[str, dict[str, tuple[float, float]]]:
     """The bandit's default task families: start difficulty x randomization width.
 
     Starts: ``near`` (+-0.1 m, tilt <= 30 deg), ``mid`` (+-0.2 m, <= 60 deg), ``full``
     (+-0.2 m, <= 90 deg: the evaluation's distribution); each with the nominal model or
-    under REAL_WORLD_RANGES (the evaluation's randomized block). Parameters a group does
-    not name keep the run's initial range.
+    under the vehicle's real range (``params.real_world_ranges``, the evaluation's
+    randomized block; default vehicle if None). Parameters a group does not name keep the
+    run's initial range.
     """
-    from sims.quadrotor.params import REAL_WORLD_RANGES
+    from sims.quadrotor.params import REAL_WORLD_RANGES, real_world_ranges
+
+    real = REAL_WORLD_RANGES if vehicle is None else real_world_ranges(vehicle)
 
     starts = {"near": (0.1, math.pi / 6), "mid": (0.2, math.pi / 3), "full": (0.2, math.pi / 2)}
     groups = {}
     for name, (r, tilt) in starts.items():
         box = {"task.start_radius_m": (r, r), "task.start_tilt_rad": (tilt, tilt)}
         groups[f"{name}_nominal"] = dict(box)
-        groups[f"{name}_real"] = {**box, **REAL_WORLD_RANGES}
+        groups[f"{name}_real"] = {**box, **real}
     return groups
 
 
 def _bandit(cfg: RunConfig, initial: Ranges) -> GroupBandit:
     b = cfg.curriculum.bandit
-    raw = {g: {k: tuple(v) for k, v in box.items()} for g, box in (b.groups or default_groups()).items()}
+    raw = {g: {k: tuple(v) for k, v in box.items()} for g, box in (b.groups or default_groups(cfg.env.sim.vehicle)).items()}
     names = sorted({n for box in raw.values() for n in box}, key=list(initial).index)
     groups = {g: {n: box.get(n, tuple(float(x) for x in initial[n])) for n in names} for g, box in raw.items()}
     return GroupBandit(cast(dict[str, Ranges], groups), cfg.env.num_envs, rule=cfg.curriculum.teacher, seed=cfg.seed, window=b.window,
@@ -98,8 +101,9 @@ def _bandit(cfg: RunConfig, initial: Ranges) -> GroupBandit:
 def _adaptive_teacher(cfg: RunConfig, initial: Ranges) -> Teacher:
     """The teachers of issue 6 (teachers/adr.py, privileged.py, alp_gmm.py, riac.py, covar_gmm.py, spdl.py,
     bandits.py)."""
-    from sims.quadrotor.params import PARAMS, REAL_WORLD_RANGES
+    from sims.quadrotor.params import PARAMS, real_world_ranges
 
+    real = real_world_ranges(cfg.env.sim.vehicle)
     c = cfg.curriculum
     n_envs, seed = cfg.env.num_envs, cfg.seed
     if c.teacher == "privileged":
@@ -116,7 +120,7 @@ def _adaptive_teacher(cfg: RunConfig, initial: Ranges) -> Teacher:
         return _bandit(cfg, initial)
     if c.teacher == "adr":
         a = c.adr
-        target = dict(a.target if a.target is not None else REAL_WORLD_RANGES)
+        target = dict(a.target if a.target is not None else real)
         start = {}
         for name, (lo, hi) in target.items():
             ilo, ihi = initial[name]
@@ -134,7 +138,7 @@ def _adaptive_teacher(cfg: RunConfig, initial: Ranges) -> Teacher:
                           threshold_high=a.threshold_high, metric=a.metric,
                           reference=a.reference, reference_window=a.reference_window, seed=seed)
     t = getattr(c, c.teacher)
-    space = dict(t.space if t.space is not None else REAL_WORLD_RANGES)
+    space = dict(t.space if t.space is not None else real)
     space = {n: (float(lo), float(hi)) for n, (lo, hi) in space.items() if hi > lo}
     if not space:
         raise ConfigError(f"config: 'curriculum.{c.teacher}.space' has no parameter with high > low")

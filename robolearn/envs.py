@@ -65,22 +65,19 @@ def init_action(cfg: RunConfig) -> float:
 
 def hover_action(cfg: RunConfig) -> float:
     """Normalized rotor command at which the nominal vehicle hovers (the actor's initial mean)."""
-    from sims.quadrotor.params import hover_rpm
+    from sims.quadrotor.vehicles import get
 
     s = cfg.env.sim
-    return float(2.0 * (hover_rpm() - s.rpm_min) / (s.rpm_max - s.rpm_min) - 1.0)
+    return float(get(s.vehicle).hover_action(gravity=s.gravity))
 
 
 def real_range(cfg: RunConfig) -> dict[str, tuple[float, float]]:
     """The real-range block's ranges: ``eval.randomized_ranges``, or the vehicle's real-world range."""
     if cfg.eval.randomized_ranges is not None:
         return dict(cfg.eval.randomized_ranges)
-    from sims.quadrotor import params as P
+    from sims.quadrotor.params import real_world_ranges
 
-    per_vehicle = getattr(P, "real_world_ranges", None)
-    if per_vehicle is not None:
-        return dict(per_vehicle(cfg.env.sim.vehicle))
-    return dict(P.REAL_WORLD_RANGES)
+    return dict(real_world_ranges(cfg.env.sim.vehicle))
 
 
 def eval_ranges(cfg: RunConfig, randomized: bool) -> dict:
@@ -154,6 +151,6 @@ def eval_blocks(cfg: RunConfig) -> dict[str, EvalBlock]:
         blocks["real_range"] = EvalBlock(rr)
         blocks["corners"] = corner_block(rr)
     for v in cfg.eval.vehicles:
-        if v != getattr(cfg.env.sim, "vehicle", None):
+        if v != cfg.env.sim.vehicle:
             blocks[v] = EvalBlock({}, sim_changes={"vehicle": v})
     return blocks

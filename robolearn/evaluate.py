@@ -149,7 +149,7 @@ def evaluate(policy: torch.nn.Module, cfg: RunConfig, episodes: int | None = Non
     train_info = train_info or {}
     common = {"train_wall_time_s": train_info.get("train_wall_time_s"), "env_steps": train_info.get("env_steps")}
     out: dict = {"episodes": episodes, "seed": seed, "episode_steps": cfg.eval.episode_steps,
-                 "task": cfg.env.sim.task, "vehicle": getattr(cfg.env.sim, "vehicle", None), **common}
+                 "task": cfg.env.sim.task, "vehicle": cfg.env.sim.vehicle, **common}
     flight = None
     for name, block in eval_blocks(cfg).items():
         res, rec = run_block(policy, cfg, block, episodes, seed, record=name == "nominal")

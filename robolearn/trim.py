@@ -15,8 +15,9 @@ once in simulation:
    on where the vehicle is; ground effect is negligible at the target's height), so the
    same flight now settles ``e`` closer to the target.
 
-Only ``obs_mean`` of the position-error entries changes; the exported C actor folds the
-normalizer into its first layer, so the firmware gets the trim for free. The seed is the
+Only ``obs_mean`` of the position-error entries changes; the exports carry the normalizer
+(ONNX and C subtract ``obs_mean`` from the raw observation; the float C folds only ``1/std``
+into its first layer), so the firmware gets the trim for free. The seed is the
 run's own (``TRIM_SEED`` + run seed), not the evaluation's.
 """
 

@@ -60,3 +60,31 @@ def test_cli_reports_a_missing_base_on_one_line(tmp_path: Path) -> None:
 
     p = _write(tmp_path / "child.yaml", "base: gone.yaml\nseed: 1\n")
     assert_one_line_error(robolearn("train", p), "not found", "gone.yaml", "the base of")
+
+
+def test_env_sim_vehicle_is_validated_with_the_presets_listed():
+    from robolearn.config import load_config
+    from robolearn.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^config: 'env.sim.vehicle': unknown vehicle 'cf9'; presets: "
+                                         r"crazyflie_2_1, crazyflie_2_1_brushless, l2f_paper$"):
+        load_config("configs/quadrotor_hover.yaml", ["env.sim.vehicle=cf9"])
+    cfg = load_config("configs/quadrotor_hover.yaml", ["env.sim.vehicle=crazyflie_2_1"])
+    assert cfg.sim_config().vehicle == "crazyflie_2_1"
+    # the shipped configs keep flying the Learning-to-Fly constants
+    for name in ("quadrotor_hover", "quadrotor_reach", "quadrotor_hover_adr"):
+        assert load_config(f"configs/{name}.yaml", []).env.sim.vehicle == "l2f_paper"
+
+
+def test_a_run_config_from_before_the_vehicle_presets_loads_as_l2f_paper(tmp_path):
+    from sims.quadrotor.config import migrate_sim_settings
+
+    old = {"env": {"sim": {"task": "hover", "rpm_min": 0.0, "rpm_max": 21702.0}}}
+    cfg = load_config(None, base=old)
+    assert cfg.env.sim.vehicle == "l2f_paper" and cfg.sim_config().rpm_max == 21702.0
+    with pytest.raises(ConfigError, match=r"^config: 'env.sim.rpm_min/rpm_max': \[0, 30000\] RPM is no vehicle"):
+        load_config(None, base={"env": {"sim": {"rpm_min": 0.0, "rpm_max": 30000.0}}})
+    with pytest.raises(ConfigError, match="not settings any more"):
+        load_config(None, base={"env": {"sim": {"vehicle": "crazyflie_2_1", "rpm_max": 21702.0}}})
+    fresh = {"task": "hover"}
+    assert migrate_sim_settings(fresh) is fresh

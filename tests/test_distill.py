@@ -17,7 +17,7 @@ from robolearn.policy import load_policy
 from sims.quadrotor import params as P
 
 OVERRIDES = ["eval.episodes=16", "eval.episode_steps=40", "eval.randomized=false", "eval.plots=false"]
-A_HOVER = 2.0 * (P.hover_rpm() - P.RPM_MIN) / (P.RPM_MAX - P.RPM_MIN) - 1.0
+A_HOVER = P.hover_action("l2f_paper")
 
 
 def _run(d: Path, actor: DeterministicActor, history: int = 8) -> Path:

@@ -40,6 +40,23 @@ def make_policy(activation="tanh", hidden=(32, 32), obs_dim=26, act_dim=4, outpu
     return export_actor(a.norm, a.net, activation, output_activation=output_activation)
 
 
+def make_v2_policy(k: int = 3, activation: str = "tanh", hidden=(32, 32), obs_dim: int = 26, seed: int = 0,
+                   gain: float = 0.05, limit: float = 0.4) -> dict:
+    """A random ``robolearn.actor/2`` dict: an integrator of the first ``k`` raw observation
+    entries (the position error in the quadrotor's view); k = 0 gives a v2 file without one.
+    The integrated inputs get a normalizer of std ``limit`` / 2 so they matter to the actions."""
+    d = make_policy(activation, hidden=hidden, obs_dim=obs_dim + k, seed=seed)
+    d["format"] = "robolearn.actor/2"
+    d["obs_dim"] = obs_dim
+    if k:
+        d["integrator.index"] = torch.arange(k, dtype=torch.int64)
+        d["integrator.gain"] = gain
+        d["integrator.limit"] = limit
+        d["obs_mean"][obs_dim:] = 0.0
+        d["obs_std"][obs_dim:] = limit / 2
+    return d
+
+
 def make_run(path: Path, policy: dict | None = None, action_history: int = 2) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     torch.save(make_policy() if policy is None else policy, path / "policy.pt")
@@ -177,7 +194,7 @@ def test_layout_matches_simulator():
     from sims.quadrotor import QuadrotorConfig, QuadrotorVecEnv
     from sims.quadrotor import params as P
 
-    env = QuadrotorVecEnv(1, QuadrotorConfig(sensor_noise=False, action_history=2), seed=0)
+    env = QuadrotorVecEnv(1, QuadrotorConfig(sensor_noise=False, action_history=2, vehicle="l2f_paper"), seed=0)
     q = np.array([0.9, 0.1, -0.3, 0.2]); q /= np.linalg.norm(q)
     state = np.concatenate([[0.3, -0.2, 1.4], q, [0.5, -0.1, 0.2], [1.0, -2.0, 0.5], [14000.0] * 4])[None]
     obs = env.reset(seed=0, options={"state": state})[0]["policy"][0]
@@ -186,7 +203,7 @@ def test_layout_matches_simulator():
     R = np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
                   [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
                   [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
-    hover = 2 * P.hover_rpm() / 21702.0 - 1
+    hover = P.hover_action("l2f_paper")
     want = {"position_error": state[0, :3] - target, "rotation_matrix": R.reshape(-1),
             "linear_velocity": state[0, 7:10], "angular_velocity": state[0, 10:13],
             "action_history": np.full(8, hover)}
@@ -202,8 +219,12 @@ def test_report_contents(exported):
     assert on_disk == report and report["ok"]
     assert report["verification"]["c_vs_onnx"]["max_abs"] <= TOL
     c = report["cost"]
-    assert c["macs"] == 26 * 32 + 32 * 32 + 32 * 4 and c["estimated_cycles"] > c["macs"]
+    assert c["macs"] == 26 * 32 + 32 * 32 + 32 * 4 and c["cycles_estimate"] > c["macs"]
     assert "estimate" in c["method"]
+    m = report["cost_measured"]
+    if m is not None:  # arm-none-eabi-gcc and QEMU installed: the count and the estimate beside it, named apart
+        assert m["instructions"] > c["macs"] and m["cycles_estimate"] >= m["instructions"]
+        assert "counted under QEMU" in m["method"] and "ESTIMATE" in m["method"]
     assert report["sizes"]["weight_bytes_int8"] < report["sizes"]["weight_bytes_float32"] / 2
     assert report["targets"]["weight_bytes_ok"]  # default policy <= 16 KB of weights
 
@@ -246,6 +267,20 @@ def _bad(path: Path, kind: str) -> None:
             good["layers.0.weight"][0, 0] = float("nan")
         elif kind == "format":
             good["format"] = "something/2"
+        elif kind.startswith("v2_"):
+            good = make_v2_policy(k=3)
+            if kind == "v2_limit":
+                good["integrator.limit"] = -1.0
+            elif kind == "v2_index":
+                good["integrator.index"] = torch.tensor([0, 1, 26])
+            elif kind == "v2_gain":
+                good["integrator.gain"] = float("nan")
+            elif kind == "v2_missing":
+                del good["integrator.gain"]
+            elif kind == "v2_on_v1":
+                good["format"] = "robolearn.actor/1"
+            elif kind == "v2_float_index":
+                good["integrator.index"] = torch.tensor([0.0, 1.0, 2.0])
         torch.save(good, path / "policy.pt")
 
 
@@ -254,6 +289,9 @@ def _bad(path: Path, kind: str) -> None:
     ("plain_pickle", "corrupt or not a torch file"), ("activation", "unsupported activation 'gelu'"),
     ("layer", "unsupported layer"), ("shape", "layers.1.weight has shape"), ("nan", "NaN"),
     ("format", "robolearn.actor/1"),
+    ("v2_limit", "integrator.limit must be > 0"), ("v2_index", "integrator.index 26 is outside"),
+    ("v2_gain", "integrator.gain must be a finite number"), ("v2_missing", "integrator.gain missing"),
+    ("v2_on_v1", "needs format 'robolearn.actor/2'"), ("v2_float_index", "1-D int64 tensor"),
 ])
 def test_bad_policy_gives_one_line_error_and_no_output(tmp_path, kind, fragment):
     run = tmp_path / "run"
@@ -315,8 +353,100 @@ def test_firmware_export_does_not_import_robolearn():
     import subprocess
     import sys
 
-    code = ("import sys, firmware_export.pipeline, firmware_export.verify; "
-            "bad = [m for m in sys.modules if m == 'robolearn' or m.startswith('robolearn.')]; "
+    code = ("import sys, firmware_export.pipeline, firmware_export.verify, firmware_export.qemu_count, "
+            "firmware_export.cost, firmware_export.c_codegen; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('robolearn', 'hardware')]; "
             "assert not bad, bad")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+# ----------------------------------------------------------------------- stateful policy (robolearn.actor/2)
+def _reference_episode(d: dict, obs_seq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The contract of the stateful format written out step by step in float64 numpy from
+    the raw dict (not the exporter's code): integrate first, then act on concat(obs, z)."""
+    idx = d["integrator.index"].numpy()
+    g, lim = np.float32(d["integrator.gain"]), np.float32(d["integrator.limit"])
+    mean, std, c = d["obs_mean"].double().numpy(), d["obs_std"].double().numpy(), d["obs_clip"]
+    n = len(d["hidden_sizes"]) + 1
+    z = np.zeros(len(idx), np.float32)
+    acts, zs = [], []
+    for o in obs_seq:
+        z = np.clip(z + g * o[idx], -lim, lim).astype(np.float32)
+        x = np.clip((np.concatenate([o, z]) - mean) / std, -c, c)
+        for i in range(n):
+            x = d[f"layers.{i}.weight"].double().numpy() @ x + d[f"layers.{i}.bias"].double().numpy()
+            if i < n - 1:
+                x = np.tanh(x)
+        acts.append(np.clip(x, -1, 1))
+        zs.append(z)
+    return np.array(acts), np.array(zs)
+
+
+def test_v1_loads_as_stateless_and_the_spec_round_trips():
+    from firmware_export.policy_file import PolicySpec
+
+    v1 = parse_policy(make_policy())
+    assert v1.state_dim == 0 and v1.format == "robolearn.actor/1" and v1.net_in_dim == v1.obs_dim
+    d2 = make_v2_policy(k=3)
+    v2 = PolicySpec.from_dict(d2)
+    assert (v2.obs_dim, v2.state_dim, v2.net_in_dim, v2.format) == (26, 3, 29, "robolearn.actor/2")
+    assert v2.layer_sizes == [29, 32, 32, 4]
+    for spec, d in ((v1, make_policy()), (v2, d2)):
+        back = spec.to_dict()
+        assert set(back) == set(d)
+        again = PolicySpec.from_dict(back)
+        for a, b in zip(again.weights + [again.obs_mean, again.obs_std], spec.weights + [spec.obs_mean, spec.obs_std]):
+            assert np.array_equal(a, b)
+        assert np.array_equal(again.integrator_index, spec.integrator_index)
+        assert (again.integrator_gain, again.integrator_limit) == (spec.integrator_gain, spec.integrator_limit)
+    # a v2 file without integrator keys is stateless and acts like v1
+    d1 = make_policy(seed=3)
+    v2k0 = parse_policy(dict(d1, format="robolearn.actor/2"))
+    obs = observations(d1, 100)
+    from firmware_export.policy_file import forward_numpy
+
+    assert v2k0.state_dim == 0 and v2k0.format == "robolearn.actor/1"  # saved back as v1: nothing of v2 in it
+    np.testing.assert_array_equal(forward_numpy(v2k0, obs), forward_numpy(parse_policy(d1), obs))
+
+
+def test_numpy_and_onnx_episodes_follow_the_contract():
+    """The exporter's numpy episode reference and the ONNX graph (state fed back through
+    state_in/state_out) against the contract written out independently, step by step."""
+    from firmware_export.onnx_export import STATE_IN, STATE_OUT, run_onnx_episodes
+    from firmware_export.policy_file import episodes_numpy
+    from firmware_export.verify import random_episodes
+
+    d = make_v2_policy(k=3)
+    spec = parse_policy(d)
+    eps = random_episodes(spec, 5, 300, seed=2)
+    model = build_onnx(spec, 0.0, 21702.0)
+    assert [i.name for i in model.graph.input] == ["obs", STATE_IN]
+    assert [o.name for o in model.graph.output] == ["action", "rpm", STATE_OUT]
+    n_act, n_z = episodes_numpy(spec, eps)
+    o_act, _, o_z = run_onnx_episodes(onnx_session(model.SerializeToString()), eps)
+    for e in range(5):
+        want_a, want_z = _reference_episode(d, eps[e])
+        np.testing.assert_array_equal(n_z[e], want_z)
+        np.testing.assert_array_equal(o_z[e], want_z)
+        # (the exporter multiplies by float32(1 / std), the contract above divides: ~1e-7 apart)
+        assert np.abs(n_act[e] - want_a).max() <= 1e-6 and np.abs(o_act[e] - want_a).max() <= TOL
+    assert np.isclose(np.abs(n_z).max(), spec.integrator_limit)  # the anti-windup clamp is reached
+    # a stateless graph keeps its interface
+    v1 = build_onnx(parse_policy(make_policy()), 0.0, 21702.0)
+    assert [i.name for i in v1.graph.input] == ["obs"] and [o.name for o in v1.graph.output] == ["action", "rpm"]
+
+
+def test_export_of_a_stateful_policy(tmp_path):
+    """robolearn export of a v2 run: whole episodes verified through ONNX and C, the state
+    in the manifest, the budget figures in the report."""
+    run = make_run(tmp_path / "run", make_v2_policy(k=3))
+    report = export(run, run / "export", n_random=500, record_envs=8, record_steps=60, closed_loop_episodes=4)
+    v = report["verification"]
+    for key in ("episodes_onnx_vs_torch", "episodes_c_vs_onnx"):
+        assert v[key]["max_abs_action"] <= TOL and v[key]["max_abs_state"] <= TOL and v[key]["steps"] > 4000
+    m = json.loads((run / "export" / "manifest.json").read_text())
+    assert m["state"]["dim"] == 3 and m["state"]["integrator"]["index"] == [0, 1, 2]
+    assert m["files"]["onnx"]["state"] == {"input": "state_in", "output": "state_out", "shape": ["batch", 3]}
+    assert "policy.c" in report["files"] and "manifest.json" in report["files"]
+    assert report["targets"]["weight_bytes_ok"] and report["network"]["layers"][0] == 29

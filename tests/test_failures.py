@@ -22,7 +22,7 @@ OVERRIDES = ["eval.episodes=200", "eval.episode_steps=50"]
 def _hover_actor(obs_dim: int) -> DeterministicActor:
     """Commands the nominal hover throttle whatever it sees: survives level starts, not tumbling ones."""
     actor = DeterministicActor(obs_dim, 4, [8], "tanh")
-    a_h = 2.0 * (P.hover_rpm() - P.RPM_MIN) / (P.RPM_MAX - P.RPM_MIN) - 1.0
+    a_h = P.hover_action("l2f_paper")
     with torch.no_grad():
         out = actor.net[-1]
         out.weight.zero_()

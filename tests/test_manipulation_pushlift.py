@@ -118,5 +118,8 @@ def test_push_lift_config_builds_the_task_and_all_three_teachers():
 
     cfg = load_config(Path(__file__).resolve().parent.parent / "configs" / "arm_push_lift.yaml")
     env = make_env(cfg, num_envs=2)
-    assert env.task == "push_lift" and env.config.episode_steps == 250
+    # 5 s episodes at the config's control rate (25 Hz: 125 steps)
+    dt = env.model.opt.timestep * env.config.substeps
+    assert env.task == "push_lift" and env.config.episode_steps * dt == pytest.approx(5.0)
+    assert env.config.force_radius_m is not None and env.config.force_needs_touch  # help only in contact
     assert len(build_arm_teacher(cfg).task_space) == 3

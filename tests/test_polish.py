@@ -91,7 +91,7 @@ def test_fly_counts_survival_and_the_margin_to_the_bound(cfg) -> None:
     env = make_env(cfg, num_envs=2, seed=1, backend="cpu", episode_steps=101)
     rest = np.zeros((2, 17), np.float32)
     rest[:, 3] = 1.0
-    rest[:, 13:] = hover_rpm()  # rotors already at the hover speed
+    rest[:, 13:] = hover_rpm("l2f_paper")  # rotors already at the hover speed
     off = with_parameters(policy, flatten(policy))
     off["layers.2.bias"] = torch.full((ACT,), -1.0)
     alive, steps, margin = fly(policy, flatten(policy)[None], env, rest[:1].repeat(2, 0), 40, 0.6, seed=3)

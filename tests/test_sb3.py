@@ -19,7 +19,9 @@ from robolearn.sb3 import (AsymmetricActorCriticPolicy, AsymmetricSACPolicy, Asy
 from teachers.base import RangeProposal, Teacher  # noqa: E402
 
 # The easy hover variant: start 5 cm from the target, level, at rest; 2 s episodes.
-EASY = ["env.sim.episode_steps=200", "env.ranges.task.start_radius_m=[0.05,0.05]",
+# the budgets below were measured on the l2f_paper vehicle (the configs' one; the bare
+# defaults fly crazyflie_2_1)
+EASY = ["env.sim.vehicle=l2f_paper", "env.sim.episode_steps=200", "env.ranges.task.start_radius_m=[0.05,0.05]",
         "env.ranges.task.start_tilt_rad=[0,0]", "env.ranges.task.start_speed_mps=[0,0]",
         "env.ranges.task.start_angvel_rps=[0,0]", "curriculum.teacher=none"]
 

@@ -13,6 +13,7 @@ import pytest
 import sims  # noqa: F401  (registers the ids)
 from sims.quadrotor import QuadrotorConfig, QuadrotorVecEnv, hover_rpm
 from sims.quadrotor import params as P
+from sims.quadrotor import vehicles as V
 
 
 @pytest.mark.parametrize("env_id", ["robolearn/QuadrotorHover-v0", "robolearn/QuadrotorReach-v0"])
@@ -29,7 +30,7 @@ def test_make_vec_uses_the_kernel_vector_env():
     venv = gym.make_vec("robolearn/QuadrotorHover-v0", num_envs=8)
     assert isinstance(venv, QuadrotorVecEnv)
     obs, _ = venv.reset(seed=1)
-    assert obs["policy"].shape == (8, 26) and obs["critic"].shape == (8, 51)
+    assert obs["policy"].shape == (8, 26) and obs["critic"].shape == (8, 55)
     assert obs["policy"].dtype == np.float32
     obs, rew, term, trunc, info = venv.step(np.zeros((8, 4), np.float32))
     assert rew.shape == (8,) and term.dtype == bool and trunc.dtype == bool
@@ -51,7 +52,8 @@ def test_policy_view_is_noisy_critic_view_prefix():
 
 
 def test_critic_privileged_tail_matches_documented_layout_after_steps():
-    """Rotor speeds, disturbance (in weights / mN m), randomization values, time fraction, assist.
+    """Rotor speeds, disturbance (in weights / mN m), gyro bias, randomization values, time
+    fraction, assist.
 
     Guards against the kernel writing the tail out of order (a numba parfor bug once
     wrote it before the step counter advanced)."""
@@ -59,6 +61,7 @@ def test_critic_privileged_tail_matches_documented_layout_after_steps():
     env = QuadrotorVecEnv(n, seed=3, sensor_noise=False)
     env.set_range("randomization.disturbance_force_n", 0.0, 0.02)
     env.set_range("randomization.disturbance_torque_nm", 0.0, 1e-4)
+    env.set_range("randomization.gyro_bias_rps", 0.0, 0.02)
     env.reset()
     a = np.zeros((n, 4), np.float32)
     for k in range(1, 4):
@@ -67,13 +70,16 @@ def test_critic_privileged_tail_matches_documented_layout_after_steps():
         base = 18 + 4 * h
         rpm = env.state[:, 13:17]
         cfg = env.config
-        np.testing.assert_allclose(c[:, base:base + 4],
-                                   2 * (rpm - cfg.rpm_min) / (cfg.rpm_max - cfg.rpm_min) - 1, atol=1e-5)
-        b2 = base + 10
+        np.testing.assert_allclose(c[:, base:base + 4], 2 * rpm / cfg.vehicle_params.max_rpm - 1, atol=1e-5)
+        b2 = base + 13
         e = env.episode_params
         expect = e[:, :P.NUM_RANDOMIZATION].copy()
-        expect[:, P.P_DIST_F] /= P.MASS * cfg.gravity
+        expect[:, P.P_DIST_F] /= cfg.vehicle_params.mass * cfg.gravity
         expect[:, P.P_DIST_T] *= 1e3
+        expect[:, P.P_GYRO_BIAS] *= P.GYRO_BIAS_CRITIC_SCALE
+        bias = np.linalg.norm(c[:, base + 10:base + 13], axis=1)
+        np.testing.assert_allclose(bias, expect[:, P.P_GYRO_BIAS], rtol=1e-4, atol=1e-7)
+        assert expect[:, P.P_GYRO_BIAS].max() > 0.5
         np.testing.assert_allclose(c[:, b2:b2 + P.NUM_RANDOMIZATION], expect, rtol=1e-5, atol=1e-7)
         # disturbance vector's magnitude equals the sampled magnitude
         f = np.linalg.norm(c[:, base + 4:base + 7], axis=1)
@@ -141,7 +147,7 @@ def test_determinism_under_seed():
 def test_same_step_autoreset_and_truncation_at_episode_steps():
     env = QuadrotorVecEnv(3, seed=0, episode_steps=20, sensor_noise=False)
     env.reset()
-    hover = np.full((3, 4), 2 * hover_rpm() / P.RPM_MAX - 1, np.float32)
+    hover = np.full((3, 4), 2 * hover_rpm() / V.get(V.DEFAULT_VEHICLE).max_rpm - 1, np.float32)
     state = np.tile(np.array([0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, *[hover_rpm()] * 4], np.float32), (3, 1))
     env.reset(options={"state": state})
     for k in range(19):
@@ -195,7 +201,7 @@ def test_latency_applies_action_from_l_steps_ago():
     for k in range(10):
         env.step(acts[k : k + 1])
         if k >= 3:
-            expect = 0.5 * (acts[k - 3] + 1) * P.RPM_MAX
+            expect = 0.5 * (acts[k - 3] + 1) * env.config.vehicle_params.max_rpm
             np.testing.assert_allclose(env.state[0, 13:17], expect, rtol=1e-6)
 
 
@@ -219,18 +225,21 @@ def test_reach_task_samples_targets():
     assert np.abs(off).max() <= 0.5 + 1e-6 and np.abs(off).max() > 0.45
 
 
-def test_cuda_kernel_agrees_with_cpu_kernel_under_cudasim():
+@pytest.mark.parametrize("vehicle", ["crazyflie_2_1", "l2f_paper"])
+def test_cuda_kernel_agrees_with_cpu_kernel_under_cudasim(vehicle):
     """The numba-cuda kernel (run by the CUDA simulator: no GPU in CI) matches the CPU kernel."""
     script = textwrap.dedent("""
         import numpy as np
         from sims.quadrotor import QuadrotorVecEnv
         n = 32
-        cpu = QuadrotorVecEnv(n, seed=11, backend="cpu")
-        gpu = QuadrotorVecEnv(n, seed=11, backend="cuda")
+        cpu = QuadrotorVecEnv(n, seed=11, backend="cpu", vehicle=VEHICLE)
+        gpu = QuadrotorVecEnv(n, seed=11, backend="cuda", vehicle=VEHICLE)
         for e in (cpu, gpu):
             e.set_range("randomization.mass_scale", 0.8, 1.2)
             e.set_range("randomization.latency_steps", 0, 2)
             e.set_range("randomization.disturbance_force_n", 0.0, 0.02)
+            e.set_range("randomization.gyro_bias_rps", 0.0, 0.02)
+            e.set_range("randomization.motor_tau_down_scale", 0.6, 1.6)
         oc, _ = cpu.reset(); og, _ = gpu.reset()
         worst = 0.0
         rng = np.random.default_rng(0)
@@ -245,7 +254,7 @@ def test_cuda_kernel_agrees_with_cpu_kernel_under_cudasim():
         s = np.abs(cpu.state - gpu.state) / (1 + np.abs(cpu.state))
         worst = max(worst, float(s.max()))
         print("WORST", worst)
-    """)
+    """).replace("VEHICLE", repr(vehicle))
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -265,3 +274,64 @@ def test_the_cpu_step_kernel_is_compiled_when_the_env_is_built() -> None:
                        env=dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "1"
+
+
+def test_gyro_bias_is_constant_per_episode_in_the_policy_view_only():
+    """A bias of the drawn magnitude, random direction, on the observed body rates (policy
+    view only), the same at every step of an episode; the sensor noise switch turns it off."""
+    n = 256
+    env = QuadrotorVecEnv(n, seed=5)
+    env.set_range("randomization.noise_scale", 0.0, 0.0)  # bias alone
+    env.set_range("randomization.gyro_bias_rps", 0.01, 0.03)
+    obs, _ = env.reset()
+    bias = env._a["vec"][:, P.E_GYRO_BIAS:P.E_GYRO_BIAS + 3].copy()
+    mag = env.episode_params[:, P.P_GYRO_BIAS]
+    np.testing.assert_allclose(np.linalg.norm(bias, axis=1), mag, rtol=1e-5)
+    assert mag.min() >= 0.01 and mag.max() <= 0.03 and mag.max() - mag.min() > 0.015
+    assert np.abs(bias.mean(axis=0)).max() < 0.2 * mag.mean()  # random directions
+    for _ in range(3):
+        d = obs["policy"][:, 15:18] - obs["critic"][:, 15:18]
+        np.testing.assert_allclose(d, bias, atol=1e-6)
+        np.testing.assert_array_equal(obs["policy"][:, :15], obs["critic"][:, :15])
+        obs, *_ = env.step(np.zeros((n, 4), np.float32))
+    clean = QuadrotorVecEnv(8, seed=5, sensor_noise=False)
+    clean.set_range("randomization.gyro_bias_rps", 0.02, 0.02)
+    o, _ = clean.reset()
+    np.testing.assert_array_equal(o["policy"], o["critic"][:, :26])
+
+
+@pytest.mark.parametrize("vehicle", sorted(V.VEHICLES))
+def test_real_range_is_inside_the_hard_limits_and_has_sixteen_corners(vehicle):
+    real = P.real_world_ranges(vehicle)
+    limits = {p.name: p.limits for p in P.PARAMS}
+    for name, (lo, hi) in real.items():
+        assert limits[name][0] <= lo <= hi <= limits[name][1], name
+    m = V.get(vehicle).mass
+    if vehicle != "crazyflie_2_1_brushless":
+        assert real["randomization.mass_scale"][0] * m == pytest.approx(0.027)
+        assert real["randomization.mass_scale"][1] * m == pytest.approx(0.037)
+    assert real["randomization.disturbance_force_n"][1] == pytest.approx(0.1 * m * P.GRAVITY)
+    corners = P.corner_ranges(vehicle)
+    assert len(corners) == 16
+    keys = [n for g in P.CORNER_GROUPS for n in g]
+    seen = {tuple(c[n][0] for n in keys) for c in corners}
+    assert len(seen) == 16
+    for c in corners:
+        assert set(c) == set(real)
+        for g in P.CORNER_GROUPS:
+            vals = {c[n] for n in g}
+            assert len(vals) == 1  # the group moves together
+            (lo, hi), = vals
+            assert lo == hi and lo in real[g[0]]
+        assert c["randomization.latency_steps"] == real["randomization.latency_steps"]
+    env = QuadrotorVecEnv(4, seed=0, vehicle=vehicle)
+    for name, (lo, hi) in corners[5].items():
+        env.set_range(name, lo, hi)  # every corner is a valid range
+    assert P.REAL_WORLD_RANGES == P.real_world_ranges(V.DEFAULT_VEHICLE)
+
+
+def test_config_vehicle_field_validates_with_the_presets_listed():
+    with pytest.raises(ValueError, match=r"QuadrotorConfig.vehicle: unknown vehicle 'cf9'; presets: "
+                                         r"crazyflie_2_1, crazyflie_2_1_brushless, l2f_paper"):
+        QuadrotorConfig(vehicle="cf9")
+    assert QuadrotorConfig().vehicle == "crazyflie_2_1"

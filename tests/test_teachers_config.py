@@ -8,7 +8,7 @@ from robolearn.config import config_to_dict, load_config
 from robolearn.curriculum import apply_proposals, build_teacher, outcomes_from_arrays
 from robolearn.errors import ConfigError
 from sims.quadrotor.config import check_range
-from sims.quadrotor.params import PARAMS, REAL_WORLD_RANGES
+from sims.quadrotor.params import PARAMS, real_world_ranges
 from teachers.adr import ADRTeacher
 from teachers.schedule import CombinedTeacher, RewardWeightSchedule
 
@@ -60,7 +60,8 @@ def test_each_teacher_builds_runs_and_keeps_the_reward_schedule(teacher):
 def test_adr_defaults_widen_from_nominal_towards_real_world_ranges():
     t = build_teacher(cfg_for("adr")).teachers[1]
     assert isinstance(t, ADRTeacher)
-    assert t.task_space == {k: (float(a), float(b)) for k, (a, b) in REAL_WORLD_RANGES.items()}
+    real = real_world_ranges("l2f_paper")  # the default config's vehicle
+    assert t.task_space == {k: (float(a), float(b)) for k, (a, b) in real.items()}
     assert t.ranges()["randomization.mass_scale"] == (1.0, 1.0)
     assert t.metrics()["adr/fraction_of_limits"] == 0.0
 
@@ -77,8 +78,6 @@ def test_adr_relative_reference_from_the_config_and_its_length_metric_check():
 def test_adr_config_is_the_default_hover_config_but_for_its_curriculum():
     # The ADR comparison (BENCHMARKS.md, issue 6) is only meaningful against the current
     # default: a drifted env or network section once compared an old actor with a new one.
-    from sims.quadrotor.params import REAL_WORLD_RANGES
-
     default = config_to_dict(load_config("configs/quadrotor_hover.yaml"))
     adr = config_to_dict(load_config("configs/quadrotor_hover_adr.yaml"))
     assert adr["curriculum"]["teacher"] == "adr"
@@ -95,10 +94,11 @@ def test_adr_config_is_the_default_hover_config_but_for_its_curriculum():
     assert {k: v for k, v in adr.items() if k != "curriculum"} == \
         {k: v for k, v in default.items() if k != "curriculum"}
     assert adr["curriculum"]["reward_schedule"] == default["curriculum"]["reward_schedule"]
-    # ADR starts inside the real range it widens to (its default target)
-    assert adr["curriculum"]["adr"]["target"] is None and set(ranges) == set(REAL_WORLD_RANGES)
+    # ADR starts inside the range it widens to (the issue-6 real range, pinned in the config)
+    target = adr["curriculum"]["adr"]["target"]
+    assert set(ranges) == set(target)
     for name, (lo, hi) in ranges.items():
-        rlo, rhi = REAL_WORLD_RANGES[name]
+        rlo, rhi = target[name]
         assert rlo <= lo <= hi <= rhi and (lo > rlo or hi < rhi), name
 
 
@@ -123,7 +123,7 @@ def test_bandit_default_groups_are_start_difficulty_by_randomization_width():
     assert box["near_nominal"][1][j] < box["mid_real"][1][j] < box["full_real"][1][j] == pytest.approx(np.pi / 2)
     m = t.names.index("randomization.mass_scale")
     assert (box["full_nominal"][0][m], box["full_nominal"][1][m]) == (1.0, 1.0)
-    assert (box["full_real"][0][m], box["full_real"][1][m]) == REAL_WORLD_RANGES["randomization.mass_scale"]
+    assert (box["full_real"][0][m], box["full_real"][1][m]) == real_world_ranges("l2f_paper")["randomization.mass_scale"]
     env = RangeEnv(16, cfg.sim_config().initial_ranges())
     apply_proposals(env, t, 0)  # every box passes the simulator's range check
     rows = {tuple(np.round(np.r_[env.lo[e], env.hi[e]], 6)) for e in range(16)}

@@ -47,7 +47,7 @@ def _level_env(cfg, n: int, seed: int):
     env = make_env(cfg, num_envs=n, seed=seed, ranges=eval_ranges(cfg, False), backend="cpu", episode_steps=601)
     rest = np.zeros((n, 17), np.float32)
     rest[:, 3] = 1.0
-    rest[:, 13:] = hover_rpm()
+    rest[:, 13:] = hover_rpm("l2f_paper")  # the configs fly l2f_paper
     env.set_start_states(rest)
     return env
 

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING
 
 from . import params as P
+from . import vehicles as V
 
 if TYPE_CHECKING:
     import numpy as np
@@ -27,10 +28,13 @@ class QuadrotorConfig:
     """Settings shared by all environments of one vector env.
 
     Defaults reproduce the hover task of *Learning to Fly in Seconds*: 100 Hz control,
-    5 s episodes, starts within +-0.2 m, tilt <= 90 deg, 1 m/s, 1 rad/s.
+    5 s episodes, starts within +-0.2 m, tilt <= 90 deg, 1 m/s, 1 rad/s. ``vehicle``
+    names a preset of ``vehicles.py`` (default ``crazyflie_2_1``; ``l2f_paper`` is that
+    paper's model). Actions in [-1, 1] map to the normalized motor command (a + 1) / 2.
     """
 
     task: str = "hover"
+    vehicle: str = V.DEFAULT_VEHICLE
     dt: float = 0.01  # s, control period
     substeps: int = 1  # RK4 steps per control step
     episode_steps: int = 500  # 5 s at 100 Hz
@@ -46,8 +50,6 @@ class QuadrotorConfig:
     reward_scale: float = 0.1
     reward_constant: float = 1.0
     termination_penalty: float = 0.0
-    rpm_min: float = P.RPM_MIN
-    rpm_max: float = P.RPM_MAX
     gravity: float = P.GRAVITY
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
 
@@ -55,6 +57,8 @@ class QuadrotorConfig:
         def bad(name: str, why: str) -> None:
             raise ValueError(f"QuadrotorConfig.{name}: {why}")
 
+        if self.vehicle not in V.VEHICLES:
+            bad("vehicle", f"unknown vehicle {self.vehicle!r}; presets: {', '.join(V.VEHICLES)}")
         if self.task not in TASKS:
             bad("task", f"must be one of {TASKS}, got {self.task!r}")
         if not (math.isfinite(self.dt) and self.dt > 0):
@@ -69,10 +73,27 @@ class QuadrotorConfig:
             bad("home_target", f"must be 3 numbers (x, y, z in m), got {self.home_target!r}")
         if self.termination_position_m is not None and not self.termination_position_m > 0:
             bad("termination_position_m", f"must be > 0, got {self.termination_position_m!r}")
-        if not 0 <= self.rpm_min < self.rpm_max:
-            bad("rpm_min/rpm_max", f"need 0 <= rpm_min < rpm_max, got {self.rpm_min}, {self.rpm_max}")
         for name, rng in self.ranges.items():
             check_range(name, rng[0], rng[1])
+
+    @property
+    def vehicle_params(self) -> V.Vehicle:
+        """The vehicle preset's constants."""
+        return V.get(self.vehicle)
+
+    @property
+    def rpm_min(self) -> float:
+        """Rotor speed at action -1 (u = 0), RPM: 0 for every preset."""
+        return 0.0
+
+    @property
+    def rpm_max(self) -> float:
+        """Rotor speed at action +1 (u = 1), RPM: the vehicle's ``max_rpm``."""
+        return self.vehicle_params.max_rpm
+
+    def hover_action(self) -> float:
+        """The nominal vehicle's hover command as an action in [-1, 1] (vehicles.hover_command)."""
+        return self.vehicle_params.hover_action(gravity=self.gravity)
 
     @property
     def termination_m(self) -> float:
@@ -96,6 +117,29 @@ class QuadrotorConfig:
     @classmethod
     def field_names(cls) -> list[str]:
         return [f.name for f in fields(cls)]
+
+
+def migrate_sim_settings(sim: dict) -> dict:
+    """Simulator settings (a run's ``env.sim``) written before the vehicle presets, in today's form.
+
+    Those runs set ``rpm_min``/``rpm_max`` (0 and 21702 RPM) and flew the one vehicle of
+    the time, today's ``l2f_paper``: the two keys are dropped and ``vehicle: l2f_paper``
+    set, so an old run directory replays on its own model. Returns ``sim`` itself when
+    there is nothing to migrate, a new dict otherwise; a ValueError (one line) for other
+    values or for the keys next to ``vehicle``.
+    """
+    if "rpm_min" not in sim and "rpm_max" not in sim:
+        return sim
+    out = dict(sim)
+    lo, hi = float(out.pop("rpm_min", 0.0)), float(out.pop("rpm_max", V.L2F_PAPER.max_rpm))
+    if "vehicle" in out:
+        raise ValueError("QuadrotorConfig.rpm_min/rpm_max: not settings any more (the vehicle preset fixes the "
+                         "rotor speed range); remove them")
+    if (lo, hi) != (0.0, V.L2F_PAPER.max_rpm):
+        raise ValueError(f"QuadrotorConfig.rpm_min/rpm_max: [{lo:g}, {hi:g}] RPM is no vehicle preset's range; "
+                         f"remove them and set vehicle (presets: {', '.join(V.VEHICLES)})")
+    out["vehicle"] = V.L2F_PAPER.name
+    return out
 
 
 def check_range(name: str, lo: float | np.ndarray, hi: float | np.ndarray) -> None:

@@ -7,12 +7,13 @@ Observations are a ``Dict`` with two views:
   (9, row-major), linear velocity (3, m/s, world), body rates (3, rad/s),
   the last ``action_history`` commanded actions (4 each, newest first).
 * ``critic`` — the same without noise, plus privileged state: rotor speeds
-  (normalized to [-1, 1]), the episode's disturbance force (in units of the nominal
-  weight) and torque (mN m), the 13 randomization values, the episode time fraction
-  and the privileged assist gain.
+  (normalized speed u as 2u - 1), the episode's disturbance force (in units of the
+  nominal weight) and torque (mN m), the gyro bias (rad/s x 50), the 14 randomization
+  values, the episode time fraction and the privileged assist gain.
 
-Actions are four normalized rotor commands in [-1, 1], mapped linearly to
-[rpm_min, rpm_max]. Auto-reset happens in the same step (gymnasium
+Actions are four rotor commands in [-1, 1]: the normalized motor command is
+u = (a + 1) / 2, the rotor speed target u * max_rpm of the vehicle preset
+(``QuadrotorConfig.vehicle``). Auto-reset happens in the same step (gymnasium
 ``AutoresetMode.SAME_STEP``): the final observation of a finished episode is in
 ``info["final_obs"]`` where ``info["_final_obs"]`` is true.
 """
@@ -38,8 +39,9 @@ def _config_vector(c: QuadrotorConfig) -> np.ndarray:
     v = np.zeros(K.CFG_DIM, dtype=np.float32)
     v[K.C_DT] = c.dt
     v[K.C_SUBSTEPS] = c.substeps
-    v[K.C_RPM_MIN] = c.rpm_min
-    v[K.C_RPM_MAX] = c.rpm_max
+    veh = c.vehicle_params
+    v[K.C_MAX_RPM] = veh.max_rpm
+    v[K.C_INV_MAX_RPM] = 1.0 / veh.max_rpm
     v[K.C_MOTOR] = c.motor_dynamics
     v[K.C_DRAG] = c.rotor_drag
     v[K.C_GROUND] = c.ground_effect
@@ -55,6 +57,21 @@ def _config_vector(c: QuadrotorConfig) -> np.ndarray:
     v[K.C_HIST] = c.action_history
     v[K.C_LAST_WINDOW] = min(c.episode_steps, max(1, round(1.0 / c.dt)))
     v[K.C_GRAVITY] = c.gravity
+    c0, c1, c2 = veh.thrust_curve
+    v[K.C_MASS] = veh.mass
+    v[K.C_IXX : K.C_IZZ + 1] = veh.inertia
+    v[K.C_TC0], v[K.C_TC1], v[K.C_TC2] = c0, c1, c2
+    # the curve per RPM of the state (computed in float64: for l2f_paper k2 is k_f exactly)
+    v[K.C_K1] = c1 / veh.max_rpm
+    v[K.C_K2] = c2 / veh.max_rpm**2
+    v[K.C_KM] = veh.torque_to_thrust
+    v[K.C_TAU_RISE] = veh.motor_tau_rise
+    v[K.C_TAU_FALL] = veh.motor_tau_fall
+    v[K.C_DRAG_XY] = veh.drag_xy
+    v[K.C_DRAG_Z] = veh.drag_z
+    v[K.C_RX : K.C_RX + 4] = [xy[0] for xy in veh.rotor_xy]
+    v[K.C_RY : K.C_RY + 4] = [xy[1] for xy in veh.rotor_xy]
+    v[K.C_YAW_DIR : K.C_YAW_DIR + 4] = veh.rotor_yaw_dir
     return v
 
 

@@ -37,12 +37,14 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from . import params as P
+from . import vehicles as V
 from .physics import (
-    A_POS, A_RETURN, A_TILT, A_YAW, ACC_DIM, C_DRAG, C_DT, C_EP_STEPS, C_GRAVITY, C_GROUND,
-    C_HIST, C_HOME, C_LAST_WINDOW, C_MOTOR, C_NOISE, C_R_CONST, C_R_SCALE, C_R_TERM, C_RPM_MAX,
-    C_RPM_MIN, C_SUBSTEPS, C_TERM_ANGVEL, C_TERM_POS, C_TERM_VEL, F_NONFINITE, F_TERMINATED,
-    F_TRUNCATED, HIST_LEN, O_LENGTH, O_POS, O_RETURN, O_SURVIVED, O_TILT, O_YAW, SCRATCH,
-    build,
+    A_POS, A_RETURN, A_TILT, A_YAW, ACC_DIM, C_DRAG, C_DRAG_XY, C_DRAG_Z, C_DT, C_EP_STEPS,
+    C_GRAVITY, C_GROUND, C_HIST, C_HOME, C_IXX, C_IYY, C_IZZ, C_K1, C_K2, C_KM, C_LAST_WINDOW,
+    C_MASS, C_MAX_RPM, C_MOTOR, C_NOISE, C_R_CONST, C_R_SCALE, C_R_TERM, C_RX, C_RY, C_SUBSTEPS,
+    C_TAU_FALL, C_TAU_RISE, C_TC0, C_TC1, C_TC2, C_TERM_ANGVEL, C_TERM_POS, C_TERM_VEL, C_YAW_DIR,
+    F_NONFINITE, F_TERMINATED, F_TRUNCATED, HIST_LEN, O_LENGTH, O_POS, O_RETURN, O_SURVIVED,
+    O_TILT, O_YAW, SCRATCH, build,
 )
 
 
@@ -50,11 +52,11 @@ def _drop_stale_cache() -> None:
     """Delete this module's numba cache when physics.py or params.py changed.
 
     numba keys its cache on this file only, but the kernels inline code from the
-    other two: an edit there would otherwise keep running the old compiled physics.
+    other three: an edit there would otherwise keep running the old compiled physics.
     """
     here = Path(__file__).resolve().parent
     digest = hashlib.sha256(b"".join((here / f).read_bytes()
-                                     for f in ("physics.py", "params.py", "kernels_cpu.py"))).hexdigest()
+                                     for f in ("physics.py", "params.py", "vehicles.py", "kernels_cpu.py"))).hexdigest()
     cache = here / "__pycache__"
     stamp = cache / "kernels_cpu.physics.sha256"
     try:
@@ -158,7 +160,9 @@ R_OC = 123  # critic view, first 18 entries (noise-free)
 R_OP = 141  # policy view, first 18 entries (noisy)
 R_RPMN = 159  # critic view: rotor speeds scaled to [-1, 1], 4
 R_TFRAC = 163  # critic view: episode time fraction
-NROWS = 164
+R_K1, R_K0 = 164, 165  # thrust curve per RPM: linear term and constant (x scale)
+R_GB = 166  # gyro bias of the episode, 3
+NROWS = 169
 
 _f32 = np.float32
 _0, _1, _2, _H = _f32(0.0), _f32(1.0), _f32(2.0), _f32(0.5)
@@ -166,18 +170,7 @@ _GE_MAXH = _f32(P.GROUND_EFFECT_MAX_HEIGHT)
 _PROP_R = _f32(P.PROP_RADIUS)
 _GE_C = _f32(P.GROUND_EFFECT_COEFF)
 _RPM_TO_RADS = _f32(2.0 * math.pi / 60.0)
-_DRAG_XY = _f32(P.DRAG_XY)
-_DRAG_Z = _f32(P.DRAG_Z)
-_RX0, _RY0 = (_f32(v) for v in P.ROTOR_XY[0])
-_RX1, _RY1 = (_f32(v) for v in P.ROTOR_XY[1])
-_RX2, _RY2 = (_f32(v) for v in P.ROTOR_XY[2])
-_RX3, _RY3 = (_f32(v) for v in P.ROTOR_XY[3])
-_D0, _D1, _D2, _D3 = (_f32(v) for v in P.ROTOR_YAW_DIR)
-_MASS = _f32(P.MASS)
-_IXX, _IYY, _IZZ = (_f32(v) for v in P.INERTIA)
-_KF = _f32(P.THRUST_COEFF)
-_KM = _f32(P.TORQUE_TO_THRUST)
-_TAU = _f32(P.MOTOR_TAU)
+_GYRO_CS = _f32(P.GYRO_BIAS_CRITIC_SCALE)
 _KR, _KW, _KP, _KV = (_f32(v) for v in (400.0, 28.0, 4.0, 3.0))  # physics._ASSIST_*
 _SIG_POS = _f32(P.NOISE_POSITION_M)
 _SIG_ROT = _f32(P.NOISE_ROTATION)
@@ -206,6 +199,23 @@ _INV_2_24_F64 = 1.0 / 16777216.0
 _INV_2_16_F64 = 1.0 / 65536.0
 _SQRT3_F64 = math.sqrt(3.0)
 _TWO_PI_F64 = 2.0 * math.pi
+
+
+#: vehicles.hover_command, the package's one hover formula, inlined into the lane loops.
+_hover_command = njit(**_SINL)(V.hover_command)
+
+
+@njit(**_SINL)
+def _vehicle(cfg):
+    """The vehicle's constants from the configuration vector, as two tuples of scalars:
+    geometry and drag (read inside the derivative), nominal values (per-env constants)."""
+    geo = (cfg[C_RX], cfg[C_RX + 1], cfg[C_RX + 2], cfg[C_RX + 3],
+           cfg[C_RY], cfg[C_RY + 1], cfg[C_RY + 2], cfg[C_RY + 3],
+           cfg[C_YAW_DIR], cfg[C_YAW_DIR + 1], cfg[C_YAW_DIR + 2], cfg[C_YAW_DIR + 3],
+           cfg[C_DRAG_XY], cfg[C_DRAG_Z])
+    nom = (cfg[C_MASS], cfg[C_IXX], cfg[C_IYY], cfg[C_IZZ], cfg[C_K2], cfg[C_K1], cfg[C_TC0],
+           cfg[C_KM], cfg[C_TAU_RISE], cfg[C_TAU_FALL])
+    return geo, nom
 
 
 @njit(**_SINL)
@@ -261,8 +271,12 @@ def _abs_atan2(y, x):
 
 
 @njit(**_SINL)
-def _derivative_rows(b, n, src, ground, drag, motor, g):
+def _derivative_rows(b, n, src, ground, drag, motor, g, geo):
     """physics.derivative of the state in rows src..src+16 into rows R_D.., lanes 0..n-1."""
+    rx0, rx1, rx2, rx3 = geo[0], geo[1], geo[2], geo[3]
+    ry0, ry1, ry2, ry3 = geo[4], geo[5], geo[6], geo[7]
+    d0, d1, d2, d3 = geo[8], geo[9], geo[10], geo[11]
+    drag_xy, drag_z = geo[12], geo[13]
     for j in range(n):
         z = b[(src + 2) * W + j]
         qw = b[(src + 3) * W + j]
@@ -291,21 +305,23 @@ def _derivative_rows(b, n, src, ground, drag, motor, g):
         ratio = _PROP_R / (_f32(4.0) * max(z, _PROP_R))
         ge = _1 + _GE_C * ratio * ratio if (ground and z < _GE_MAXH) else _1
         kfg = b[R_KF * W + j] * ge
+        k1g = b[R_K1 * W + j] * ge
+        k0g = b[R_K0 * W + j] * ge
         w0 = max(m0, _0)
         w1 = max(m1, _0)
         w2 = max(m2, _0)
         w3 = max(m3, _0)
-        t0 = kfg * w0 * w0
-        t1 = kfg * w1 * w1
-        t2 = kfg * w2 * w2
-        t3 = kfg * w3 * w3
+        t0 = max(kfg * w0 * w0 + (k1g * w0 + k0g), _0)
+        t1 = max(kfg * w1 * w1 + (k1g * w1 + k0g), _0)
+        t2 = max(kfg * w2 * w2 + (k1g * w2 + k0g), _0)
+        t3 = max(kfg * w3 * w3 + (k1g * w3 + k0g), _0)
         spin = (w0 + w1 + w2 + w3) * _RPM_TO_RADS * b[R_DRAG * W + j] if drag else _0
         vbx = r00 * vx + r10 * vy + r20 * vz
         vby = r01 * vx + r11 * vy + r21 * vz
         vbz = r02 * vx + r12 * vy + r22 * vz
-        fbx = -_DRAG_XY * spin * vbx
-        fby = -_DRAG_XY * spin * vby
-        fbz = (t0 + t1 + t2 + t3) - _DRAG_Z * spin * vbz
+        fbx = -drag_xy * spin * vbx
+        fby = -drag_xy * spin * vby
+        fbz = (t0 + t1 + t2 + t3) - drag_z * spin * vbz
         im = b[R_IM * W + j]
         b[(R_D + 0) * W + j] = vx
         b[(R_D + 1) * W + j] = vy
@@ -313,9 +329,9 @@ def _derivative_rows(b, n, src, ground, drag, motor, g):
         b[(R_D + 7) * W + j] = (r00 * fbx + r01 * fby + r02 * fbz + b[(R_EXT + 0) * W + j]) * im
         b[(R_D + 8) * W + j] = (r10 * fbx + r11 * fby + r12 * fbz + b[(R_EXT + 1) * W + j]) * im
         b[(R_D + 9) * W + j] = (r20 * fbx + r21 * fby + r22 * fbz + b[(R_EXT + 2) * W + j]) * im - g
-        tx = _RY0 * t0 + _RY1 * t1 + _RY2 * t2 + _RY3 * t3 + b[(R_EXT + 3) * W + j]
-        ty = -(_RX0 * t0 + _RX1 * t1 + _RX2 * t2 + _RX3 * t3) + b[(R_EXT + 4) * W + j]
-        tz = b[R_KM * W + j] * (_D0 * t0 + _D1 * t1 + _D2 * t2 + _D3 * t3) + b[(R_EXT + 5) * W + j]
+        tx = ry0 * t0 + ry1 * t1 + ry2 * t2 + ry3 * t3 + b[(R_EXT + 3) * W + j]
+        ty = -(rx0 * t0 + rx1 * t1 + rx2 * t2 + rx3 * t3) + b[(R_EXT + 4) * W + j]
+        tz = b[R_KM * W + j] * (d0 * t0 + d1 * t1 + d2 * t2 + d3 * t3) + b[(R_EXT + 5) * W + j]
         ixx = b[R_IXX * W + j]
         iyy = b[R_IYY * W + j]
         izz = b[R_IZZ * W + j]
@@ -339,19 +355,19 @@ def _derivative_rows(b, n, src, ground, drag, motor, g):
 
 
 @njit(**_SINL)
-def _rk4_rows(b, n, h, ground, drag, motor, g):
+def _rk4_rows(b, n, h, ground, drag, motor, g, geo):
     """physics.rk4 on lanes 0..n-1 of rows R_S (in place), then renormalize q."""
     hh = _H * h
     # Two call sites with constant source rows (one per source), so that each inlined
     # derivative loop reads and writes rows at compile-time distances.
-    _derivative_rows(b, n, R_S, ground, drag, motor, g)
+    _derivative_rows(b, n, R_S, ground, drag, motor, g, geo)
     for k in range(17):
         for j in range(n):
             d = b[(R_D + k) * W + j]
             b[(R_A + k) * W + j] = d
             b[(R_T + k) * W + j] = b[(R_S + k) * W + j] + hh * d
     for stage in range(1, 4):
-        _derivative_rows(b, n, R_T, ground, drag, motor, g)
+        _derivative_rows(b, n, R_T, ground, drag, motor, g, geo)
         if stage < 3:
             c = hh if stage == 1 else h
             for k in range(17):
@@ -392,13 +408,13 @@ def _gather_scales(b, j, e):
 
 
 @njit(**_SINL)
-def _constants(b, j):
-    """Per-env model constants from the raw scales, in place (vectorizable: the divisions
-    run once per step, 8 lanes at a time)."""
-    mass = _MASS * b[R_MASS * W + j]
-    ixx = _IXX * b[R_IXX * W + j]
-    iyy = _IYY * b[R_IYY * W + j]
-    izz = _IZZ * b[R_IZZ * W + j]
+def _constants(b, j, nom):
+    """Per-env model constants from the raw scales and the vehicle's nominal values ``nom``
+    (see _vehicle), in place (vectorizable: the divisions run once per step, 8 lanes at a time)."""
+    mass = nom[0] * b[R_MASS * W + j]
+    ixx = nom[1] * b[R_IXX * W + j]
+    iyy = nom[2] * b[R_IYY * W + j]
+    izz = nom[3] * b[R_IZZ * W + j]
     b[R_MASS * W + j] = mass
     b[R_IM * W + j] = _1 / mass
     b[R_IXX * W + j] = ixx
@@ -407,14 +423,17 @@ def _constants(b, j):
     b[R_IIXX * W + j] = _1 / ixx
     b[R_IIYY * W + j] = _1 / iyy
     b[R_IIZZ * W + j] = _1 / izz
-    b[R_KF * W + j] = _KF * b[R_KF * W + j]
-    b[R_KM * W + j] = _KM * b[R_KM * W + j]
-    b[R_ITU * W + j] = _1 / (_TAU * b[R_ITU * W + j])
-    b[R_ITD * W + j] = _1 / (_TAU * b[R_ITD * W + j])
+    skf = b[R_KF * W + j]
+    b[R_KF * W + j] = nom[4] * skf
+    b[R_K1 * W + j] = nom[5] * skf
+    b[R_K0 * W + j] = nom[6] * skf
+    b[R_KM * W + j] = nom[7] * b[R_KM * W + j]
+    b[R_ITU * W + j] = _1 / (nom[8] * b[R_ITU * W + j])
+    b[R_ITD * W + j] = _1 / (nom[9] * b[R_ITD * W + j])
 
 
 @njit(**_SINL)
-def _action(b, j, k, a_h, rpm_min, span, motor):
+def _action(b, j, k, a_h, max_rpm, motor):
     """Sanitize action k (NaN/inf -> 0, clip to [-1, 1]); command from the delayed one.
 
     Returns (non-finite, squared change, squared throttle offset from hover)."""
@@ -428,7 +447,7 @@ def _action(b, j, k, a_h, rpm_min, span, motor):
     dl = b[(R_DEL + k) * W + j]  # history entries are clean; the current action may not be
     dl = _0 if not math.isfinite(dl) else dl
     dl = min(max(dl, -_1), _1)
-    cmd = rpm_min + _H * (dl + _1) * span
+    cmd = _H * (dl + _1) * max_rpm  # u = (a + 1) / 2 as a rotor speed target
     b[(R_CMD + k) * W + j] = cmd
     if not motor:
         b[(R_S + 13 + k) * W + j] = cmd
@@ -555,9 +574,12 @@ def _reset_observe(i, state, hist, ep, vec, lo, hi, rng, steps, acc, cfg, obs_p,
     x += _GOLDEN + _GOLDEN
     _unit64(x, v, P.E_DIST_T)
     x += _GOLDEN + _GOLDEN
+    _unit64(x, v, P.E_GYRO_BIAS)
+    x += _GOLDEN + _GOLDEN
     for k in range(3):
         v[P.E_DIST_F + k] *= e[P.P_DIST_F]
         v[P.E_DIST_T + k] *= e[P.P_DIST_T]
+        v[P.E_GYRO_BIAS + k] *= e[P.P_GYRO_BIAS]
     s = state[i]
     r = e[P.P_START_R]
     for k in range(3):
@@ -581,11 +603,9 @@ def _reset_observe(i, state, hist, ep, vec, lo, hi, rng, steps, acc, cfg, obs_p,
         x += _GOLDEN
         s[10 + k] = sw * (2.0 * _uniform64(x) - 1.0)
     # physics.hover_action
-    rpm_lo = cfg[C_RPM_MIN]
-    span = cfg[C_RPM_MAX] - cfg[C_RPM_MIN]
-    rpm = math.sqrt(P.MASS * e[P.P_MASS] * cfg[C_GRAVITY] / (4.0 * P.THRUST_COEFF * e[P.P_KF]))
-    a_h = 2.0 * (rpm - rpm_lo) / span - 1.0
-    rpm_h = rpm_lo + 0.5 * (a_h + 1.0) * span
+    per_rotor = cfg[C_MASS] * e[P.P_MASS] * cfg[C_GRAVITY] / (4.0 * e[P.P_KF])
+    a_h = 2.0 * _hover_command(per_rotor, cfg[C_TC0], cfg[C_TC1], cfg[C_TC2]) - 1.0
+    rpm_h = 0.5 * (a_h + 1.0) * cfg[C_MAX_RPM]
     for k in range(4):
         s[13 + k] = rpm_h
     for h in range(HIST_LEN):
@@ -637,17 +657,22 @@ def _reset_observe(i, state, hist, ep, vec, lo, hi, rng, steps, acc, cfg, obs_p,
         for k in range(3):
             x += _GOLDEN
             op[15 + k] += ns * P.NOISE_ANGVEL_RPS * _normal64(x)
+        for k in range(3):
+            op[15 + k] += v[P.E_GYRO_BIAS + k]
     rng[i] = x
     for k in range(4):
-        oc[base + k] = 2.0 * (s[13 + k] - rpm_lo) / span - 1.0
+        oc[base + k] = 2.0 * s[13 + k] / cfg[C_MAX_RPM] - 1.0
+    weight = cfg[C_MASS] * cfg[C_GRAVITY]
     for k in range(3):
-        oc[base + 4 + k] = v[P.E_DIST_F + k] / P.MASS / cfg[C_GRAVITY]
+        oc[base + 4 + k] = v[P.E_DIST_F + k] / weight
         oc[base + 7 + k] = v[P.E_DIST_T + k] * 1e3
-    b2 = base + 10
+        oc[base + 10 + k] = v[P.E_GYRO_BIAS + k] * P.GYRO_BIAS_CRITIC_SCALE
+    b2 = base + 13
     for j in range(P.NUM_RANDOMIZATION):
         oc[b2 + j] = e[j]
-    oc[b2 + P.P_DIST_F] = e[P.P_DIST_F] / P.MASS / cfg[C_GRAVITY]
+    oc[b2 + P.P_DIST_F] = e[P.P_DIST_F] / weight
     oc[b2 + P.P_DIST_T] = e[P.P_DIST_T] * 1e3
+    oc[b2 + P.P_GYRO_BIAS] = e[P.P_GYRO_BIAS] * P.GYRO_BIAS_CRITIC_SCALE
     oc[b2 + P.NUM_RANDOMIZATION] = 0.0
     oc[b2 + P.NUM_RANDOMIZATION + 1] = e[P.P_ASSIST]
 
@@ -680,9 +705,10 @@ def _finite17(b, j):
 def _simd_chunk(c0, n, actions, state, hist, ep, vec, lo, hi, rng, steps, acc, cfg,
                 obs_p, obs_c, fin_p, fin_c, reward, flags, ep_out, ep_params, b):
     """One control step of envs c0..c0+n-1 (n <= W); see physics.step_env."""
-    rpm_min = cfg[C_RPM_MIN]
-    span = cfg[C_RPM_MAX] - rpm_min
+    max_rpm = cfg[C_MAX_RPM]
     g = cfg[C_GRAVITY]
+    geo, nom = _vehicle(cfg)
+    tc0, tc1, tc2 = cfg[C_TC0], cfg[C_TC1], cfg[C_TC2]
     ground = cfg[C_GROUND] > 0.5
     drag = cfg[C_DRAG] > 0.5
     motor = cfg[C_MOTOR] > 0.5
@@ -700,10 +726,9 @@ def _simd_chunk(c0, n, actions, state, hist, ep, vec, lo, hi, rng, steps, acc, c
     nh = int(cfg[C_HIST])
     src_p = R_OP if noise else R_OC  # rows of the policy view's first 18 entries
     # critic-view scalings as multiplications (physics.observe divides)
-    rpm_scale = _2 / span  # 2 (rpm - rpm_min) / span - 1 = rpm * scale - shift
-    rpm_shift = rpm_min * rpm_scale + _1
+    rpm_scale = _2 / max_rpm  # 2 u - 1 = rpm * scale - 1
     inv_ep_steps = _1 / ep_steps
-    inv_weight = _1 / (_MASS * g)
+    inv_weight = _1 / (nom[0] * g)
 
     # --- gather: AoS rows of the global arrays -> SoA lanes -------------------------
     for j in range(n):
@@ -724,6 +749,7 @@ def _simd_chunk(c0, n, actions, state, hist, ep, vec, lo, hi, rng, steps, acc, c
             b[(R_TGT + k) * W + j] = v[P.E_TARGET + k]
             b[(R_EXT + k) * W + j] = v[P.E_DIST_F + k]
             b[(R_EXT + 3 + k) * W + j] = v[P.E_DIST_T + k]
+            b[(R_GB + k) * W + j] = v[P.E_GYRO_BIAS + k]
         b[R_ASSIST * W + j] = e[P.P_ASSIST]
         b[R_NOISE * W + j] = e[P.P_NOISE]
         b[R_WPOS * W + j] = e[P.P_W_POS]
@@ -737,12 +763,14 @@ def _simd_chunk(c0, n, actions, state, hist, ep, vec, lo, hi, rng, steps, acc, c
 
     # --- model constants, actions, rotor commands, assist wrench (vectorized) -----------
     for j in range(n):
-        _constants(b, j)
-        a_h = _2 * (math.sqrt(b[R_MASS * W + j] * g / (_f32(4.0) * b[R_KF * W + j])) - rpm_min) / span - _1
-        bad0, d0, c0_ = _action(b, j, 0, a_h, rpm_min, span, motor)
-        bad1, d1, c1_ = _action(b, j, 1, a_h, rpm_min, span, motor)
-        bad2, d2, c2_ = _action(b, j, 2, a_h, rpm_min, span, motor)
-        bad3, d3, c3_ = _action(b, j, 3, a_h, rpm_min, span, motor)
+        # physics.hover_action, from the raw mass and thrust scales (before _constants)
+        per_rotor = nom[0] * b[R_MASS * W + j] * g / (_f32(4.0) * b[R_KF * W + j])
+        a_h = _f32(_2 * _hover_command(per_rotor, tc0, tc1, tc2) - _1)
+        _constants(b, j, nom)
+        bad0, d0, c0_ = _action(b, j, 0, a_h, max_rpm, motor)
+        bad1, d1, c1_ = _action(b, j, 1, a_h, max_rpm, motor)
+        bad2, d2, c2_ = _action(b, j, 2, a_h, max_rpm, motor)
+        bad3, d3, c3_ = _action(b, j, 3, a_h, max_rpm, motor)
         b[R_NONFIN * W + j] = _1 if (bad0 | bad1 | bad2 | bad3) else _0
         b[R_DACT * W + j] = d0 + d1 + d2 + d3
         b[R_ACOST * W + j] = c0_ + c1_ + c2_ + c3_
@@ -772,7 +800,7 @@ def _simd_chunk(c0, n, actions, state, hist, ep, vec, lo, hi, rng, steps, acc, c
 
     # --- physics ------------------------------------------------------------------------
     for _ in range(nsub):
-        _rk4_rows(b, n, h, ground, drag, motor, g)
+        _rk4_rows(b, n, h, ground, drag, motor, g, geo)
 
     # --- termination, reward, episode statistics, noise-free observation (vectorized) ---
     st = steps[c0:c0 + n]
@@ -844,10 +872,10 @@ def _simd_chunk(c0, n, actions, state, hist, ep, vec, lo, hi, rng, steps, acc, c
         b[(R_OC + 15) * W + j] = wx
         b[(R_OC + 16) * W + j] = wy
         b[(R_OC + 17) * W + j] = wz
-        b[(R_RPMN + 0) * W + j] = b[(R_S + 13) * W + j] * rpm_scale - rpm_shift
-        b[(R_RPMN + 1) * W + j] = b[(R_S + 14) * W + j] * rpm_scale - rpm_shift
-        b[(R_RPMN + 2) * W + j] = b[(R_S + 15) * W + j] * rpm_scale - rpm_shift
-        b[(R_RPMN + 3) * W + j] = b[(R_S + 16) * W + j] * rpm_scale - rpm_shift
+        b[(R_RPMN + 0) * W + j] = b[(R_S + 13) * W + j] * rpm_scale - _1
+        b[(R_RPMN + 1) * W + j] = b[(R_S + 14) * W + j] * rpm_scale - _1
+        b[(R_RPMN + 2) * W + j] = b[(R_S + 15) * W + j] * rpm_scale - _1
+        b[(R_RPMN + 3) * W + j] = b[(R_S + 16) * W + j] * rpm_scale - _1
         b[R_TFRAC * W + j] = fcnt * inv_ep_steps
 
     # Rows that only finished envs touch (lo and hi read by the reset; fin_*, ep_out and
@@ -892,9 +920,12 @@ def _simd_chunk(c0, n, actions, state, hist, ep, vec, lo, hi, rng, steps, acc, c
             b[(R_OP + 12) * W + j] = b[(R_OC + 12) * W + j] + sv * _normal(x + _GK[12])
             b[(R_OP + 13) * W + j] = b[(R_OC + 13) * W + j] + sv * _normal(x + _GK[13])
             b[(R_OP + 14) * W + j] = b[(R_OC + 14) * W + j] + sv * _normal(x + _GK[14])
-            b[(R_OP + 15) * W + j] = b[(R_OC + 15) * W + j] + sw * _normal(x + _GK[15])
-            b[(R_OP + 16) * W + j] = b[(R_OC + 16) * W + j] + sw * _normal(x + _GK[16])
-            b[(R_OP + 17) * W + j] = b[(R_OC + 17) * W + j] + sw * _normal(x + _GK[17])
+            b[(R_OP + 15) * W + j] = (b[(R_OC + 15) * W + j] + sw * _normal(x + _GK[15])
+                                        + b[(R_GB + 0) * W + j])
+            b[(R_OP + 16) * W + j] = (b[(R_OC + 16) * W + j] + sw * _normal(x + _GK[16])
+                                        + b[(R_GB + 1) * W + j])
+            b[(R_OP + 17) * W + j] = (b[(R_OC + 17) * W + j] + sw * _normal(x + _GK[17])
+                                        + b[(R_GB + 2) * W + j])
             rs[j] = x if b[R_NONFIN * W + j] > _0 else x + _GK[_NOISE_DRAWS - 1]
 
     # --- scatter: state, action history, accumulators, flags (scalar copies) ---------
@@ -939,7 +970,7 @@ def _simd_chunk(c0, n, actions, state, hist, ep, vec, lo, hi, rng, steps, acc, c
             oc[base + k] = b[(R_RPMN + k) * W + j]
 
     # --- privileged part of the critic view (physics.observe) --------------------------
-    b2 = base + 10
+    b2 = base + 13
     for j in range(n):
         i = c0 + j
         oc = obs_c[i]
@@ -947,11 +978,13 @@ def _simd_chunk(c0, n, actions, state, hist, ep, vec, lo, hi, rng, steps, acc, c
         for k in range(3):
             oc[base + 4 + k] = v[P.E_DIST_F + k] * inv_weight
             oc[base + 7 + k] = v[P.E_DIST_T + k] * _f32(1e3)
+            oc[base + 10 + k] = v[P.E_GYRO_BIAS + k] * _GYRO_CS
         e = ep[i]
         for k in range(P.NUM_RANDOMIZATION):
             oc[b2 + k] = e[k]
         oc[b2 + P.P_DIST_F] = e[P.P_DIST_F] * inv_weight
         oc[b2 + P.P_DIST_T] = e[P.P_DIST_T] * _f32(1e3)
+        oc[b2 + P.P_GYRO_BIAS] = e[P.P_GYRO_BIAS] * _GYRO_CS
         oc[b2 + P.NUM_RANDOMIZATION] = b[R_TFRAC * W + j]
         oc[b2 + P.NUM_RANDOMIZATION + 1] = e[P.P_ASSIST]
 
@@ -1012,6 +1045,7 @@ def _physics_block(start, stop, state, cmd, ep, ext, cfg, h, n_steps, b):
     drag = cfg[C_DRAG] > 0.5
     motor = cfg[C_MOTOR] > 0.5
     g = cfg[C_GRAVITY]
+    geo, nom = _vehicle(cfg)
     h = _f32(h)
     for c0 in range(start, stop, W):
         n = min(W, stop - c0)
@@ -1025,9 +1059,9 @@ def _physics_block(start, stop, state, cmd, ep, ext, cfg, h, n_steps, b):
                 b[(R_EXT + k) * W + j] = ext[i, k]
             _gather_scales(b, j, ep[i])
         for j in range(n):
-            _constants(b, j)
+            _constants(b, j, nom)
         for _ in range(n_steps):
-            _rk4_rows(b, n, h, ground, drag, motor, g)
+            _rk4_rows(b, n, h, ground, drag, motor, g, geo)
         for j in range(n):
             i = c0 + j
             for k in range(17):
@@ -1054,10 +1088,11 @@ def derivative(s, cmd, ep, ext, cfg, out):
         b[(R_CMD + k) * W] = cmd[k]
     for k in range(6):
         b[(R_EXT + k) * W] = ext[k]
+    geo, nom = _vehicle(cfg)
     _gather_scales(b, 0, ep)
-    _constants(b, 0)
+    _constants(b, 0, nom)
     _derivative_rows(b, 1, R_S, cfg[C_GROUND] > 0.5, cfg[C_DRAG] > 0.5, cfg[C_MOTOR] > 0.5,
-                     cfg[C_GRAVITY])
+                     cfg[C_GRAVITY], geo)
     for k in range(17):
         out[k] = b[(R_D + k) * W]
 

@@ -18,14 +18,23 @@ from types import SimpleNamespace
 import numpy as np
 
 from . import params as P
+from . import vehicles as V
 
 # --- array layouts shared with env.py ------------------------------------------------
-# Static configuration vector (same for all envs), float32.
-C_DT, C_SUBSTEPS, C_RPM_MIN, C_RPM_MAX, C_MOTOR, C_DRAG, C_GROUND, C_NOISE = range(8)
+# Static configuration vector (same for all envs), float32; built by env._config_vector.
+C_DT, C_SUBSTEPS, C_MAX_RPM, C_INV_MAX_RPM, C_MOTOR, C_DRAG, C_GROUND, C_NOISE = range(8)
 C_HOME = 8  # 3 values
 C_TERM_POS, C_TERM_VEL, C_TERM_ANGVEL, C_EP_STEPS = 11, 12, 13, 14
 C_R_SCALE, C_R_CONST, C_R_TERM, C_HIST, C_LAST_WINDOW, C_GRAVITY = 15, 16, 17, 18, 19, 20
-CFG_DIM = 21
+# The vehicle (vehicles.Vehicle, nominal values; the per-env scales multiply them):
+# mass (kg), diagonal inertia (kg m^2), thrust curve over u (c0, c1, c2 in N), the same
+# curve per RPM of the state (k1 = c1 / max_rpm, k2 = c2 / max_rpm^2), yaw torque /
+# thrust (m), motor rise and fall constants (s), rotor drag (kg/rad), rotor x (4, m),
+# rotor y (4, m), rotor yaw directions (4).
+C_MASS, C_IXX, C_IYY, C_IZZ, C_TC0, C_TC1, C_TC2, C_K1, C_K2, C_KM = range(21, 31)
+C_TAU_RISE, C_TAU_FALL, C_DRAG_XY, C_DRAG_Z = range(31, 35)
+C_RX, C_RY, C_YAW_DIR = 35, 39, 43  # 4 values each
+CFG_DIM = 47
 
 # Episode accumulators (N, ACC_DIM) and per-episode results written at done (N, OUT_DIM).
 A_RETURN, A_POS, A_TILT, A_YAW = range(4)
@@ -49,9 +58,9 @@ POLICY_POSITION_ERROR = slice(0, 3)  # policy view: position minus target, world
 
 
 def critic_obs_dim(history: int) -> int:
-    """Noise-free policy view + rotor speeds 4 + disturbance 6 + randomization 13
-    + episode time fraction 1 + privileged assist gain 1."""
-    return policy_obs_dim(history) + 4 + 6 + P.NUM_RANDOMIZATION + 2
+    """Noise-free policy view + rotor speeds 4 + disturbance 6 + gyro bias 3
+    + randomization 14 + episode time fraction 1 + privileged assist gain 1."""
+    return policy_obs_dim(history) + 4 + 6 + 3 + P.NUM_RANDOMIZATION + 2
 
 
 # SplitMix64 constants (Steele, Lea & Flood, OOPSLA 2014). Typed as uint64 so numba
@@ -67,14 +76,6 @@ _SQRT3 = math.sqrt(3.0)
 _TWO_PI = 2.0 * math.pi
 _RPM_TO_RADS = _TWO_PI / 60.0
 _RAD_TO_DEG = 180.0 / math.pi
-
-# Geometry as scalars (module constants are frozen into the compiled code).
-_RX0, _RY0 = P.ROTOR_XY[0]
-_RX1, _RY1 = P.ROTOR_XY[1]
-_RX2, _RY2 = P.ROTOR_XY[2]
-_RX3, _RY3 = P.ROTOR_XY[3]
-_D0, _D1, _D2, _D3 = P.ROTOR_YAW_DIR
-_IXX, _IYY, _IZZ = P.INERTIA
 
 # Privileged assist (a PD wrench that helps; annealed to zero by the curriculum).
 # Gains chosen for a well-damped response of the nominal Crazyflie: attitude
@@ -92,6 +93,7 @@ def build(jit, jit_inline=None):
     inlines them at numba IR level, which removes per-call array-view overhead.
     """
     jit_inline = jit_inline or jit
+    hover_command = jit_inline(V.hover_command)  # the package's one hover formula
 
     @jit_inline
     def rng_next(rng, i):
@@ -136,12 +138,15 @@ def build(jit, jit_inline=None):
         r21 = 2.0 * (qy * qz + qw * qx)
         r22 = 1.0 - 2.0 * (qx * qx + qy * qy)
 
-        mass = P.MASS * ep[P.P_MASS]
-        ixx = _IXX * ep[P.P_IXX]
-        iyy = _IYY * ep[P.P_IYY]
-        izz = _IZZ * ep[P.P_IZZ]
-        kf = P.THRUST_COEFF * ep[P.P_KF]
-        km = P.TORQUE_TO_THRUST * ep[P.P_KM]
+        mass = cfg[C_MASS] * ep[P.P_MASS]
+        ixx = cfg[C_IXX] * ep[P.P_IXX]
+        iyy = cfg[C_IYY] * ep[P.P_IYY]
+        izz = cfg[C_IZZ] * ep[P.P_IZZ]
+        # thrust curve per RPM of the state: T = k0 + k1 rpm + k2 rpm^2 (N), scaled as a whole
+        kf = cfg[C_K2] * ep[P.P_KF]
+        k1 = cfg[C_K1] * ep[P.P_KF]
+        k0 = cfg[C_TC0] * ep[P.P_KF]
+        km = cfg[C_KM] * ep[P.P_KM]
 
         ge = 1.0
         if cfg[C_GROUND] > 0.5 and s[2] < P.GROUND_EFFECT_MAX_HEIGHT:
@@ -153,10 +158,10 @@ def build(jit, jit_inline=None):
         w1 = max(s[14], 0.0)
         w2 = max(s[15], 0.0)
         w3 = max(s[16], 0.0)
-        t0 = kf * w0 * w0 * ge
-        t1 = kf * w1 * w1 * ge
-        t2 = kf * w2 * w2 * ge
-        t3 = kf * w3 * w3 * ge
+        t0 = max(kf * w0 * w0 + (k1 * w0 + k0), 0.0) * ge
+        t1 = max(kf * w1 * w1 + (k1 * w1 + k0), 0.0) * ge
+        t2 = max(kf * w2 * w2 + (k1 * w2 + k0), 0.0) * ge
+        t3 = max(kf * w3 * w3 + (k1 * w3 + k0), 0.0) * ge
 
         # Body force: thrust along z plus rotor drag (linear in v_body, scaled by the
         # sum of rotor speeds, as in gym-pybullet-drones).
@@ -171,9 +176,9 @@ def build(jit, jit_inline=None):
             vbx = r00 * vx + r10 * vy + r20 * vz
             vby = r01 * vx + r11 * vy + r21 * vz
             vbz = r02 * vx + r12 * vy + r22 * vz
-            fbx = -P.DRAG_XY * spin * vbx
-            fby = -P.DRAG_XY * spin * vby
-            fbz -= P.DRAG_Z * spin * vbz
+            fbx = -cfg[C_DRAG_XY] * spin * vbx
+            fby = -cfg[C_DRAG_XY] * spin * vby
+            fbz -= cfg[C_DRAG_Z] * spin * vbz
 
         g = cfg[C_GRAVITY]
         out[0] = vx
@@ -184,9 +189,10 @@ def build(jit, jit_inline=None):
         out[9] = (r20 * fbx + r21 * fby + r22 * fbz + ext[2]) / mass - g
 
         # Torques: r_i x (0, 0, T_i) = (y_i T_i, -x_i T_i, 0) plus rotor reaction torque.
-        tx = _RY0 * t0 + _RY1 * t1 + _RY2 * t2 + _RY3 * t3 + ext[3]
-        ty = -(_RX0 * t0 + _RX1 * t1 + _RX2 * t2 + _RX3 * t3) + ext[4]
-        tz = km * (_D0 * t0 + _D1 * t1 + _D2 * t2 + _D3 * t3) + ext[5]
+        tx = cfg[C_RY] * t0 + cfg[C_RY + 1] * t1 + cfg[C_RY + 2] * t2 + cfg[C_RY + 3] * t3 + ext[3]
+        ty = -(cfg[C_RX] * t0 + cfg[C_RX + 1] * t1 + cfg[C_RX + 2] * t2 + cfg[C_RX + 3] * t3) + ext[4]
+        tz = km * (cfg[C_YAW_DIR] * t0 + cfg[C_YAW_DIR + 1] * t1 + cfg[C_YAW_DIR + 2] * t2
+                   + cfg[C_YAW_DIR + 3] * t3) + ext[5]
         wx = s[10]
         wy = s[11]
         wz = s[12]
@@ -202,8 +208,8 @@ def build(jit, jit_inline=None):
         out[6] = 0.5 * (qw * wz + qx * wy - qy * wx)
 
         if cfg[C_MOTOR] > 0.5:
-            tau_up = P.MOTOR_TAU * ep[P.P_TAU_UP]
-            tau_down = P.MOTOR_TAU * ep[P.P_TAU_DOWN]
+            tau_up = cfg[C_TAU_RISE] * ep[P.P_TAU_UP]
+            tau_down = cfg[C_TAU_FALL] * ep[P.P_TAU_DOWN]
             for k in range(4):
                 d = cmd[k] - s[13 + k]
                 out[13 + k] = d / tau_up if d > 0.0 else d / tau_down
@@ -240,9 +246,9 @@ def build(jit, jit_inline=None):
 
     @jit_inline
     def hover_action(ep, cfg):
-        """Normalized action whose RPM carries this env's weight."""
-        rpm = math.sqrt(P.MASS * ep[P.P_MASS] * cfg[C_GRAVITY] / (4.0 * P.THRUST_COEFF * ep[P.P_KF]))
-        return 2.0 * (rpm - cfg[C_RPM_MIN]) / (cfg[C_RPM_MAX] - cfg[C_RPM_MIN]) - 1.0
+        """Action in [-1, 1] whose thrust carries this env's weight (vehicles.hover_command)."""
+        per_rotor = cfg[C_MASS] * ep[P.P_MASS] * cfg[C_GRAVITY] / (4.0 * ep[P.P_KF])
+        return 2.0 * hover_command(per_rotor, cfg[C_TC0], cfg[C_TC1], cfg[C_TC2]) - 1.0
 
     @jit_inline
     def random_unit(rng, i, out, o):
@@ -270,9 +276,11 @@ def build(jit, jit_inline=None):
             v[P.E_TARGET + k] = cfg[C_HOME + k] + tr * (2.0 * rng_uniform(rng, i) - 1.0)
         random_unit(rng, i, v, P.E_DIST_F)
         random_unit(rng, i, v, P.E_DIST_T)
+        random_unit(rng, i, v, P.E_GYRO_BIAS)
         for k in range(3):
             v[P.E_DIST_F + k] *= e[P.P_DIST_F]
             v[P.E_DIST_T + k] *= e[P.P_DIST_T]
+            v[P.E_GYRO_BIAS + k] *= e[P.P_GYRO_BIAS]
 
         s = state[i]
         r = e[P.P_START_R]
@@ -294,7 +302,7 @@ def build(jit, jit_inline=None):
         for k in range(3):
             s[10 + k] = sw * (2.0 * rng_uniform(rng, i) - 1.0)
         a_h = hover_action(e, cfg)
-        rpm_h = cfg[C_RPM_MIN] + 0.5 * (a_h + 1.0) * (cfg[C_RPM_MAX] - cfg[C_RPM_MIN])
+        rpm_h = 0.5 * (a_h + 1.0) * cfg[C_MAX_RPM]
         for k in range(4):
             s[13 + k] = rpm_h
         for h in range(HIST_LEN):
@@ -347,23 +355,29 @@ def build(jit, jit_inline=None):
                 op[12 + k] += ns * P.NOISE_VELOCITY_MPS * rng_normal(rng, i)
             for k in range(3):
                 op[15 + k] += ns * P.NOISE_ANGVEL_RPS * rng_normal(rng, i)
-        # Privileged part of the critic view, roughly unit scale.
-        span = cfg[C_RPM_MAX] - cfg[C_RPM_MIN]
+            # the episode's gyro bias: a sensor error, on with the noise
+            for k in range(3):
+                op[15 + k] += v[P.E_GYRO_BIAS + k]
+        # Privileged part of the critic view, roughly unit scale: rotor speeds as 2u - 1,
+        # disturbance force in nominal weights, torque in mN m, gyro bias x 50 (rad/s).
         for k in range(4):
-            oc[base + k] = 2.0 * (s[13 + k] - cfg[C_RPM_MIN]) / span - 1.0
+            oc[base + k] = 2.0 * s[13 + k] / cfg[C_MAX_RPM] - 1.0
+        weight = cfg[C_MASS] * cfg[C_GRAVITY]
         for k in range(3):
-            oc[base + 4 + k] = v[P.E_DIST_F + k] / P.MASS / cfg[C_GRAVITY]
+            oc[base + 4 + k] = v[P.E_DIST_F + k] / weight
             oc[base + 7 + k] = v[P.E_DIST_T + k] * 1e3
-        b2 = base + 10
+            oc[base + 10 + k] = v[P.E_GYRO_BIAS + k] * P.GYRO_BIAS_CRITIC_SCALE
+        b2 = base + 13
         for j in range(P.NUM_RANDOMIZATION):
             oc[b2 + j] = e[j]
-        oc[b2 + P.P_DIST_F] = e[P.P_DIST_F] / P.MASS / cfg[C_GRAVITY]
+        oc[b2 + P.P_DIST_F] = e[P.P_DIST_F] / weight
         oc[b2 + P.P_DIST_T] = e[P.P_DIST_T] * 1e3
+        oc[b2 + P.P_GYRO_BIAS] = e[P.P_GYRO_BIAS] * P.GYRO_BIAS_CRITIC_SCALE
         oc[b2 + P.NUM_RANDOMIZATION] = steps[i] / cfg[C_EP_STEPS]
         oc[b2 + P.NUM_RANDOMIZATION + 1] = e[P.P_ASSIST]
 
     @jit_inline
-    def assist_wrench(s, e, v, ext):
+    def assist_wrench(s, e, v, cfg, ext):
         """Privileged helping wrench, scaled by the assist gain (0 = the real task)."""
         gain = e[P.P_ASSIST]
         if gain <= 0.0:
@@ -376,12 +390,12 @@ def build(jit, jit_inline=None):
         erx = 0.5 * ((2.0 * (qy * qz + qw * qx)) - (2.0 * (qy * qz - qw * qx)))
         ery = 0.5 * ((2.0 * (qx * qz + qw * qy)) - (2.0 * (qx * qz - qw * qy)))
         erz = 0.5 * ((2.0 * (qx * qy + qw * qz)) - (2.0 * (qx * qy - qw * qz)))
-        m = P.MASS * e[P.P_MASS]
+        m = cfg[C_MASS] * e[P.P_MASS]
         for k in range(3):
             ext[k] += gain * m * (-_ASSIST_KP * (s[k] - v[P.E_TARGET + k]) - _ASSIST_KV * s[7 + k])
-        ext[3] += gain * _IXX * e[P.P_IXX] * (-_ASSIST_KR * erx - _ASSIST_KW * s[10])
-        ext[4] += gain * _IYY * e[P.P_IYY] * (-_ASSIST_KR * ery - _ASSIST_KW * s[11])
-        ext[5] += gain * _IZZ * e[P.P_IZZ] * (-_ASSIST_KR * erz - _ASSIST_KW * s[12])
+        ext[3] += gain * cfg[C_IXX] * e[P.P_IXX] * (-_ASSIST_KR * erx - _ASSIST_KW * s[10])
+        ext[4] += gain * cfg[C_IYY] * e[P.P_IYY] * (-_ASSIST_KR * ery - _ASSIST_KW * s[11])
+        ext[5] += gain * cfg[C_IZZ] * e[P.P_IZZ] * (-_ASSIST_KR * erz - _ASSIST_KW * s[12])
 
     @jit
     def step_env(i, actions, state, hist, ep, vec, lo, hi, rng, steps, acc, cfg,
@@ -411,16 +425,16 @@ def build(jit, jit_inline=None):
             hist[i, 0, k] = a
         lat = int(e[P.P_LATENCY])
         cmd = work[51:55]
-        span = cfg[C_RPM_MAX] - cfg[C_RPM_MIN]
         for k in range(4):
-            cmd[k] = cfg[C_RPM_MIN] + 0.5 * (hist[i, lat, k] + 1.0) * span
+            # normalized command u = (a + 1) / 2, as a rotor speed (RPM) target
+            cmd[k] = 0.5 * (hist[i, lat, k] + 1.0) * cfg[C_MAX_RPM]
             if cfg[C_MOTOR] <= 0.5:
                 s[13 + k] = cmd[k]
         ext = work[55:61]
         for k in range(3):
             ext[k] = v[P.E_DIST_F + k]
             ext[3 + k] = v[P.E_DIST_T + k]
-        assist_wrench(s, e, v, ext)
+        assist_wrench(s, e, v, cfg, ext)
         nsub = int(cfg[C_SUBSTEPS])
         h = cfg[C_DT] / nsub
         for _ in range(nsub):
@@ -503,6 +517,6 @@ def build(jit, jit_inline=None):
 
     return SimpleNamespace(
         rng_next=rng_next, rng_uniform=rng_uniform, rng_normal=rng_normal,
-        derivative=derivative, rk4=rk4, hover_action=hover_action,
+        derivative=derivative, rk4=rk4, hover_action=hover_action, hover_command=hover_command,
         reset_env=reset_env, observe=observe, step_env=step_env,
     )

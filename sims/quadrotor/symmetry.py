@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import params as P
+from . import vehicles as V
 
 
 @dataclass(frozen=True)
@@ -52,10 +53,11 @@ SYMMETRIES = (
 )
 
 
-def check_layout(sym: Symmetry) -> None:
-    """Raise if ``sym`` does not map the rotor layout of ``params.py`` onto itself."""
-    xy = np.asarray(P.ROTOR_XY)
-    spin = np.asarray(P.ROTOR_YAW_DIR)
+def check_layout(sym: Symmetry, vehicle: str = V.DEFAULT_VEHICLE) -> None:
+    """Raise if ``sym`` does not map the rotor layout of the vehicle preset onto itself."""
+    veh = V.get(vehicle)
+    xy = np.asarray(veh.rotor_xy)
+    spin = np.asarray(veh.rotor_yaw_dir)
     perm = list(sym.rotor_perm)
     if not np.allclose(xy * np.asarray(sym.axes[:2]), xy[perm]):
         raise ValueError(f"{sym.name}: rotor positions are not permuted by {perm}")

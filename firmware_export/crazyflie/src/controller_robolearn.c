@@ -49,6 +49,10 @@ static float hover_action(void)
     return 2.0f * (rpm - ROBOLEARN_RPM_MIN) / (ROBOLEARN_RPM_MAX - ROBOLEARN_RPM_MIN) - 1.0f;
 }
 
+/* A new episode: the policy's internal state (the integrator of a robolearn.actor/2 policy,
+ * ROBOLEARN_STATE_DIM floats inside policy.c) back to zero, the action history to hover.
+ * Called when the controller starts and on every tick while the setpoint is disabled, so
+ * every (re)start flies from a reset exactly like a training episode. */
 static void reset_state(void)
 {
     int k;
@@ -97,7 +101,7 @@ void controllerOutOfTree(control_t *control, const setpoint_t *setpoint, const s
                                 sensors->gyro.z * DEG_TO_RAD};
 
         robolearn_obs_assemble(obs, pos_err, quat, vel, rates, history, CF_HISTORY);
-        robolearn_policy(obs, action);
+        robolearn_policy_step(obs, action); /* integrates first, then acts */
         robolearn_history_push(history, CF_HISTORY, action);
         for (k = 0; k < ROBOLEARN_MOTORS; ++k) {
             /* Thrust is k_f rpm^2, so the fraction of full thrust is (rpm / rpm_max)^2;
