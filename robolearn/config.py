@@ -7,6 +7,7 @@ the offending key and what it accepts. ``dump_config`` writes the fully resolved
 
 from __future__ import annotations
 
+import copy
 import re
 import types
 import typing
@@ -112,7 +113,7 @@ def _field_comments(cls: type, where: str) -> dict[str, str]:
             if text:
                 out[m.group(1)] = text
         above = []
-    return {f.name: out.get(f.name) or f"{cls.__name__}.{f.name} ({where})" for f in fields(cls)}  # type: ignore[arg-type]
+    return {f.name: out.get(f.name) or f"{cls.__name__}.{f.name} ({where})" for f in fields(cls)}
 
 
 def _sim_model() -> type[BaseModel]:
@@ -788,7 +789,8 @@ def validate_config(data: dict) -> RunConfig:
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
                 base: dict | None = None) -> RunConfig:
     """Read ``path`` (or start from ``base``), apply overrides, validate."""
-    data = dict(base) if base is not None else (read_config_file(path) if path is not None else {})
+    # a deep copy: overrides write into nested sections, never into the caller's ``base``
+    data = copy.deepcopy(base) if base is not None else (read_config_file(path) if path is not None else {})
     for item in overrides:
         apply_override(data, item)
     return validate_config(data)
