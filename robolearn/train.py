@@ -27,7 +27,7 @@ from .arm import arm_outcomes, build_arm_teacher
 from .curriculum import (apply_proposals, attach_abs_advantage, build_start_states, build_teacher,
                          outcomes_from_arrays)
 from .envs import check_device, init_action, make_env
-from .errors import CheckpointError, ConfigError, Stopped, TrainingDiverged, UserError, WriteError
+from .errors import CheckpointError, ConfigError, Stopped, TrainingDiverged, UserError, WriteError, check_finite
 from .hard_starts import build_hard_starts
 from .networks import prime_cpu_kernels
 from .logging.run_dir import EpisodeStats, MetricsLogger, RunDir, read_metrics
@@ -242,7 +242,14 @@ def _open_run(cfg: RunConfig, out: str | Path | None, resume: str | Path | None,
     if resume is None:
         return RunDir(out if out is not None else default_run_dir(cfg)).check_new(force), None
     run = RunDir(resume).require()
-    found = latest_good_checkpoint(run.checkpoints, notice)
+    skipped: list[str] = []
+    found = latest_good_checkpoint(run.checkpoints, skipped.append)
+    if found is None and skipped:  # there were checkpoints, none loads: do not start over silently
+        raise CheckpointError(f"--resume: no checkpoint in {run.checkpoints} loads ({len(skipped)} corrupt ones, "
+                              f"kept as ckpt_*.pt.bad; the newest: {skipped[0].removeprefix('notice: ')}); start a "
+                              f"new run with --out, or put a good ckpt_*.pt back")
+    for msg in skipped:
+        notice(msg)
     if found is None:
         return run, None
     ckpt = found[1]
@@ -377,8 +384,10 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
     progress = _Progress(cfg.train.total_env_steps, cfg.train.progress, console)
 
     def checkpoint(wall: float) -> Path:
-        return save_checkpoint(run.checkpoints, algo.iteration, _checkpoint_state(cfg, sess, wall),
-                               keep=cfg.train.keep_checkpoints)
+        state = _checkpoint_state(cfg, sess, wall)
+        # the algorithms check every update; this keeps a checkpoint from ever holding NaN weights
+        check_finite(_tensors(state["algo_state"]), "weights", algo.iteration)
+        return save_checkpoint(run.checkpoints, algo.iteration, state, keep=cfg.train.keep_checkpoints)
 
     startup_s = time.perf_counter() - t_process
     t0 = time.perf_counter()
