@@ -228,7 +228,7 @@ def full_disk(root: Path, args: list[str] = TINY) -> dict:
 def fuzz_configs(examples: int, seed: int = 0) -> dict:
     """Generated configs and --set overrides through load_config (tests/test_config_fuzz.py's strategies)."""
     sys.path.insert(0, str(ROOT / "tests"))
-    from config_fuzz import run_fuzz  # tests/config_fuzz.py
+    from config_fuzz import run_fuzz  # type: ignore[import-not-found]  # tests/config_fuzz.py
 
     return run_fuzz(examples, seed)
 
