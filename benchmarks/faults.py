@@ -156,13 +156,23 @@ def kill_trial(ref: Path, run: Path, delay: float, args: list[str] = TINY) -> di
 
 
 def kill_resume(kills: int, seed: int, root: Path, args: list[str] = TINY) -> dict:
-    """``kills`` independent trials at moments uniform over the uninterrupted run's wall time."""
+    """Independent trials at moments uniform over the uninterrupted run's wall time, until
+    ``kills`` of them hit a live process."""
     ref, t_ref = uninterrupted(root, args)
     rng = random.Random(seed)
-    trials = [kill_trial(ref, root / f"killed-{i}", rng.uniform(0.0, t_ref), args) for i in range(kills)]
+    trials: list[dict] = []
+    span = t_ref
+    # A trial that finished before its kill (the machine ran faster than during the
+    # uninterrupted run) does not count: the span shrinks to that trial's time, and it is redrawn.
+    while sum(t["killed"] for t in trials) < kills and len(trials) < 3 * kills:
+        t0 = time.perf_counter()
+        t = kill_trial(ref, root / f"killed-{len(trials)}", rng.uniform(0.0, span), args)
+        trials.append(t)
+        if not t["killed"]:
+            span = min(span, time.perf_counter() - t0)
     return {
         "kills": kills, "seed": seed, "uninterrupted_wall_s": round(t_ref, 2),
-        "hit_a_live_process": sum(t["killed"] for t in trials),
+        "trials": len(trials), "hit_a_live_process": sum(t["killed"] for t in trials),
         "stages": {st: sum(t["stage"] == st for t in trials) for st in ("start-up", "training/polish/trim", "evaluation", "finished")},
         "resumed_and_finished": sum(t["resumed_and_finished"] for t in trials),
         "corrupt_files": sum(len(t["corrupt"]) for t in trials),

@@ -689,7 +689,7 @@ def apply_override(data: dict, item: str) -> None:
     key = key.strip()
     parts = key.split(".")
     if not key or any(not p for p in parts):
-        raise ConfigError(f"--set {item!r}: bad key {key!r}; use dotted names like ppo.lr")
+        raise ConfigError(f"--set {key!r}: bad key (empty part); use dotted names like ppo.lr")
     value = parse_yaml(raw, f"--set {key}") if raw.strip() else None
     node = data
     # env.ranges keys contain dots themselves: env.ranges.randomization.mass_scale=[0.9,1.1]

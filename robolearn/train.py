@@ -373,12 +373,15 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
     if ckpt is None or not (ckpt.get("env_state") and ckpt["algo_state"].get("obs")):
         algo.reset(seed=sess.env_seed)  # a fresh run, or a resume without the env's state
     # Everything checked: from here on the run directory is written.
-    if resume is None:
-        run.create(force, config_text=dump_config(cfg))
-    else:
-        run.write_config(dump_config(cfg))
-        for d in (run.checkpoints, run.plots):
-            _mkdir(d)
+    try:
+        if resume is None:
+            run.create(force, config_text=dump_config(cfg))
+        else:
+            run.write_config(dump_config(cfg))
+            for d in (run.checkpoints, run.plots):
+                _mkdir(d)
+    except WriteError as e:
+        raise _write_failed(e, run) from None
     logger = MetricsLogger(run, resume_iteration=int(ckpt["iteration"]) if ckpt else (0 if resume else None),
                            resume_step=int(ckpt["env_steps"]) if ckpt else None)
     progress = _Progress(cfg.train.total_env_steps, cfg.train.progress, console)
@@ -420,10 +423,7 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
         except WriteError as e:
             progress.close()
             logger.close(quiet=True)
-            last = latest_checkpoint(run.checkpoints)
-            kept = f"the last good checkpoint {last.name} is intact" if last else "no checkpoint was written yet"
-            raise UserError(f"{e}: free space or fix the permissions of {run.path}, then continue with "
-                            f"robolearn train --resume {run.path} ({kept})") from None
+            raise _write_failed(e, run) from None
         if interrupted and not consistent:
             progress.close()
             return TrainResult(run.path, algo.env_steps, train_wall, dict(algo.timers), interrupted=True,
@@ -457,6 +457,14 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
         if evaluate_at_end:
             result.eval = finish_run(run, cfg, policy, train_info)
         return result
+
+
+def _write_failed(e: WriteError, run: RunDir) -> UserError:
+    """The one line for a run directory that cannot be written (full disk, read-only, no permission)."""
+    last = latest_checkpoint(run.checkpoints)
+    kept = f"the last good checkpoint {last.name} is intact" if last else "no checkpoint was written yet"
+    return UserError(f"{e}: free space or fix the permissions of {run.path}, then continue with "
+                     f"robolearn train --resume {run.path} ({kept})")
 
 
 def _mkdir(d: Path) -> None:
