@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import io
 import os
+import pickle
 import random
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
-from .errors import CheckpointError
+from .errors import CheckpointError, WriteError
 
 CHECKPOINT_FORMAT = "robolearn.checkpoint/1"
 _NAME = re.compile(r"^ckpt_(\d{9})\.pt$")
@@ -35,26 +36,32 @@ def _umask() -> int:
 _MODE = 0o666 & ~_umask()  # mkstemp creates 0600; give final files the usual permissions
 
 
-def atomic_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to ``path`` atomically (tmp file in the same dir + fsync + os.replace)."""
+def atomic_write_bytes(data: bytes | memoryview, path: str | Path) -> None:
+    """Write ``data`` to ``path`` atomically (tmp file in the same dir + fsync + os.replace).
+
+    On any failure the tmp file is removed and ``path`` keeps its old content; an OSError
+    (full disk, no permission) becomes a one-line :class:`WriteError`.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp: str | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.fchmod(fd, _MODE)
         with os.fdopen(fd, "wb") as f:
-            f.write(buf.getbuffer())
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+        tmp = None
+    except OSError as e:
+        raise WriteError(path, e) from None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
     try:  # make the rename durable too
         dfd = os.open(path.parent, os.O_RDONLY)
         try:
@@ -65,16 +72,16 @@ def atomic_save(obj: Any, path: str | Path) -> None:
         pass
 
 
+def atomic_save(obj: Any, path: str | Path) -> None:
+    """``torch.save`` to ``path`` atomically (see :func:`atomic_write_bytes`)."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(buf.getbuffer(), path)
+
+
 def atomic_write_text(text: str, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.fchmod(fd, _MODE)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_write_bytes`)."""
+    atomic_write_bytes(text.encode(), path)
 
 
 def safe_load(path: str | Path, what: str = "checkpoint") -> dict:
@@ -84,12 +91,21 @@ def safe_load(path: str | Path, what: str = "checkpoint") -> dict:
         raise CheckpointError(f"{what} not found: {path}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unpickling problem means "corrupt"
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise CheckpointError(f"corrupt or unreadable {what} {path}: {type(e).__name__}: {first[:200]}") from None
+    except pickle.UnpicklingError as e:
+        if "weights only load failed" in str(e).lower():  # torch refused a Python object in it
+            raise CheckpointError(f"{what} {path} is an unsafe pickle (it holds Python objects, not only tensors "
+                                  f"and plain values); it was not loaded: use a file written by robolearn") from None
+        raise CheckpointError(f"corrupt {what} {path}: {_first_line(e)}") from None
+    except Exception as e:  # noqa: BLE001 - any other unpickling problem means "corrupt"
+        raise CheckpointError(f"corrupt or unreadable {what} {path}: {_first_line(e)}") from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"corrupt {what} {path}: expected a dict, got {type(obj).__name__}")
     return obj
+
+
+def _first_line(e: BaseException) -> str:
+    first = (str(e).strip().splitlines() or [""])[0].strip()
+    return f"{type(e).__name__}: {first}" if first else type(e).__name__
 
 
 # ----------------------------------------------------------------------------- RNG state
@@ -156,3 +172,27 @@ def latest_checkpoint(ckpt_dir: str | Path) -> Path | None:
     """The newest checkpoint file, or None."""
     found = list_checkpoints(ckpt_dir)
     return found[-1] if found else None
+
+
+def latest_good_checkpoint(ckpt_dir: str | Path, notice: Callable[[str], None],
+                           move_bad: bool = True) -> tuple[Path, dict] | None:
+    """The newest checkpoint that loads, and its contents; None if there is none.
+
+    Newer ones that do not load (truncated, corrupt, an unsafe pickle) are reported through
+    ``notice`` (one line each) and, with ``move_bad``, renamed to ``<name>.bad`` so that
+    they are kept for a look but never picked again.
+    """
+    for p in reversed(list_checkpoints(ckpt_dir)):
+        try:
+            return p, load_checkpoint(p)
+        except CheckpointError as e:
+            where = ""
+            if move_bad:
+                bad = p.with_name(p.name + ".bad")
+                try:
+                    os.replace(p, bad)
+                    where = f"; kept as {bad.name}"
+                except OSError:
+                    where = "; left in place (cannot rename it)"
+            notice(f"notice: skipped checkpoint {p.name}, it does not load ({e}){where}")
+    return None

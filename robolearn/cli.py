@@ -26,20 +26,32 @@ if TYPE_CHECKING:
 EXIT_USAGE = 2
 
 
+def _click_exception() -> Any:
+    """The ClickException class of the click typer runs on: typer >= 0.2x vendors click
+    (``typer._click``, private), older ones use the click package. Found through the public
+    ``typer.BadParameter``, which derives from it in both."""
+    for c in typer.BadParameter.__mro__:
+        if c.__name__ == "ClickException":
+            return c
+    raise ImportError("typer.BadParameter does not derive from a ClickException")  # pragma: no cover
+
+
+_CLICK_EXCEPTION = _click_exception()
+EXIT_SIGINT = 130  # 128 + the signal's number: 130 after Ctrl-C (SIGINT), 143 after SIGTERM
+
+
 class _App(typer.Typer):
     """Typer app whose usage errors and :class:`UserError` are one line + exit code 2."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> NoReturn:
-        from typer._click.exceptions import ClickException, NoArgsIsHelpError  # typer vendors click
-
         cmd = typer.main.get_command(self)
         try:
             # mypy cannot rule out standalone_mode in **kwargs; callers never pass it
             rv = cmd.main(*args, standalone_mode=False, **kwargs)  # type: ignore[misc]
-        except NoArgsIsHelpError as e:
-            print(e.format_message() if hasattr(e, "format_message") else str(e))
-            sys.exit(0)
-        except ClickException as e:
+        except _CLICK_EXCEPTION as e:
+            if type(e).__name__ == "NoArgsIsHelpError":  # click >= 8.2: `robolearn` alone prints the help
+                print(e.format_message())
+                sys.exit(0)
             msg = " ".join(e.format_message().split())
             ctx = getattr(e, "ctx", None)
             where = f"{ctx.command_path}: " if ctx is not None else ""
@@ -48,9 +60,10 @@ class _App(typer.Typer):
         except UserError as e:
             print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
             sys.exit(EXIT_USAGE)
-        except (typer.Abort, KeyboardInterrupt):
+        except (typer.Abort, KeyboardInterrupt) as e:
             print("aborted", file=sys.stderr)
-            sys.exit(130)
+            signum = getattr(e, "signum", None)  # robolearn.errors.Stopped: SIGINT or SIGTERM
+            sys.exit(128 + signum if signum else EXIT_SIGINT)
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
@@ -74,16 +87,26 @@ def _device(value: Optional[str]) -> Optional[str]:
 def train(
     config: Optional[Path] = typer.Argument(None, metavar="[CONFIG]", help="YAML config (default: configs/quadrotor_hover.yaml)"),
     out: Optional[Path] = typer.Option(None, "--out", help="run directory to create"),
-    seed: Optional[int] = typer.Option(None, "--seed", help="overrides the config's seed"),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, max=2**32 - 1, help="overrides the config's seed (0 .. 2**32-1)"),
     set_: List[str] = typer.Option([], "--set", help="override a config key: --set ppo.lr=3e-4 (repeatable)"),
     resume: Optional[Path] = typer.Option(None, "--resume", help="continue the run in this directory"),
+    force: bool = typer.Option(False, "--force", help="let --out be an existing non-empty folder that is not a run"),
+    help_config: bool = typer.Option(False, "--help-config", help="list every config key with its description; exit"),
     device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="show the progress bar"),
     evaluate: bool = typer.Option(True, "--eval/--no-eval", help="evaluate at the end"),
 ) -> int:
-    """Train a policy; leaves a run directory (config, metrics, checkpoints, policy.pt, eval.json, plots)."""
-    from .config import DEFAULT_CONFIG, load_config, read_config_file
+    """Train a policy; leaves a run directory (config, metrics, checkpoints, policy.pt, eval.json, plots).
+
+    Ctrl-C or SIGTERM: the current iteration ends, a final checkpoint is written, and the
+    command exits with 130 (SIGINT) or 143 (SIGTERM); continue with --resume.
+    """
+    from .config import DEFAULT_CONFIG, describe_config, load_config, read_config_file
     from .logging.run_dir import RunDir
+
+    if help_config:
+        print("\n".join(describe_config()))
+        return 0
 
     device = _device(device)
     overrides = list(set_)
@@ -108,10 +131,14 @@ def train(
     from .train import train as run_train
 
     console = Console(stderr=True)
-    res = run_train(cfg, out=out, resume=resume, console=console, evaluate_at_end=evaluate)
+    res = run_train(cfg, out=out, resume=resume, console=console, evaluate_at_end=evaluate, force=force)
     if res.interrupted:
-        print(f"interrupted after {res.env_steps} env steps; continue with: robolearn train --resume {res.run_dir}")
-        return 130
+        import signal
+
+        name = signal.Signals(res.stop_signal).name if res.stop_signal else "interrupt"
+        print(f"stopped by {name} after {res.env_steps} env steps; continue with: "
+              f"robolearn train --resume {res.run_dir}")
+        return 128 + res.stop_signal if res.stop_signal else EXIT_SIGINT
     line = (f"run: {res.run_dir}  env steps: {res.env_steps}  train time: {res.train_wall_time_s:.1f} s"
             f"  (start-up {res.startup_s:.1f} s: simulator kernels compiled or loaded from the cache, env and "
             f"curriculum built)")
@@ -150,13 +177,14 @@ def eval_cmd(
     run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="a run directory made by robolearn train"),
     episodes: Optional[int] = typer.Option(None, "--episodes", min=1, help="episodes per block (default: config)"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
-    seed: Optional[int] = typer.Option(None, "--seed", help="evaluation seed (default: config)"),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, max=2**32 - 1,
+                                       help="evaluation seed, 0 .. 2**32-1 (default: config)"),
     save: bool = typer.Option(False, "--save", help="also rewrite RUN_DIR/eval.json and the plots"),
     video: bool = typer.Option(False, "--video", help="arm: also write RUN_DIR/videos/eval.gif (MuJoCo offscreen)"),
     video_episodes: int = typer.Option(4, "--video-episodes", min=1, max=16, help="episodes in the video"),
 ) -> int:
     """Re-run the fixed-seed evaluation of RUN_DIR/policy.pt."""
-    from .checkpoint import latest_checkpoint, load_checkpoint, safe_load
+    from .checkpoint import latest_good_checkpoint, safe_load
     from .config import load_config, read_config_file
     from .evaluate import evaluate, write_eval
     from .logging.run_dir import RunDir
@@ -170,9 +198,10 @@ def eval_cmd(
     except ValueError as e:
         raise UserError(f"corrupt policy file {run.policy}: {e}") from None
     train_info = {}
-    last = latest_checkpoint(run.checkpoints)
-    if last is not None:
-        ck = load_checkpoint(last)
+    # the checkpoints only add the training's time and steps: a bad one is skipped (and left in place)
+    found = latest_good_checkpoint(run.checkpoints, lambda m: print(m, file=sys.stderr), move_bad=False)
+    if found is not None:
+        ck = found[1]
         train_info = {"train_wall_time_s": ck.get("train_wall_time_s"), "env_steps": ck.get("env_steps")}
     import torch
 

@@ -7,7 +7,9 @@ the offending key and what it accepts. ``dump_config`` writes the fully resolved
 
 from __future__ import annotations
 
+import copy
 import re
+import types
 import typing
 from dataclasses import MISSING, fields
 from pathlib import Path
@@ -28,11 +30,92 @@ Activation = Literal["tanh", "relu", "elu", "silu"]
 Ranges = dict[str, tuple[float, float]]
 
 
+SEED_MAX = 2**32 - 1  # seeds feed numpy's legacy seeding, which takes 0 .. 2**32 - 1
+
+
+class KeyedError(ValueError):
+    """A validator's error about one sub-key of its field (``env.ranges.<param>``, ``env.sim.<field>``).
+
+    pydantic keeps the exception in the error's ``ctx``; :func:`format_validation_error`
+    appends ``key`` to the field's location.
+    """
+
+    def __init__(self, key: str, msg: str):
+        super().__init__(msg)
+        self.key, self.msg = key, msg
+
+
+def _numeric(ann: Any) -> bool:
+    return ann is int or ann is float
+
+
+def _reject_lax(ann: Any, v: Any, where: str = "") -> None:
+    """Raise ValueError where a bool or a string stands for a number (pydantic's lax mode
+    reads ``true`` as 1 and ``"5"`` as 5), walking lists, tuples, dicts and Optionals."""
+    if _numeric(ann):
+        if isinstance(v, (bool, str)):
+            kind = "an integer" if ann is int else "a number"
+            raise ValueError(f"{where}expected {kind}, got {v!r}")
+        return
+    origin, args = typing.get_origin(ann), typing.get_args(ann)
+    if origin in (typing.Union, types.UnionType):
+        alts = [a for a in args if a is not type(None)]
+        if len(alts) == 1 and v is not None:
+            _reject_lax(alts[0], v, where)
+        return
+    if origin in (list, tuple) and isinstance(v, (list, tuple)) and args:
+        for i, x in enumerate(v):
+            a = args[0] if origin is list or (len(args) == 2 and args[1] is Ellipsis) else (
+                args[i] if i < len(args) else None)
+            if a is not None:
+                _reject_lax(a, x, f"{where}item {i}: ")
+    elif origin is dict and isinstance(v, dict) and len(args) == 2:
+        for k, x in v.items():
+            _reject_lax(args[1], x, f"{where}{k}: ")
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    """Base of every config section: unknown keys, non-finite floats (``.inf``, ``.nan``) and
+    booleans or strings given for numbers are errors."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strict_numbers(cls, v: Any, info: ValidationInfo) -> Any:
+        f = cls.model_fields.get(info.field_name or "")
+        if f is not None:
+            _reject_lax(f.annotation, v)
+        return v
 
 
 # --------------------------------------------------------------------------- env
+def _field_comments(cls: type, where: str) -> dict[str, str]:
+    """One-line descriptions of a simulator dataclass's fields, from the comments in its
+    source (a trailing ``# ...`` or the comment lines just above the field); a field without
+    one is described by where it is defined."""
+    import inspect
+
+    out: dict[str, str] = {}
+    above: list[str] = []
+    try:
+        src = inspect.getsource(cls).splitlines()
+    except (OSError, TypeError):
+        src = []
+    for ln in src:
+        t = ln.strip()
+        if t.startswith("#"):
+            above.append(t.lstrip("#").strip())
+            continue
+        m = re.match(r"(\w+)\s*:[^=#]+(?:=[^#]*)?(?:#\s*(.*))?$", t)
+        if m and not t.startswith(("def ", "return")):
+            text = " ".join(above + ([m.group(2)] if m.group(2) else []))
+            if text:
+                out[m.group(1)] = text
+        above = []
+    return {f.name: out.get(f.name) or f"{cls.__name__}.{f.name} ({where})" for f in fields(cls)}
+
+
 def _sim_model() -> type[BaseModel]:
     """A pydantic model mirroring ``sims.quadrotor.QuadrotorConfig`` (minus ``ranges``).
 
@@ -42,12 +125,13 @@ def _sim_model() -> type[BaseModel]:
 
     hints = typing.get_type_hints(QuadrotorConfig)
     spec: dict[str, Any] = {}
+    desc = _field_comments(QuadrotorConfig, "sims/quadrotor/config.py")
     for f in fields(QuadrotorConfig):
         if f.name == "ranges":
             continue
         default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[operator]
-        spec[f.name] = (hints[f.name], default)
-    spec["task"] = (Literal["hover", "reach"], QuadrotorConfig.task)
+        spec[f.name] = (hints[f.name], Field(default, description=desc[f.name]))
+    spec["task"] = (Literal["hover", "reach"], Field(QuadrotorConfig.task, description="the task: hover at, or reach, a target"))
     return create_model("SimConfig", __base__=_Strict, **spec)
 
 
@@ -69,13 +153,14 @@ def _arm_model() -> type[BaseModel]:
 
     hints = typing.get_type_hints(ArmConfig)
     spec: dict[str, Any] = {}
+    desc = _field_comments(ArmConfig, "sims/manipulation/env.py")
     for f in fields(ArmConfig):
         if f.name == "ranges":
             continue
         default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[operator]
-        spec[f.name] = (hints[f.name], default)
-    spec["task"] = (Literal[TASKS], ArmConfig.task)
-    spec["num_threads"] = (int, Field(1, ge=0))
+        spec[f.name] = (hints[f.name], Field(default, description=desc[f.name]))
+    spec["task"] = (Literal[TASKS], Field(ArmConfig.task, description="the manipulation task"))
+    spec["num_threads"] = (int, Field(1, ge=0, description="threads of the mujoco.batch pool (0: all CPUs)"))
     return create_model("ArmSimConfig", __base__=_Strict, **spec)
 
 
@@ -103,20 +188,22 @@ def check_family_ranges(family: str, v: dict) -> dict:
             check_range(name, lo, hi)  # names the parameter and its limits
         except (KeyError, ValueError) as e:
             msg = e.args[0] if e.args else str(e)
-            raise ValueError(f"@{name}@{msg}") from None
+            raise KeyedError(name, msg) from None
     return v
 
 
 class EnvConfig(_Strict):
-    # The env family: "quadrotor" (sims.quadrotor, settings in ``sim``) or "arm"
-    # (sims.manipulation, settings in ``arm``); the other section is ignored.
-    name: Literal["quadrotor", "arm"] = "quadrotor"
-    num_envs: int = Field(4096, ge=1)
-    sim: SimConfig = Field(default_factory=SimConfig)
-    arm: ArmSimConfig = Field(default_factory=ArmSimConfig)
-    # Per-env parameter ranges [low, high] used for training (names: the family's PARAMS,
-    # sims/quadrotor/params.py or sims/manipulation/params.py).
-    ranges: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    name: Literal["quadrotor", "arm"] = Field(
+        "quadrotor", description="The env family: \"quadrotor\" (sims.quadrotor, settings in ``sim``) or \"arm\" "
+                                 "(sims.manipulation, settings in ``arm``); the other section is ignored.")
+    num_envs: int = Field(4096, ge=1, description="parallel environments stepped together (one vector env)")
+    sim: SimConfig = Field(
+        default_factory=SimConfig, description="quadrotor simulator settings (sims.quadrotor.QuadrotorConfig)")
+    arm: ArmSimConfig = Field(
+        default_factory=ArmSimConfig, description="arm simulator settings (sims.manipulation.ArmConfig) plus its thread count")
+    ranges: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description="Per-env parameter ranges [low, high] used for training (names: the family's PARAMS, "
+                                          "sims/quadrotor/params.py or sims/manipulation/params.py).")
     train_real_range: bool = Field(False, description="quadrotor: train under the vehicle's documented real "
                                    "range (sims.quadrotor.params.real_world_ranges); env.ranges override it "
                                    "per parameter")
@@ -140,7 +227,7 @@ class EnvConfig(_Strict):
             QuadrotorConfig(**v.model_dump())
         except ValueError as e:
             m = re.match(r"QuadrotorConfig\.([\w/]+): (.*)", str(e))
-            raise ValueError(f"@{m.group(1)}@{m.group(2)}" if m else str(e)) from None
+            raise (KeyedError(m.group(1), m.group(2)) if m else ValueError(str(e))) from None
         return v
 
     @field_validator("arm")
@@ -178,15 +265,18 @@ class IntegratorConfig(_Strict):
 
 
 class NetworkConfig(_Strict):
-    actor_hidden: list[int] = Field(default_factory=lambda: [32, 32])
-    actor_activation: Activation = "tanh"
-    critic_hidden: list[int] = Field(default_factory=lambda: [128, 128])
-    critic_activation: Activation = "elu"
-    obs_clip: float = Field(10.0, gt=0)
-    # Initial mean action of the actor: "hover" = the throttle that carries the nominal
-    # vehicle, "zero" = the middle of the action range.
-    init_action: Literal["hover", "zero"] = "hover"
-    max_actor_params: int = Field(4096, ge=1)
+    actor_hidden: list[int] = Field(
+        default_factory=lambda: [32, 32], description="hidden layer sizes of the actor MLP (the deployed policy)")
+    actor_activation: Activation = Field("tanh", description="activation of the actor's hidden layers")
+    critic_hidden: list[int] = Field(
+        default_factory=lambda: [128, 128], description="hidden layer sizes of the critic MLP (training only)")
+    critic_activation: Activation = Field("elu", description="activation of the critic's hidden layers")
+    obs_clip: float = Field(10.0, gt=0, description="normalized observations are clipped to [-obs_clip, obs_clip]")
+    init_action: Literal["hover", "zero"] = Field(
+        "hover", description="Initial mean action of the actor: \"hover\" = the throttle that carries the nominal "
+                             "vehicle, \"zero\" = the middle of the action range.")
+    max_actor_params: int = Field(
+        4096, ge=1, description="refuse actors with more parameters than this (microcontroller budget)")
     integrator: IntegratorConfig = Field(default_factory=IntegratorConfig,
                                          description="the actor's integrator state (off by default)")
 
@@ -200,72 +290,77 @@ class NetworkConfig(_Strict):
 
 # ---------------------------------------------------------------------- algorithms
 class PPOConfig(_Strict):
-    rollout_steps: int = Field(16, ge=1)
-    epochs: int = Field(4, ge=1)
-    minibatches: int = Field(4, ge=1)
-    lr: float = Field(1e-3, gt=0)
-    lr_schedule: Literal["fixed", "adaptive"] = "adaptive"  # adaptive: keep KL near target_kl
-    target_kl: float = Field(0.01, gt=0)
-    lr_min: float = Field(1e-5, gt=0)
-    lr_max: float = Field(1e-2, gt=0)
-    gamma: float = Field(0.99, ge=0, le=1)
-    gae_lambda: float = Field(0.95, ge=0, le=1)
-    clip_coef: float = Field(0.2, gt=0)
-    clip_value: bool = False
-    value_clip_coef: float = Field(0.2, gt=0)
-    vf_coef: float = Field(1.0, ge=0)
-    ent_coef: float = Field(0.0, ge=0)
-    max_grad_norm: float = Field(1.0, gt=0)
-    init_std: float = Field(0.3, gt=0)
-    # Step-size anneal: from this fraction of train.total_env_steps on, the step size falls
-    # linearly to anneal_factor x its value at the end (the target KL when lr_schedule is
-    # adaptive, the learning rate when fixed). 1.0: no anneal.
-    anneal_start: float = Field(1.0, ge=0, le=1)
-    anneal_factor: float = Field(0.01, gt=0, le=1)
-    # Weight of a mirror-symmetry loss on the actor (Yu, Turk & Liu 2018, "Learning Symmetric
-    # and Low-Energy Locomotion"): the squared difference between the action mean and the
-    # mapped mean of the observation's image under one of the env's policy_symmetries.
-    # 0: off.
-    symmetry_coef: float = Field(0.0, ge=0)
-    # Share of each minibatch's rows the symmetry loss is computed on; each row is paired
-    # with one symmetry (round-robin over the env's), so the cost is one actor call on that share.
-    symmetry_fraction: float = Field(1.0, gt=0, le=1)
-    normalize_advantages: bool = True
-    normalize_values: bool = True  # critic regresses returns normalized by their running statistics
+    rollout_steps: int = Field(
+        16, ge=1, description="steps of every env per rollout (samples per update = rollout_steps x num_envs)")
+    epochs: int = Field(4, ge=1, description="passes over each rollout per update")
+    minibatches: int = Field(4, ge=1, description="minibatches each epoch is split into")
+    lr: float = Field(
+        1e-3, gt=0, le=1, description="Adam learning rate (the start value under the adaptive schedule)")
+    lr_schedule: Literal["fixed", "adaptive"] = Field("adaptive", description="adaptive: keep KL near target_kl")
+    target_kl: float = Field(
+        0.01, gt=0, description="adaptive schedule: the KL divergence per minibatch the learning rate is steered to")
+    lr_min: float = Field(1e-5, gt=0, le=1, description="adaptive schedule: lower bound of the learning rate")
+    lr_max: float = Field(1e-2, gt=0, le=1, description="adaptive schedule: upper bound of the learning rate")
+    gamma: float = Field(0.99, ge=0, le=1, description="discount factor per control step")
+    gae_lambda: float = Field(0.95, ge=0, le=1, description="GAE lambda (bias-variance trade-off of the advantages)")
+    clip_coef: float = Field(0.2, gt=0, description="PPO's probability-ratio clip (epsilon)")
+    clip_value: bool = Field(False, description="also clip the value update around the rollout's values")
+    value_clip_coef: float = Field(0.2, gt=0, description="clip range of the value update when clip_value is true")
+    vf_coef: float = Field(1.0, ge=0, description="weight of the value loss")
+    ent_coef: float = Field(0.0, ge=0, description="weight of the entropy bonus")
+    max_grad_norm: float = Field(1.0, gt=0, description="gradients are clipped to this global L2 norm")
+    init_std: float = Field(0.3, gt=0, description="initial standard deviation of the Gaussian policy (action units)")
+    anneal_start: float = Field(
+        1.0, ge=0, le=1, description="Step-size anneal: from this fraction of train.total_env_steps on, the step size falls "
+                                     "linearly to anneal_factor x its value at the end (the target KL when lr_schedule is "
+                                     "adaptive, the learning rate when fixed). 1.0: no anneal.")
+    anneal_factor: float = Field(
+        0.01, gt=0, le=1, description="the step size at the end of the run, as a fraction of its start value")
+    symmetry_coef: float = Field(
+        0.0, ge=0, description="Weight of a mirror-symmetry loss on the actor (Yu, Turk & Liu 2018, \"Learning Symmetric"
+                               " and Low-Energy Locomotion\"): the squared difference between the action mean and the "
+                               "mapped mean of the observation's image under one of the env's policy_symmetries. 0: off.")
+    symmetry_fraction: float = Field(
+        1.0, gt=0, le=1, description="Share of each minibatch's rows the symmetry loss is computed on; each row is paired with"
+                                     " one symmetry (round-robin over the env's), so the cost is one actor call on that share.")
+    normalize_advantages: bool = Field(True, description="normalize advantages per minibatch (zero mean, unit std)")
+    normalize_values: bool = Field(
+        True, description="critic regresses returns normalized by their running statistics")
 
 
 class TD3Config(_Strict):
-    buffer_size: int = Field(1_000_000, ge=1)
-    batch_size: int = Field(256, ge=1)
-    learning_starts: int = Field(10_000, ge=0)
-    gamma: float = Field(0.99, ge=0, le=1)
-    tau: float = Field(0.005, gt=0, le=1)
-    actor_lr: float = Field(1e-3, gt=0)
-    critic_lr: float = Field(1e-3, gt=0)
-    exploration_noise: float = Field(0.1, ge=0)
-    policy_noise: float = Field(0.2, ge=0)
-    noise_clip: float = Field(0.5, ge=0)
-    policy_delay: int = Field(2, ge=1)
-    updates_per_step: float = Field(1.0, gt=0)  # gradient steps per vector-env step
-    max_grad_norm: float = Field(10.0, gt=0)
+    buffer_size: int = Field(1_000_000, ge=1, description="replay buffer capacity (transitions)")
+    batch_size: int = Field(256, ge=1, description="transitions per gradient step")
+    learning_starts: int = Field(
+        10_000, ge=0, description="env steps of random actions before the first gradient step")
+    gamma: float = Field(0.99, ge=0, le=1, description="discount factor per control step")
+    tau: float = Field(0.005, gt=0, le=1, description="Polyak factor of the target networks")
+    actor_lr: float = Field(1e-3, gt=0, le=1, description="Adam learning rate of the actor")
+    critic_lr: float = Field(1e-3, gt=0, le=1, description="Adam learning rate of the critics")
+    exploration_noise: float = Field(0.1, ge=0, description="std of the Gaussian exploration noise (action units)")
+    policy_noise: float = Field(0.2, ge=0, description="std of the target policy smoothing noise (action units)")
+    noise_clip: float = Field(0.5, ge=0, description="target policy smoothing noise is clipped to +-noise_clip")
+    policy_delay: int = Field(2, ge=1, description="critic updates per actor update")
+    updates_per_step: float = Field(1.0, gt=0, description="gradient steps per vector-env step")
+    max_grad_norm: float = Field(10.0, gt=0, description="gradients are clipped to this global L2 norm")
 
 
 # ---------------------------------------------------------------------- curriculum
 class RewardScheduleConfig(_Strict):
     """*Learning to Fly in Seconds*: scale reward weights every ``interval_env_steps``."""
 
-    interval_env_steps: int = Field(100_000, ge=1)
+    interval_env_steps: int = Field(100_000, ge=1, description="env steps between two multiplications of the weights")
     weights: dict[str, tuple[float, float]] = Field(
         default_factory=lambda: {"reward.action": (1.4, 0.5), "reward.position": (1.2, 40.0)},
-        description="parameter -> (factor, cap)")
+        description="parameter -> [factor, cap]: the weight is multiplied by factor each interval, up to cap")
 
 
 class LinearScheduleItem(_Strict):
-    param: str
-    start: tuple[float, float]
-    end: tuple[float, float]
-    begin_env_steps: int = Field(0, ge=0)
-    end_env_steps: int = Field(ge=1)
+    param: str = Field(description="the parameter whose range moves (sims/quadrotor/params.py)")
+    start: tuple[float, float] = Field(description="[low, high] at begin_env_steps")
+    end: tuple[float, float] = Field(description="[low, high] at end_env_steps")
+    begin_env_steps: int = Field(0, ge=0, description="env step at which the range starts moving from start")
+    end_env_steps: int = Field(ge=1, description="env step at which the range reaches end")
 
 
 class ADRCurriculumConfig(_Strict):
@@ -276,18 +371,23 @@ class ADRCurriculumConfig(_Strict):
     params.real_world_ranges(env.sim.vehicle), the randomized block of the evaluation).
     """
 
-    target: Optional[dict[str, tuple[float, float]]] = None
-    boundary_prob: float = Field(0.5, ge=0, le=1)  # OpenAI 2019 / TeachMyAgent 0.5; DeXtreme 0.4
-    queue_length: int = Field(10, ge=1)  # TeachMyAgent 10 (DeXtreme 256 with ~16k envs)
-    threshold_low: float = Field(0.5, ge=0)  # success rate of a boundary's queue
-    threshold_high: float = Field(0.8, ge=0)
-    delta_fraction: float = Field(0.2, gt=0, le=1)  # step = this fraction of the target span
-    multiplicative: bool = False
-    metric: Literal["success", "return", "length"] = "success"  # length: only with reference rollout
-    # absolute: thresholds on the boundary queue's mean (OpenAI 2019); rollout: on its ratio to the
-    # mean over the last reference_window rollout-worker episodes (teachers/adr.py, opt-in)
-    reference: Literal["absolute", "rollout"] = "absolute"
-    reference_window: int = Field(200, ge=1)
+    target: Optional[dict[str, tuple[float, float]]] = Field(
+        None, description="parameter -> [low, high]: the widest ranges ADR may reach (null: the real-world ranges)")
+    boundary_prob: float = Field(0.5, ge=0, le=1, description="OpenAI 2019 / TeachMyAgent 0.5; DeXtreme 0.4")
+    queue_length: int = Field(10, ge=1, description="TeachMyAgent 10 (DeXtreme 256 with ~16k envs)")
+    threshold_low: float = Field(0.5, ge=0, description="success rate of a boundary's queue")
+    threshold_high: float = Field(
+        0.8, ge=0, description="widen a boundary when its queue's score is at or above this")
+    delta_fraction: float = Field(0.2, gt=0, le=1, description="step = this fraction of the target span")
+    multiplicative: bool = Field(False, description="step boundaries by a factor instead of a fixed amount")
+    metric: Literal["success", "return", "length"] = Field(
+        "success", description="length: only with reference rollout")
+    reference: Literal["absolute", "rollout"] = Field(
+        "absolute", description="absolute: thresholds on the boundary queue's mean (OpenAI 2019); rollout: on its ratio "
+                                "to the mean over the last reference_window rollout-worker episodes (teachers/adr.py, "
+                                "opt-in)")
+    reference_window: int = Field(
+        200, ge=1, description="rollout episodes the reference mean is taken over (reference: rollout)")
 
     @field_validator("target")
     @classmethod
@@ -298,23 +398,25 @@ class ADRCurriculumConfig(_Strict):
 class PrivilegedCurriculumConfig(_Strict):
     """Privileged-action annealing (teachers/privileged.py): a helping coefficient driven to 0."""
 
-    param: str = "privileged.assist_gain"
-    initial: float = Field(1.0, ge=0)
-    success_threshold: float = Field(0.8, ge=0, le=1)
-    # episodes with the current coefficient per decision; with ~30 finished episodes per
-    # iteration (512 envs, 5 s episodes) 50 x 5 steps of 0.2 fit in a fraction of the default budget
-    window: int = Field(50, ge=1)
-    step: float = Field(0.2, gt=0)
-    factor: Optional[float] = Field(None, ge=0, lt=1)  # multiplicative instead of ``step``
-    min_value: float = Field(0.02, ge=0)  # at or below: snap to 0 (and never come back)
+    param: str = Field("privileged.assist_gain", description="the privileged parameter annealed to 0")
+    initial: float = Field(1.0, ge=0, description="its value at the start of the run")
+    success_threshold: float = Field(
+        0.8, ge=0, le=1, description="lower the coefficient when the window's success rate reaches this")
+    window: int = Field(
+        50, ge=1, description="episodes with the current coefficient per decision; with ~30 finished episodes per "
+                              "iteration (512 envs, 5 s episodes) 50 x 5 steps of 0.2 fit in a fraction of the default "
+                              "budget")
+    step: float = Field(0.2, gt=0, description="amount the coefficient is lowered by per decision")
+    factor: Optional[float] = Field(None, ge=0, lt=1, description="multiplicative instead of ``step``")
+    min_value: float = Field(0.02, ge=0, description="at or below: snap to 0 (and never come back)")
 
 
 class PointTeacherConfig(_Strict):
     """Shared by alp_gmm, riac, covar_gmm, spdl: which parameters they sample, and what they learn from."""
 
-    space: Optional[dict[str, tuple[float, float]]] = None  # default: params.real_world_ranges(env.sim.vehicle)
-    signal: Literal["success", "return"] = "success"  # returns move with the reward schedule
-    reward_bounds: Optional[tuple[float, float]] = None  # scale returns to [0, 1] (None: as seen)
+    space: Optional[dict[str, tuple[float, float]]] = Field(None, description="default: params.real_world_ranges(env.sim.vehicle)")
+    signal: Literal["success", "return"] = Field("success", description="returns move with the reward schedule")
+    reward_bounds: Optional[tuple[float, float]] = Field(None, description="scale returns to [0, 1] (None: as seen)")
 
     @field_validator("space")
     @classmethod
@@ -323,28 +425,31 @@ class PointTeacherConfig(_Strict):
 
 
 class ALPGMMConfig(PointTeacherConfig):
-    fit_rate: int = Field(250, ge=2)  # Portelas et al. 2019
-    potential_ks: list[int] = Field(default_factory=lambda: list(range(2, 11)))
-    random_task_ratio: float = Field(0.2, ge=0, le=1)
+    fit_rate: int = Field(250, ge=2, description="Portelas et al. 2019")
+    potential_ks: list[int] = Field(
+        default_factory=lambda: list(range(2, 11)), description="numbers of Gaussian components tried at each fit (best by AIC)")
+    random_task_ratio: float = Field(
+        0.2, ge=0, le=1, description="share of tasks drawn uniformly instead of from the mixture")
 
 
 class CovarGMMConfig(ALPGMMConfig):
-    absolute_lp: bool = False
+    absolute_lp: bool = Field(False, description="use the absolute learning progress (Moulin-Frier et al. 2014)")
 
 
 class RIACConfig(PointTeacherConfig):
-    max_region_size: int = Field(200, ge=4)  # Baranes & Oudeyer 2009 / Portelas et al. 2019
-    nb_split_attempts: int = Field(50, ge=1)
+    max_region_size: int = Field(200, ge=4, description="Baranes & Oudeyer 2009 / Portelas et al. 2019")
+    nb_split_attempts: int = Field(50, ge=1, description="candidate splits tried when a region is full")
 
 
 class SPDLConfig(PointTeacherConfig):
-    # TeachMyAgent's published SPDL settings (teachers/spdl.py): a small step every ~1-2 iterations
-    update_episodes: int = Field(50, ge=2)
-    offset_episodes: int = Field(100, ge=0)  # no update before (TeachMyAgent: two update periods)
-    max_kl: float = Field(0.8, gt=0)
-    zeta: float = Field(0.05, ge=0)
-    alpha_offset: int = Field(0, ge=0)
-    init_std: float = Field(0.05, gt=0)  # of each parameter's span, around the initial ranges' centre
+    update_episodes: int = Field(
+        50, ge=2, description="TeachMyAgent's published SPDL settings (teachers/spdl.py): a small step every ~1-2 "
+                              "iterations")
+    offset_episodes: int = Field(100, ge=0, description="no update before (TeachMyAgent: two update periods)")
+    max_kl: float = Field(0.8, gt=0, description="trust region of each update of the context distribution (KL)")
+    zeta: float = Field(0.05, ge=0, description="weight of the KL to the target distribution")
+    alpha_offset: int = Field(0, ge=0, description="updates before the KL penalty starts")
+    init_std: float = Field(0.05, gt=0, description="of each parameter's span, around the initial ranges' centre")
 
 
 class BanditCurriculumConfig(_Strict):
@@ -355,13 +460,15 @@ class BanditCurriculumConfig(_Strict):
     three difficulties (start radius and tilt) x nominal / real-world randomization.
     """
 
-    groups: Optional[dict[str, dict[str, tuple[float, float]]]] = None
-    window: int = Field(100, ge=1)  # recent episodes per group (DUMP's sliding window, the filter's rate)
-    ucb_c: float = Field(1.0, ge=0)  # DUMP's exploration bonus weight
-    temperature: float = Field(0.3, gt=0)  # softmax over scores scaled to [-1, 1]
-    td_alpha: float = Field(0.5, gt=0, le=1)  # SEC's TD(0) step
-    band: tuple[float, float] = (0.25, 0.75)  # filter: keep groups with success rate in [low, high]
-    min_count: int = Field(10, ge=0)  # filter: groups with fewer episodes stay eligible
+    groups: Optional[dict[str, dict[str, tuple[float, float]]]] = Field(
+        None, description="name -> {parameter: [low, high]} task groups (null: the default groups)")
+    window: int = Field(100, ge=1, description="recent episodes per group (DUMP's sliding window, the filter's rate)")
+    ucb_c: float = Field(1.0, ge=0, description="DUMP's exploration bonus weight")
+    temperature: float = Field(0.3, gt=0, description="softmax over scores scaled to [-1, 1]")
+    td_alpha: float = Field(0.5, gt=0, le=1, description="SEC's TD(0) step")
+    band: tuple[float, float] = Field(
+        (0.25, 0.75), description="filter: keep groups with success rate in [low, high]")
+    min_count: int = Field(10, ge=0, description="filter: groups with fewer episodes stay eligible")
 
     @field_validator("groups")
     @classmethod
@@ -373,9 +480,10 @@ class BanditCurriculumConfig(_Strict):
         for g, box in v.items():
             try:
                 EnvConfig._check_ranges(box)
+            except KeyedError as e:
+                raise KeyedError(f"{g}.{e.key}", e.msg) from None
             except ValueError as e:
-                m = re.match(r"@([^@]*)@(.*)", str(e), re.S)
-                raise ValueError(f"@{g}.{m.group(1)}@{m.group(2)}" if m else f"@{g}@{e}") from None
+                raise KeyedError(g, str(e)) from None
         return v
 
     @field_validator("band")
@@ -393,63 +501,70 @@ class StartStatesConfig(_Strict):
     (position relative to the target), combined with whichever ``teacher`` runs.
     """
 
-    enabled: bool = False
-    fraction: float = Field(0.5, ge=0, le=1)  # of resets that start from a snapshot
-    # Snapshot RL uses snapshots in the early phase only: none after this fraction of
-    # train.total_env_steps (1.0: the whole run)
-    stop_fraction: float = Field(0.5, ge=0, le=1)
-    capacity: int = Field(4096, ge=1)  # snapshots kept (ring buffer)
-    per_episode: int = Field(16, ge=1)  # snapshots kept per episode (one per iteration, thinned)
-    clusters: int = Field(8, ge=0)  # S3RL status classification: k-means clusters drawn uniformly (0/1: off)
+    enabled: bool = Field(False, description="turn the start-state curriculum on")
+    fraction: float = Field(0.5, ge=0, le=1, description="of resets that start from a snapshot")
+    stop_fraction: float = Field(
+        0.5, ge=0, le=1, description="Snapshot RL uses snapshots in the early phase only: none after this fraction of "
+                                     "train.total_env_steps (1.0: the whole run)")
+    capacity: int = Field(4096, ge=1, description="snapshots kept (ring buffer)")
+    per_episode: int = Field(16, ge=1, description="snapshots kept per episode (one per iteration, thinned)")
+    clusters: int = Field(
+        8, ge=0, description="S3RL status classification: k-means clusters drawn uniformly (0/1: off)")
 
 
 class HardStartsConfig(_Strict):
     """Training resets from the hover start distribution's hard corner (robolearn/hard_starts.py)."""
 
-    fraction: float = Field(0.0, ge=0, le=1)  # of the resets without a pending start state (0: off)
-    pool_draws: int = Field(200_000, ge=1)  # nominal starts drawn once; ~10 % lie in the corner
+    fraction: float = Field(0.0, ge=0, le=1, description="of the resets without a pending start state (0: off)")
+    pool_draws: int = Field(200_000, ge=1, description="nominal starts drawn once; ~10 % lie in the corner")
 
 
 class CurriculumConfig(_Strict):
     teacher: Literal["none", "reward_schedule", "linear", "adr", "privileged", "alp_gmm", "riac", "covar_gmm",
-                     "spdl", "dump", "sec", "filter"] = "none"
-    reward_schedule: RewardScheduleConfig = Field(default_factory=RewardScheduleConfig)
-    linear: list[LinearScheduleItem] = Field(default_factory=list)
-    # The teachers adr .. filter run alongside the reward-weight schedule above (they change
-    # other parameters) unless this is false.
-    with_reward_schedule: bool = True
-    adr: ADRCurriculumConfig = Field(default_factory=ADRCurriculumConfig)
-    privileged: PrivilegedCurriculumConfig = Field(default_factory=PrivilegedCurriculumConfig)
-    alp_gmm: ALPGMMConfig = Field(default_factory=ALPGMMConfig)
-    riac: RIACConfig = Field(default_factory=RIACConfig)
-    covar_gmm: CovarGMMConfig = Field(default_factory=CovarGMMConfig)
-    spdl: SPDLConfig = Field(default_factory=SPDLConfig)
-    bandit: BanditCurriculumConfig = Field(default_factory=BanditCurriculumConfig)  # dump, sec, filter
-    start_states: StartStatesConfig = Field(default_factory=StartStatesConfig)
-    hard_starts: HardStartsConfig = Field(default_factory=HardStartsConfig)
+                     "spdl", "dump", "sec", "filter"] = Field(
+        "none", description="the curriculum teacher (none: fixed ranges and weights)")
+    reward_schedule: RewardScheduleConfig = Field(
+        default_factory=RewardScheduleConfig, description="settings of teacher reward_schedule")
+    linear: list[LinearScheduleItem] = Field(
+        default_factory=list, description="settings of teacher linear: ranges moved linearly over env steps")
+    with_reward_schedule: bool = Field(
+        True, description="The teachers adr .. filter run alongside the reward-weight schedule above (they change "
+                          "other parameters) unless this is false.")
+    adr: ADRCurriculumConfig = Field(default_factory=ADRCurriculumConfig, description="settings of teacher adr")
+    privileged: PrivilegedCurriculumConfig = Field(
+        default_factory=PrivilegedCurriculumConfig, description="settings of teacher privileged")
+    alp_gmm: ALPGMMConfig = Field(default_factory=ALPGMMConfig, description="settings of teacher alp_gmm")
+    riac: RIACConfig = Field(default_factory=RIACConfig, description="settings of teacher riac")
+    covar_gmm: CovarGMMConfig = Field(default_factory=CovarGMMConfig, description="settings of teacher covar_gmm")
+    spdl: SPDLConfig = Field(default_factory=SPDLConfig, description="settings of teacher spdl")
+    bandit: BanditCurriculumConfig = Field(default_factory=BanditCurriculumConfig, description="dump, sec, filter")
+    start_states: StartStatesConfig = Field(
+        default_factory=StartStatesConfig, description="start-state curriculum (runs alongside the teacher)")
+    hard_starts: HardStartsConfig = Field(
+        default_factory=HardStartsConfig, description="resets from the hard corner of the start distribution")
 
 
 class PolishConfig(_Strict):
     """Evolution-strategies polish of the deterministic actor on hard-corner starts, after
     the last training iteration (robolearn/polish.py; quadrotor hover only)."""
 
-    iterations: int = Field(0, ge=0)  # 0: off
-    pairs: int = Field(8, ge=1)  # antithetic perturbation pairs per iteration
-    starts: int = Field(32, ge=1)  # hard-corner starts each perturbation flies per iteration
-    horizon_steps: int = Field(40, ge=1)  # control steps flown from each start
-    sigma: float = Field(0.01, gt=0)  # perturbation std, in weight units
-    lr: float = Field(0.03, gt=0)  # step along the rank-weighted perturbations
-    focus: float = Field(0.5, ge=0, le=1)  # share of each iteration's starts from the current frontier
-    anchor_coef: float = Field(0.3, ge=0)  # weight of the steady-flight command change in the fitness
+    iterations: int = Field(0, ge=0, description="0: off")
+    pairs: int = Field(8, ge=1, description="antithetic perturbation pairs per iteration")
+    starts: int = Field(32, ge=1, description="hard-corner starts each perturbation flies per iteration")
+    horizon_steps: int = Field(40, ge=1, description="control steps flown from each start")
+    sigma: float = Field(0.01, gt=0, description="perturbation std, in weight units")
+    lr: float = Field(0.03, gt=0, description="step along the rank-weighted perturbations")
+    focus: float = Field(0.5, ge=0, le=1, description="share of each iteration's starts from the current frontier")
+    anchor_coef: float = Field(0.3, ge=0, description="weight of the steady-flight command change in the fitness")
 
 
 class TrimConfig(_Strict):
     """Re-centre the deployable actor's position input on its steady hover offset, after the
     polish (robolearn/trim.py; quadrotor only)."""
 
-    episodes: int = Field(0, ge=0)  # nominal episodes the offset is averaged over; 0: off
-    steps: int = Field(300, ge=1)  # control steps flown in each
-    keep: int = Field(100, ge=1)  # the last ``keep`` of them are averaged (settled flight)
+    episodes: int = Field(0, ge=0, description="nominal episodes the offset is averaged over; 0: off")
+    steps: int = Field(300, ge=1, description="control steps flown in each")
+    keep: int = Field(100, ge=1, description="the last ``keep`` of them are averaged (settled flight)")
 
     @model_validator(mode="after")
     def _keep_within_steps(self) -> "TrimConfig":
@@ -486,47 +601,55 @@ class DistillConfig(_Strict):
 
 # ---------------------------------------------------------------------- run
 class TrainConfig(_Strict):
-    total_env_steps: int = Field(2_000_000, ge=1)
-    max_wall_time_s: Optional[float] = Field(None, gt=0)  # stop early when exceeded (None: no limit)
-    torch_threads: int = Field(2, ge=1)
-    checkpoint_every_s: float = Field(5.0, gt=0)  # also at the end; wall-clock cadence
-    keep_checkpoints: int = Field(3, ge=0)  # 0 keeps all
-    progress: bool = True  # rich progress bar
+    total_env_steps: int = Field(2_000_000, ge=1, description="training budget in env steps (all envs together)")
+    max_wall_time_s: Optional[float] = Field(None, gt=0, description="stop early when exceeded (None: no limit)")
+    torch_threads: int = Field(
+        2, ge=1, description="torch CPU threads (1 makes runs bit-reproducible, including resumed ones)")
+    checkpoint_every_s: float = Field(5.0, gt=0, description="also at the end; wall-clock cadence")
+    keep_checkpoints: int = Field(3, ge=0, description="0 keeps all")
+    progress: bool = Field(True, description="rich progress bar")
 
 
 class EvalConfig(_Strict):
-    episodes: int = Field(1000, ge=1)
-    episode_steps: int = Field(500, ge=1)
-    seed: int = 1_000_003
-    randomized: bool = True  # also evaluate under domain randomization
-    # Ranges of the randomized block; default (null): the simulator's real-world range
-    # (sims.quadrotor.params.real_world_ranges(env.sim.vehicle)), whatever the training used.
-    randomized_ranges: Optional[dict[str, tuple[float, float]]] = None
+    episodes: int = Field(1000, ge=1, description="evaluation episodes per block (nominal, randomized)")
+    episode_steps: int = Field(500, ge=1, description="control steps per evaluation episode")
+    seed: int = Field(
+        1_000_003, ge=0, le=SEED_MAX, description="seed of the evaluation's start states (0 .. 2**32-1)")
+    randomized: bool = Field(True, description="also evaluate under domain randomization")
+    randomized_ranges: Optional[dict[str, tuple[float, float]]] = Field(
+        None, description="Ranges of the randomized block; default (null): the simulator's real-world range of the vehicle "
+                          "(sims.quadrotor.params.REAL_WORLD_RANGES), whatever the training used.")
 
     @field_validator("randomized_ranges")
     @classmethod
     def _check_eval_ranges(cls, v: Ranges | None) -> Ranges | None:
         return v if v is None else EnvConfig._check_ranges(v)
-    plots: bool = True
+    plots: bool = Field(True, description="write the learning-curve and flight plots")
     vehicles: list[str] = Field(default_factory=list, description="other vehicle presets flown at their "
                                 "nominal parameters, one eval block each (e.g. [l2f_paper])")
 
 
 class RunConfig(_Strict):
-    algo: Literal["ppo", "td3"] = "ppo"
-    seed: int = 0
-    device: Literal["cpu", "cuda"] = "cpu"
-    out_root: str = "runs"  # run directories go here unless --out is given
-    env: EnvConfig = Field(default_factory=EnvConfig)
-    network: NetworkConfig = Field(default_factory=NetworkConfig)
-    ppo: PPOConfig = Field(default_factory=PPOConfig)
-    td3: TD3Config = Field(default_factory=TD3Config)
-    curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
-    polish: PolishConfig = Field(default_factory=PolishConfig)
-    trim: TrimConfig = Field(default_factory=TrimConfig)
-    distill: DistillConfig = Field(default_factory=DistillConfig)
-    train: TrainConfig = Field(default_factory=TrainConfig)
-    eval: EvalConfig = Field(default_factory=EvalConfig)
+    algo: Literal["ppo", "td3"] = Field("ppo", description="training algorithm")
+    seed: int = Field(
+        0, ge=0, le=SEED_MAX, description="seed of the run (0 .. 2**32-1): networks, env streams, curricula")
+    device: Literal["cpu", "cuda"] = Field(
+        "cpu", description="where the networks (and, with cuda, the quadrotor simulator) run")
+    out_root: str = Field("runs", description="run directories go here unless --out is given")
+    env: EnvConfig = Field(default_factory=EnvConfig, description="the environment")
+    network: NetworkConfig = Field(default_factory=NetworkConfig, description="actor and critic networks")
+    ppo: PPOConfig = Field(default_factory=PPOConfig, description="PPO settings (algo: ppo)")
+    td3: TD3Config = Field(default_factory=TD3Config, description="TD3 settings (algo: td3)")
+    curriculum: CurriculumConfig = Field(
+        default_factory=CurriculumConfig, description="curriculum: teacher, schedules, start states")
+    polish: PolishConfig = Field(
+        default_factory=PolishConfig, description="evolution-strategies polish after training")
+    trim: TrimConfig = Field(
+        default_factory=TrimConfig, description="trim of the actor's position input after the polish")
+    distill: DistillConfig = Field(default_factory=DistillConfig,
+                                   description="privileged teacher distilled into the student before its PPO")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="budget, threads and checkpoints")
+    eval: EvalConfig = Field(default_factory=EvalConfig, description="the final evaluation")
 
     def sim_config(self, ranges: dict | None = None, **changes: Any) -> QuadrotorConfig:
         """The simulator's ``QuadrotorConfig`` for this run (``ranges`` default: env.ranges)."""
@@ -633,7 +756,7 @@ def apply_override(data: dict, item: str) -> None:
     key = key.strip()
     parts = key.split(".")
     if not key or any(not p for p in parts):
-        raise ConfigError(f"--set {item!r}: bad key {key!r}; use dotted names like ppo.lr")
+        raise ConfigError(f"--set {key!r}: bad key (empty part); use dotted names like ppo.lr")
     value = parse_yaml(raw, f"--set {key}") if raw.strip() else None
     node = data
     # env.ranges keys contain dots themselves: env.ranges.randomization.mass_scale=[0.9,1.1]
@@ -716,9 +839,9 @@ def format_validation_error(e: ValidationError, model: type[BaseModel] | None = 
     if err["type"].startswith("literal_error") or err["type"] == "value_error":
         expected = ""
     if err["type"] == "value_error":
-        m = re.match(r"@([^@]*)@(.*)", msg, re.S)
-        if m:  # a validator named the sub-key: env.ranges.<param>, env.sim.<field>
-            key, msg = f"{key}.{m.group(1)}", m.group(2)
+        exc = err.get("ctx", {}).get("error")
+        if isinstance(exc, KeyedError):  # a validator named the sub-key: env.ranges.<param>, env.sim.<field>
+            key, msg = f"{key}.{exc.key}", exc.msg
         return f"config: {key!r}: {msg}".replace("\n", " ")
     return f"config: {key!r} = {got_s}: {msg}{expected}".replace("\n", " ")
 
@@ -742,10 +865,40 @@ def validate_config(data: dict) -> RunConfig:
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
                 base: dict | None = None) -> RunConfig:
     """Read ``path`` (or start from ``base``), apply overrides, validate."""
-    data = dict(base) if base is not None else (read_config_file(path) if path is not None else {})
+    # a deep copy: overrides write into nested sections, never into the caller's ``base``
+    data = copy.deepcopy(base) if base is not None else (read_config_file(path) if path is not None else {})
     for item in overrides:
         apply_override(data, item)
     return validate_config(data)
+
+
+def describe_config(model: type[BaseModel] | None = None, prefix: str = "") -> list[str]:
+    """One line per config key, ``key (type, default): description``, sections recursively
+    (``robolearn train --help-config``)."""
+    model = model or RunConfig
+    lines = []
+    for name, f in model.model_fields.items():
+        key = f"{prefix}{name}"
+        ann = f.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            lines.append(f"{key}: {f.description}")
+            lines += describe_config(ann, key + ".")
+            continue
+        default = "required" if f.is_required() else f"default {_default_repr(f)}"
+        lines.append(f"{key} ({_describe_type(ann)}, {default}): {f.description}")
+        args = [a for a in typing.get_args(ann) if isinstance(a, type) and issubclass(a, BaseModel)]
+        for sub in args:  # list[LinearScheduleItem]: the keys of each item
+            lines += describe_config(sub, key + "[].")
+    return lines
+
+
+def _default_repr(f: Any) -> str:
+    v = f.get_default(call_default_factory=True)
+    if isinstance(v, BaseModel):
+        return "{...}"
+    s = yaml.safe_dump(v, default_flow_style=True, width=10_000).strip()
+    s = s.removesuffix("...").strip()
+    return s if len(s) <= 80 else s[:77] + "..."
 
 
 def config_to_dict(cfg: RunConfig) -> dict:
@@ -768,5 +921,5 @@ def actor_param_count(obs_dim: int, hidden: list[int], act_dim: int) -> int:
 __all__ = [
     "RunConfig", "EnvConfig", "NetworkConfig", "PPOConfig", "TD3Config", "CurriculumConfig",
     "TrainConfig", "EvalConfig", "load_config", "validate_config", "dump_config", "read_config_file",
-    "apply_override", "format_validation_error", "DEFAULT_CONFIG",
+    "apply_override", "format_validation_error", "DEFAULT_CONFIG", "describe_config", "SEED_MAX",
 ]

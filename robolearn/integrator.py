@@ -131,6 +131,17 @@ class IntegratedObsEnv:
         self.spec.step(self.z, np.asarray(obs["policy"]))
         return self._augment(obs), rew, term, trunc, info
 
+    def state_dict(self) -> dict[str, Any]:
+        """The env's state and the integrator's, for an exact resume."""
+        return {"env": self.env.state_dict(), "z": self.z.copy()}
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        self.env.load_state_dict(d["env"])
+        z = np.asarray(d["z"], np.float32)
+        if z.shape != self.z.shape:
+            raise ValueError(f"integrator state has shape {z.shape}, this run needs {self.z.shape}")
+        self.z[:] = z
+
     def policy_symmetries(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
         """The env's symmetries, extended to the state: z_j maps as the entry it integrates."""
         out = []

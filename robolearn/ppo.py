@@ -32,6 +32,7 @@ from torch import nn
 
 from .buffers import RolloutBuffer
 from .config import NetworkConfig, PPOConfig
+from .errors import TrainingDiverged, check_finite
 from .networks import export_actor, mlp
 from .normalizer import RunningNorm
 
@@ -341,7 +342,7 @@ class PPO:
         if cfg.symmetry_coef > 0:
             sym_flat = dict(zip(("img", "a_idx", "a_sign"), symmetry_images(obs_p, self._sym)))
             n_sym = max(1, round(mb * cfg.symmetry_fraction))
-        for _ in range(cfg.epochs):
+        for epoch in range(cfg.epochs):
             perm = torch.randperm(B, generator=self.gen, device=self.device)
             for k in range(cfg.minibatches):
                 idx = perm[k * mb:(k + 1) * mb]
@@ -381,7 +382,13 @@ class PPO:
                     stats["loss/symmetry"] += sym_loss.item()
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                nn.utils.clip_grad_norm_(self._params, cfg.max_grad_norm, foreach=True)
+                grad_norm = nn.utils.clip_grad_norm_(self._params, cfg.max_grad_norm, foreach=True)
+                # Before the step: a non-finite loss or gradient would poison every weight.
+                if not math.isfinite(loss.item()):
+                    raise TrainingDiverged(f"non-finite loss (epoch {epoch + 1}, minibatch {k + 1})", self.iteration + 1)
+                if not math.isfinite(grad_norm.item()):
+                    raise TrainingDiverged(f"non-finite gradient (epoch {epoch + 1}, minibatch {k + 1})",
+                                           self.iteration + 1)
                 self.optimizer.step()
                 with torch.no_grad():
                     # KL(old || new) of the diagonal Gaussians on this minibatch (old mean from
@@ -402,6 +409,8 @@ class PPO:
         if self.update_policy_norm:
             model.policy_norm.update(obs_p)
         model.critic_norm.update(obs_c)
+        check_finite(list(model.parameters()) + list(model.buffers()), "weights or normalizer statistics",
+                     self.iteration + 1)
         out = {k: v / n_updates for k, v in stats.items()}
         out["lr"] = self.lr
         out["step_scale"] = self.step_scale
@@ -455,6 +464,10 @@ class PPO:
             "iteration": self.iteration,
             "generator": self.gen.get_state(),
             "timers": dict(self.timers),
+            # where the next rollout starts: with the env's own state (train.py) a resumed run
+            # continues exactly as the uninterrupted one
+            "obs": {k: v.cpu().clone() for k, v in self._obs.items()} if self._obs is not None else {},
+            "abs_adv_carry": [self._abs_adv_sum.cpu().clone(), self._abs_adv_len.cpu().clone()],
         }
 
     def load_state_dict(self, d: dict) -> None:
@@ -465,3 +478,7 @@ class PPO:
         self.iteration = int(d["iteration"])
         self.gen.set_state(d["generator"])
         self.timers.update(d.get("timers", {}))
+        if d.get("obs"):
+            self._obs = {k: v.to(self.device).clone() for k, v in d["obs"].items()}
+            self._abs_adv_sum.copy_(d["abs_adv_carry"][0])
+            self._abs_adv_len.copy_(d["abs_adv_carry"][1])

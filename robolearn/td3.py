@@ -22,6 +22,7 @@ from torch import nn
 
 from .buffers import ReplayBuffer
 from .config import NetworkConfig, TD3Config
+from .errors import TrainingDiverged, check_finite
 from .networks import export_actor, mlp
 from .normalizer import RunningNorm
 
@@ -143,6 +144,8 @@ class TD3:
         c = self.critic_norm(o_c)
         q1, q2 = self.q1(c, a), self.q2(c, a)
         q_loss = F.mse_loss(q1, target) + F.mse_loss(q2, target)
+        if not math.isfinite(q_loss.item()):
+            raise TrainingDiverged("non-finite critic loss", self.iteration + 1)
         self.critic_opt.zero_grad(set_to_none=True)
         q_loss.backward()
         nn.utils.clip_grad_norm_(list(self.q1.parameters()) + list(self.q2.parameters()), cfg.max_grad_norm)
@@ -151,6 +154,8 @@ class TD3:
         self.grad_steps += 1
         if self.grad_steps % cfg.policy_delay == 0:
             actor_loss = -self.q1(c, self.pi(o_p)).mean()
+            if not math.isfinite(actor_loss.item()):
+                raise TrainingDiverged("non-finite actor loss", self.iteration + 1)
             self.actor_opt.zero_grad(set_to_none=True)
             actor_loss.backward()
             nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.max_grad_norm)
@@ -178,6 +183,10 @@ class TD3:
                     stats[k] = stats.get(k, 0.0) + v
                 n += 1
             self.timers["update"] += time.perf_counter() - t0
+        if n:
+            nets = (self.actor, self.q1, self.q2, self.policy_norm, self.critic_norm)
+            check_finite([t for m in nets for t in (*m.parameters(), *m.buffers())],
+                         "weights or normalizer statistics", self.iteration + 1)
         self.iteration += 1
         out = {k: v / max(n, 1) for k, v in stats.items()}
         out["grad_steps"] = float(self.grad_steps)

@@ -90,7 +90,9 @@ def test_bad_cli_arguments():
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "run"
-    r = robolearn("train", "--out", out, "--seed", "3", *QUICK)
+    # a short polish and trim: the same files as the default's 150 iterations and 256 episodes
+    r = robolearn("train", "--out", out, "--seed", "3", *QUICK, "--set", "polish.iterations=3", "--set",
+                  "trim.episodes=8")
     assert r.returncode == 0, r.stdout + r.stderr
     return out
 

@@ -15,16 +15,16 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 
 from ..checkpoint import atomic_write_text
-from ..errors import UserError
+from ..errors import UserError, WriteError
 
 # quadrotor: survived, position_error_m, tilt_deg, yaw_deg; arm: success, object_goal_distance_m
 EPISODE_KEYS = ("return", "length", "survived", "position_error_m", "tilt_deg", "yaw_deg", "success",
@@ -60,14 +60,37 @@ class RunDir:
     def plots(self) -> Path:
         return self.path / "plots"
 
-    def create(self) -> "RunDir":
-        """Make a fresh run directory; refuse to overwrite a run that has checkpoints."""
+    def is_run(self) -> bool:
+        """Whether this folder holds (the start of) a robolearn run."""
+        return self.config.is_file() or (self.checkpoints.is_dir() and any(self.checkpoints.iterdir()))
+
+    def check_new(self, force: bool = False) -> "RunDir":
+        """Check that a new run may be made here, writing nothing: the folder does not exist or
+        is empty (or, with ``force``, holds files that are not a robolearn run)."""
         if self.path.exists() and not self.path.is_dir():
             raise UserError(f"run directory {self.path} exists and is not a directory")
-        if self.checkpoints.is_dir() and any(self.checkpoints.iterdir()):
-            raise UserError(f"run directory {self.path} already holds a run; use --resume {self.path} or another --out")
-        for d in (self.path, self.checkpoints, self.plots):
-            d.mkdir(parents=True, exist_ok=True)
+        if self.is_run():
+            raise UserError(f"run directory {self.path} already holds a run; continue it with --resume {self.path}, "
+                            f"or choose another --out")
+        if self.path.is_dir() and any(self.path.iterdir()) and not force:
+            raise UserError(f"--out {self.path} is a folder with other files in it (not a robolearn run); choose a "
+                            f"new or empty folder, or add --force to write the run into it")
+        return self
+
+    def create(self, force: bool = False, config_text: str | None = None) -> "RunDir":
+        """Make a fresh run directory (see :meth:`check_new`). ``config_text`` (config.yaml) is
+        written before the sub-folders: a process killed in between leaves an empty folder
+        or a run that ``--resume`` continues, never a folder ``check_new`` refuses."""
+        self.check_new(force)
+        for d in (self.path, None, self.checkpoints, self.plots):
+            try:
+                if d is None:
+                    if config_text is not None:
+                        self.write_config(config_text)
+                else:
+                    d.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise WriteError(d or self.config, e) from None
         return self
 
     def require(self) -> "RunDir":
@@ -89,7 +112,11 @@ class MetricsLogger:
     values for unknown columns are dropped, missing ones left empty.
     """
 
-    def __init__(self, run: RunDir, tensorboard: bool = True, resume_iteration: int | None = None):
+    def __init__(self, run: RunDir, tensorboard: bool = True, resume_iteration: int | None = None,
+                 resume_step: int | None = None):
+        """``resume_iteration`` / ``resume_step``: the iteration and env step of the checkpoint a
+        resumed run continues from; rows and TensorBoard events after it are dropped (they are
+        logged again)."""
         self.run = run
         self.columns: list[str] | None = None
         if resume_iteration is not None:
@@ -100,41 +127,59 @@ class MetricsLogger:
             self.columns = header or None
         self._file: TextIO | None = None
         self._writer: Any = None  # csv writer (its type is private to the csv stub)
-        self._tb: Any = None  # tensorboard SummaryWriter
-        if tensorboard:
+        self._tb: Any = None  # tensorboard SummaryWriter, made at the first row (no empty event file)
+        self._tensorboard = tensorboard
+        # TensorBoard hides the events of the earlier attempt from this step on
+        self._purge_step = None if resume_step is None and resume_iteration is None else (resume_step or 0) + 1
+
+    def _writer_tb(self) -> Any:
+        if self._tb is None and self._tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
-                self._tb = SummaryWriter(log_dir=str(run.path), flush_secs=5)
+                self._tb = SummaryWriter(log_dir=str(self.run.path), flush_secs=5, purge_step=self._purge_step)
             except Exception:  # noqa: BLE001 - tensorboard missing/broken: CSV still works
-                self._tb = None
+                self._tensorboard = False
+        return self._tb
 
     def log(self, row: dict, step: int) -> None:
+        """Append one row (an OSError, e.g. a full disk, becomes a one-line WriteError)."""
         if self.columns is None:
             self.columns = list(row)
-        if self._file is None:
-            new = not self.run.metrics.exists() or self.run.metrics.stat().st_size == 0
-            self._file = file = open(self.run.metrics, "a", newline="")
-            self._writer = csv.writer(file)
-            if new:
-                self._writer.writerow(self.columns)
-        self._writer.writerow([_fmt(row.get(c)) for c in self.columns])
-        self._file.flush()
-        if self._tb is not None:
+        try:
+            if self._file is None:
+                new = not self.run.metrics.exists() or self.run.metrics.stat().st_size == 0
+                self._file = file = open(self.run.metrics, "a", newline="")
+                self._writer = csv.writer(file)
+                if new:
+                    self._writer.writerow(self.columns)
+            self._writer.writerow([_fmt(row.get(c)) for c in self.columns])
+            self._file.flush()
+        except OSError as e:
+            raise WriteError(self.run.metrics, e) from None
+        tb = self._writer_tb()
+        if tb is not None:
             for k, v in row.items():
                 if isinstance(v, (int, float, np.floating, np.integer)) and math.isfinite(float(v)) and k != "env_steps":
-                    self._tb.add_scalar(k, float(v), step)
+                    tb.add_scalar(k, float(v), step)
 
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
-            self._file = None
-        if self._tb is not None:
-            self._tb.flush()
-            self._tb.close()
-            self._tb = None
+    def close(self, quiet: bool = False) -> None:
+        """Flush and close; ``quiet``: ignore write errors (closing after a failure)."""
+        try:
+            if self._file is not None:
+                f, self._file = self._file, None
+                try:
+                    f.flush()
+                    os.fsync(f.fileno())
+                finally:
+                    f.close()
+            if self._tb is not None:
+                tb, self._tb = self._tb, None
+                tb.flush()
+                tb.close()
+        except OSError as e:
+            if not quiet:
+                raise WriteError(self.run.metrics, e) from None
 
 
 def _truncate_metrics(path: Path, last_iteration: int) -> None:
@@ -155,21 +200,18 @@ def _truncate_metrics(path: Path, last_iteration: int) -> None:
             continue
         if it <= last_iteration:
             keep.append(r)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(keep)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow(header)
+    w.writerows(keep)
+    atomic_write_text(buf.getvalue(), path)
 
 
 def _fmt(v: Any) -> str:
     if v is None:
         return ""
-    if isinstance(v, (float, np.floating)):
-        return "" if not math.isfinite(float(v)) else f"{float(v):.6g}"
+    if isinstance(v, (float, np.floating)):  # nan / inf are written as such: an empty cell means "no value"
+        return f"{float(v):.6g}"
     return str(v)
 
 

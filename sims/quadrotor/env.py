@@ -398,6 +398,33 @@ class QuadrotorVecEnv(VectorEnv):
             reward = reward.copy_to_host()
         return self._obs(), reward, term.copy(), trunc.copy(), info
 
+    # ------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the next ``step()`` depends on (states, per-env ranges and RNG streams,
+        episode accumulators, pending start states), as numpy copies: a vector env restored
+        with ``load_state_dict`` continues exactly as this one would."""
+        return {"arrays": {k: self._host(k).copy() for k in self._a},
+                "start": self._start.copy(), "start_pending": self._start_pending.copy(),
+                "needs_reset": bool(self._needs_reset)}
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        """Restore ``state_dict()`` of a vector env with the same ``num_envs`` and config."""
+        arrays = d["arrays"]
+        if set(arrays) != set(self._a):
+            raise ValueError(f"env state has arrays {sorted(arrays)}, expected {sorted(self._a)}")
+        for k, v in arrays.items():
+            v = np.asarray(v)
+            cur = self._host(k)
+            if v.shape != cur.shape or v.dtype != cur.dtype:
+                raise ValueError(f"env state {k!r}: shape {v.shape} {v.dtype}, expected {cur.shape} {cur.dtype}")
+            if self.backend == "cpu":
+                cur[...] = v
+            else:
+                self._a[k].copy_to_device(np.ascontiguousarray(v))
+        self._start[...] = d["start"]
+        self._start_pending[...] = d["start_pending"]
+        self._needs_reset = bool(d["needs_reset"])
+
     # ----------------------------------------------------- parameters at run time
     def get_range(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Per-env (low, high) of parameter ``name`` (copies)."""
