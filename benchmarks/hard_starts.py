@@ -39,7 +39,7 @@ def train_with_hard_starts(config: str, seed: int, fraction: float, out: str, ov
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", default="configs/quadrotor_hover.yaml")
+    ap.add_argument("--config", default="configs/quadrotor_hover_l2f.yaml")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--fraction", type=float, default=0.3, help="share of resets from the hard corner")
     ap.add_argument("--out", required=True, help="run directory")

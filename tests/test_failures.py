@@ -32,7 +32,7 @@ def _hover_actor(obs_dim: int) -> DeterministicActor:
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cfg = load_config("configs/quadrotor_hover.yaml", OVERRIDES)
+    cfg = load_config("configs/quadrotor_hover_l2f.yaml", OVERRIDES)
     d = tmp_path_factory.mktemp("run")
     (d / "config.yaml").write_text(dump_config(cfg))
     actor = _hover_actor(50)
