@@ -249,6 +249,7 @@ def main(argv: list[str] | None = None) -> None:
     k = sub.add_parser("kill")
     k.add_argument("--kills", type=int, default=20)
     k.add_argument("--seed", type=int, default=0)
+    k.add_argument("--steps", type=int, default=None, help="train.total_env_steps (default: TINY's 6144)")
     k.add_argument("--json", action="store_true")
     c = sub.add_parser("configs")
     c.add_argument("--examples", type=int, default=10_000)
@@ -259,7 +260,8 @@ def main(argv: list[str] | None = None) -> None:
     root = Path(tempfile.mkdtemp(prefix="robolearn-faults-"))
     try:
         if a.what == "kill":
-            res = kill_resume(a.kills, a.seed, root)
+            args = TINY + (["--set", f"train.total_env_steps={a.steps}"] if a.steps else [])
+            res = kill_resume(a.kills, a.seed, root, args)
         elif a.what == "disk":
             res = full_disk(root)
         else:
