@@ -519,12 +519,22 @@ class HardStartsConfig(_Strict):
     pool_draws: int = Field(200_000, ge=1, description="nominal starts drawn once; ~10 % lie in the corner")
 
 
+class WidenConfig(_Strict):
+    """Teacher ``widen`` (quadrotor): every parameter of the vehicle's real range
+    (sims.quadrotor.params.real_world_ranges) moves linearly from its nominal range to the
+    real one, reaching it at ``end_fraction`` of train.total_env_steps, then stays there."""
+
+    end_fraction: float = Field(0.6, gt=0, le=1, description="share of the budget at which the real range is reached")
+
+
 class CurriculumConfig(_Strict):
-    teacher: Literal["none", "reward_schedule", "linear", "adr", "privileged", "alp_gmm", "riac", "covar_gmm",
+    teacher: Literal["none", "reward_schedule", "linear", "widen", "adr", "privileged", "alp_gmm", "riac", "covar_gmm",
                      "spdl", "dump", "sec", "filter"] = Field(
         "none", description="the curriculum teacher (none: fixed ranges and weights)")
     reward_schedule: RewardScheduleConfig = Field(
         default_factory=RewardScheduleConfig, description="settings of teacher reward_schedule")
+    widen: WidenConfig = Field(default_factory=lambda: WidenConfig(),
+                               description="settings of teacher widen: nominal to the vehicle's real range")
     linear: list[LinearScheduleItem] = Field(
         default_factory=list, description="settings of teacher linear: ranges moved linearly over env steps")
     with_reward_schedule: bool = Field(
