@@ -159,7 +159,7 @@ def distill(teacher_run: str | Path, student_run: str | Path, out: str | Path, r
     result = {"teacher_run": str(teacher_run), "student_run": str(student_run), "rounds": rounds, "envs": envs,
               "steps": steps, "hard_fraction": hard_fraction, "epochs": epochs, "lr": lr, "seed": seed,
               "distill_wall_time_s": wall, "history": history,
-              "nominal": ev["nominal"], "randomized": ev.get("randomized")}
+              "nominal": ev["nominal"], "randomized": ev.get("real_range")}
     atomic_write_text(json.dumps(result, indent=1), run.path / "distill.json")
     return result
 

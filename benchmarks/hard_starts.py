@@ -34,12 +34,12 @@ def train_with_hard_starts(config: str, seed: int, fraction: float, out: str, ov
         given = int(float(rows[-1]["curriculum/hard_starts/given"]))
     return {"seed": seed, "fraction": fraction, "run_dir": str(res.run_dir), "hard_starts_given": given,
             "train_wall_time_s": res.train_wall_time_s, "nominal": res.eval["nominal"],
-            "randomized": res.eval.get("randomized")}
+            "randomized": res.eval.get("real_range")}
 
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", default="configs/quadrotor_hover.yaml")
+    ap.add_argument("--config", default="configs/quadrotor_hover_l2f.yaml")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--fraction", type=float, default=0.3, help="share of resets from the hard corner")
     ap.add_argument("--out", required=True, help="run directory")

@@ -150,10 +150,12 @@ def train(
         e = res.eval
         line += (f"\neval nominal: survival {e['survival_rate']:.1%}  position error "
                  f"{_f(e['position_error_m'], '.3f')} m  yaw {_f(e['yaw_deg'], '.2f')} deg")
-        if "randomized" in e:
-            r = e["randomized"]
-            line += (f"\neval randomized: survival {r['survival_rate']:.1%}  position error "
-                     f"{_f(r['position_error_m'], '.3f')} m  yaw {_f(r['yaw_deg'], '.2f')} deg")
+        for name, r in e.items():
+            if name == "nominal" or not (isinstance(r, dict) and "survival_rate" in r):
+                continue
+            line += (f"\neval {name}: survival {r['survival_rate']:.1%}  position error "
+                     f"{_f(r['position_error_m'], '.3f')} m  yaw {_f(r['yaw_deg'], '.2f')} deg  command rate "
+                     f"{_f(r.get('command_rate'), '.3f')}")
     print(line)
     return 0
 
@@ -258,13 +260,14 @@ def _print_eval(result: dict) -> None:
                           f"{b['object_goal_distance_m_median']:.4f}", f"{max(b['privileged_max'].values()):g}")
         Console().print(t)
         return
-    for c in ("block", "survival", "position error (m)", "tilt (deg)", "yaw (deg)"):
+    for c in ("block", "survival", "position error (m)", "tilt (deg)", "yaw (deg)", "settling (s)",
+              "command rate", "power > 10 Hz"):
         t.add_column(c, justify="right")
-    for name in ("nominal", "randomized"):
-        if name in result:
-            b = result[name]
+    for name, b in result.items():
+        if isinstance(b, dict) and "survival_rate" in b:
             t.add_row(name, f"{b['survival_rate']:.1%}", _f(b["position_error_m"], ".4f"),
-                      _f(b["tilt_deg"], ".2f"), _f(b["yaw_deg"], ".2f"))
+                      _f(b["tilt_deg"], ".2f"), _f(b["yaw_deg"], ".2f"), _f(b.get("settling_time_s"), ".2f"),
+                      _f(b.get("command_rate"), ".3f"), _f(b.get("high_frequency_share"), ".1%"))
     Console().print(t)
 
 

@@ -204,6 +204,9 @@ class EnvConfig(_Strict):
     ranges: dict[str, tuple[float, float]] = Field(
         default_factory=dict, description="Per-env parameter ranges [low, high] used for training (names: the family's PARAMS, "
                                           "sims/quadrotor/params.py or sims/manipulation/params.py).")
+    train_real_range: bool = Field(False, description="quadrotor: train under the vehicle's documented real "
+                                   "range (sims.quadrotor.params.real_world_ranges); env.ranges override it "
+                                   "per parameter")
 
     @classmethod
     def _check_ranges(cls, v: Ranges) -> Ranges:
@@ -242,6 +245,25 @@ class EnvConfig(_Strict):
 
 
 # ---------------------------------------------------------------------- networks
+class IntegratorConfig(_Strict):
+    """The actor's integrator state (robolearn/integrator.py): a clamped integral of some
+    policy-observation entries, appended to the actor's and the critic's input."""
+
+    index: list[int] = Field(default_factory=list, description="policy-observation entries integrated "
+                             "(quadrotor: [0, 1, 2], the position error); empty: a stateless actor")
+    gain: float = Field(0.01, gt=0, description="per-step gain (0.01 = the 10 ms control period: "
+                        "an integral in m s)")
+    limit: float = Field(0.5, gt=0, description="anti-windup clamp on each integral entry")
+
+    def spec(self) -> Any:
+        """The ``IntegratorSpec``, or None when ``index`` is empty."""
+        if not self.index:
+            return None
+        from .integrator import IntegratorSpec
+
+        return IntegratorSpec(tuple(self.index), self.gain, self.limit)
+
+
 class NetworkConfig(_Strict):
     actor_hidden: list[int] = Field(
         default_factory=lambda: [32, 32], description="hidden layer sizes of the actor MLP (the deployed policy)")
@@ -255,6 +277,8 @@ class NetworkConfig(_Strict):
                              "vehicle, \"zero\" = the middle of the action range.")
     max_actor_params: int = Field(
         4096, ge=1, description="refuse actors with more parameters than this (microcontroller budget)")
+    integrator: IntegratorConfig = Field(default_factory=IntegratorConfig,
+                                         description="the actor's integrator state (off by default)")
 
     @field_validator("actor_hidden", "critic_hidden")
     @classmethod
@@ -495,12 +519,22 @@ class HardStartsConfig(_Strict):
     pool_draws: int = Field(200_000, ge=1, description="nominal starts drawn once; ~10 % lie in the corner")
 
 
+class WidenConfig(_Strict):
+    """Teacher ``widen`` (quadrotor): every parameter of the vehicle's real range
+    (sims.quadrotor.params.real_world_ranges) moves linearly from its nominal range to the
+    real one, reaching it at ``end_fraction`` of train.total_env_steps, then stays there."""
+
+    end_fraction: float = Field(0.6, gt=0, le=1, description="share of the budget at which the real range is reached")
+
+
 class CurriculumConfig(_Strict):
-    teacher: Literal["none", "reward_schedule", "linear", "adr", "privileged", "alp_gmm", "riac", "covar_gmm",
+    teacher: Literal["none", "reward_schedule", "linear", "widen", "adr", "privileged", "alp_gmm", "riac", "covar_gmm",
                      "spdl", "dump", "sec", "filter"] = Field(
         "none", description="the curriculum teacher (none: fixed ranges and weights)")
     reward_schedule: RewardScheduleConfig = Field(
         default_factory=RewardScheduleConfig, description="settings of teacher reward_schedule")
+    widen: WidenConfig = Field(default_factory=lambda: WidenConfig(),
+                               description="settings of teacher widen: nominal to the vehicle's real range")
     linear: list[LinearScheduleItem] = Field(
         default_factory=list, description="settings of teacher linear: ranges moved linearly over env steps")
     with_reward_schedule: bool = Field(
@@ -549,6 +583,32 @@ class TrimConfig(_Strict):
         return self
 
 
+class DistillConfig(_Strict):
+    """Privileged teacher distilled into the deployable student (robolearn/distill.py).
+
+    With ``teacher_env_steps`` > 0 the run first trains a teacher with PPO whose actor sees the
+    critic's privileged view (true vehicle parameters, disturbance, rotor speeds), then fits
+    the student (the configured actor, on the policy view) to the teacher's commands with
+    DAgger on the states the student itself visits, then trains the student with PPO for
+    ``train.total_env_steps``, starting from the distilled actor."""
+
+    teacher_env_steps: int = Field(0, ge=0, description="PPO env steps of the privileged teacher; 0: no teacher")
+    teacher_hidden: list[int] = Field(default_factory=lambda: [64, 64], description="teacher actor's hidden layers")
+    rounds: int = Field(4, ge=1, description="DAgger rounds")
+    steps_per_round: int = Field(100, ge=1, description="control steps all envs fly per round")
+    epochs: int = Field(8, ge=1, description="passes over the aggregated data after each round")
+    minibatch: int = Field(4096, ge=16, description="regression minibatch size")
+    lr: float = Field(1e-3, gt=0, description="Adam step size of the regression")
+    beta0: float = Field(0.5, ge=0, le=1, description="round 0: share of envs that fly the teacher's command")
+    student_init_std: float = Field(0.2, gt=0, description="exploration std the student's PPO starts from")
+    kickstart_coef: float = Field(1.0, ge=0, description="weight of the student's squared distance to the "
+                                  "teacher's command in its PPO loss at the start; falls linearly to 0")
+    kickstart_fraction: float = Field(0.5, gt=0, le=1, description="share of train.total_env_steps over "
+                                      "which the kickstart weight falls to 0")
+    critic_warmup_iterations: int = Field(8, ge=0, description="first PPO iterations of the student that fit "
+                                          "the fresh critic only, the distilled actor held fixed")
+
+
 # ---------------------------------------------------------------------- run
 class TrainConfig(_Strict):
     total_env_steps: int = Field(2_000_000, ge=1, description="training budget in env steps (all envs together)")
@@ -575,6 +635,8 @@ class EvalConfig(_Strict):
     def _check_eval_ranges(cls, v: Ranges | None) -> Ranges | None:
         return v if v is None else EnvConfig._check_ranges(v)
     plots: bool = Field(True, description="write the learning-curve and flight plots")
+    vehicles: list[str] = Field(default_factory=list, description="other vehicle presets flown at their "
+                                "nominal parameters, one eval block each (e.g. [l2f_paper])")
 
 
 class RunConfig(_Strict):
@@ -594,6 +656,8 @@ class RunConfig(_Strict):
         default_factory=PolishConfig, description="evolution-strategies polish after training")
     trim: TrimConfig = Field(
         default_factory=TrimConfig, description="trim of the actor's position input after the polish")
+    distill: DistillConfig = Field(default_factory=DistillConfig,
+                                   description="privileged teacher distilled into the student before its PPO")
     train: TrainConfig = Field(default_factory=TrainConfig, description="budget, threads and checkpoints")
     eval: EvalConfig = Field(default_factory=EvalConfig, description="the final evaluation")
 
@@ -604,8 +668,21 @@ class RunConfig(_Strict):
         d = self.env.sim.model_dump()
         d.update(changes)
         d["home_target"] = tuple(d["home_target"])
-        d["ranges"] = dict(self.env.ranges if ranges is None else ranges)
+        if ranges is None:
+            ranges = self.training_ranges()
+        d["ranges"] = dict(ranges)
         return QuadrotorConfig(**d)
+
+    def training_ranges(self) -> dict[str, tuple[float, float]]:
+        """The quadrotor's training ranges: the vehicle's real range if ``env.train_real_range``,
+        then ``env.ranges`` over it."""
+        out: dict[str, tuple[float, float]] = {}
+        if self.env.train_real_range:
+            from sims.quadrotor.params import real_world_ranges
+
+            out.update(real_world_ranges(self.env.sim.vehicle))
+        out.update({k: (float(v[0]), float(v[1])) for k, v in self.env.ranges.items()})
+        return out
 
     def arm_config(self, ranges: dict | None = None, **changes: Any) -> ArmConfig:
         """The manipulation env's ``ArmConfig`` for this run (``ranges`` default: env.ranges)."""

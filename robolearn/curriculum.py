@@ -39,6 +39,12 @@ def build_teacher(cfg: RunConfig) -> Teacher:
             return CombinedTeacher([_reward_schedule(c, initial), teacher])
         except ValueError as e:
             raise ConfigError(f"config: 'curriculum.with_reward_schedule': {e}; set it to false") from None
+    if c.teacher == "widen":
+        from sims.quadrotor.params import real_world_ranges
+
+        end = max(1, int(c.widen.end_fraction * cfg.train.total_env_steps))
+        return LinearSchedule([LinearItem(name, initial[name], (float(lo), float(hi)), 0, end)
+                               for name, (lo, hi) in real_world_ranges(cfg.env.sim.vehicle).items()])
     if c.teacher == "linear":
         items = []
         for i, it in enumerate(c.linear):

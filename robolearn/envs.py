@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from .config import RunConfig
 from .errors import UserError
@@ -68,18 +71,86 @@ def hover_action(cfg: RunConfig) -> float:
     return float(get(s.vehicle).hover_action(gravity=s.gravity))
 
 
-def eval_ranges(cfg: RunConfig, randomized: bool) -> dict:
-    """Parameter ranges of an evaluation block.
-
-    ``nominal``: every parameter at its default (the simulator's task defaults: full
-    initial-state distribution, no randomization, no privileged assist). ``randomized``:
-    the same under ``eval.randomized_ranges``, by default the simulator's real-world
-    range of the vehicle (``sims.quadrotor.params.real_world_ranges``), independent of training.
-    """
-    if not randomized:
-        return {}
+def real_range(cfg: RunConfig) -> dict[str, tuple[float, float]]:
+    """The real-range block's ranges: ``eval.randomized_ranges``, or the vehicle's real-world range."""
     if cfg.eval.randomized_ranges is not None:
         return dict(cfg.eval.randomized_ranges)
     from sims.quadrotor.params import real_world_ranges
 
-    return real_world_ranges(cfg.env.sim.vehicle)
+    return dict(real_world_ranges(cfg.env.sim.vehicle))
+
+
+def eval_ranges(cfg: RunConfig, randomized: bool) -> dict:
+    """Parameter ranges of the nominal block (``{}``) or of the real-range block."""
+    return real_range(cfg) if randomized else {}
+
+
+# Corners: each group of parameters moves together to the low or the high end of its range.
+CORNER_GROUPS: dict[str, tuple[str, ...]] = {
+    "mass": ("randomization.mass_scale",),
+    "thrust": ("randomization.thrust_coeff_scale",),
+    "inertia": ("randomization.inertia_xx_scale", "randomization.inertia_yy_scale",
+                "randomization.inertia_zz_scale"),
+    "motor": ("randomization.motor_tau_up_scale", "randomization.motor_tau_down_scale"),
+}
+
+
+@dataclass(frozen=True)
+class EvalBlock:
+    """One evaluation block: ranges for every env, simulator changes, and optional corners.
+
+    ``corners`` (each a ``{param: value}``) are split evenly over the block's envs in order;
+    their parameters are pinned per env (``set_range`` with per-env arrays).
+    """
+
+    ranges: dict[str, tuple[float, float]]
+    sim_changes: dict[str, Any] = field(default_factory=dict)
+    corners: tuple[dict[str, float], ...] = ()
+
+    def per_env_ranges(self, n: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """``{param: (low (n,), high (n,))}`` pinning each env to its corner (empty without corners)."""
+        if not self.corners:
+            return {}
+        which = np.arange(n) * len(self.corners) // n
+        out = {}
+        for name in self.corners[0]:
+            v = np.array([c[name] for c in self.corners])[which]
+            out[name] = (v, v.copy())
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        d: dict[str, Any] = {}
+        if self.sim_changes:
+            d["sim_changes"] = dict(self.sim_changes)
+        if self.corners:
+            d["corners"] = [dict(c) for c in self.corners]
+        return d
+
+
+def corner_block(ranges: dict[str, tuple[float, float]]) -> EvalBlock:
+    """Every low/high combination of :data:`CORNER_GROUPS` over ``ranges`` (16 corners), the
+    other parameters uniform over ``ranges``."""
+    import itertools
+
+    corners = []
+    for ends in itertools.product((0, 1), repeat=len(CORNER_GROUPS)):
+        c: dict[str, float] = {}
+        for end, names in zip(ends, CORNER_GROUPS.values()):
+            for name in names:
+                c[name] = float(ranges.get(name, (1.0, 1.0))[end])
+        corners.append(c)
+    return EvalBlock(ranges, corners=tuple(corners))
+
+
+def eval_blocks(cfg: RunConfig) -> dict[str, EvalBlock]:
+    """The evaluation's blocks: ``nominal``; with ``eval.randomized`` also ``real_range`` and
+    ``corners``; and one nominal block per vehicle of ``eval.vehicles``."""
+    blocks = {"nominal": EvalBlock({})}
+    if cfg.eval.randomized:
+        rr = real_range(cfg)
+        blocks["real_range"] = EvalBlock(rr)
+        blocks["corners"] = corner_block(rr)
+    for v in cfg.eval.vehicles:
+        if v != cfg.env.sim.vehicle:
+            blocks[v] = EvalBlock({}, sim_changes={"vehicle": v})
+    return blocks

@@ -1,11 +1,21 @@
 """Fixed-seed evaluation of the deterministic policy (``eval.json``).
 
-All ``episodes`` run as one batch of that many envs, one episode each (episodes that
-start after an env's auto-reset are ignored). Two blocks: ``nominal`` (every parameter
-at its default: the full default initial-state distribution, no randomization) and
-``randomized`` (``eval.randomized_ranges``, by default the simulator's real-world range). Metrics per block:
-survival rate, and over survivors the mean over the last second of position error,
-tilt and |yaw|.
+All ``episodes`` of a block run as one batch of that many envs, one episode each (episodes
+that start after an env's auto-reset are ignored; a stateful actor's state is reset with
+every env's episode). Blocks (``robolearn.envs.eval_blocks``):
+
+* ``nominal``: every parameter at its default (the full default initial-state
+  distribution, no randomization);
+* ``real_range``: uniform over ``eval.randomized_ranges``, by default the simulator's
+  real-world range for the configured vehicle, independent of training;
+* ``corners``: every extreme combination of mass, thrust, inertia and motor time
+  constants of that range (episodes split evenly), the rest of the range uniform;
+* one block per other vehicle preset named in ``eval.vehicles`` (nominal parameters).
+
+Metrics per block: survival rate, and over survivors the mean over the last second of
+position error, tilt and |yaw|; settling time to 5 cm; command smoothness (mean
+``|a_t - a_(t-1)|`` over the last second, and the share of the commands' power above
+10 Hz in that second; :mod:`robolearn.flight_metrics`, shared with ``robolearn bench peers``).
 """
 
 from __future__ import annotations
@@ -19,7 +29,8 @@ import numpy as np
 import torch
 
 from .config import RunConfig
-from .envs import eval_ranges, make_env
+from .envs import EvalBlock, eval_blocks, make_env
+from .flight_metrics import command_rate, high_frequency_share, settling_time
 from .networks import prime_cpu_kernels
 
 
@@ -47,36 +58,55 @@ def quat_to_euler_deg(q: np.ndarray) -> np.ndarray:
 
 
 @torch.inference_mode()
-def run_block(policy: torch.nn.Module, cfg: RunConfig, randomized: bool, episodes: int, seed: int,
+def run_block(policy: torch.nn.Module, cfg: RunConfig, block: EvalBlock, episodes: int, seed: int,
               record: bool = False) -> tuple[dict, FlightRecord | None]:
+    """Fly ``episodes`` episodes of one block; returns its metrics (and env 0's flight if ``record``)."""
     steps = cfg.eval.episode_steps
-    env = make_env(cfg, num_envs=episodes, seed=seed, ranges=eval_ranges(cfg, randomized),
-                   backend="cpu", episode_steps=steps)
+    env = make_env(cfg, num_envs=episodes, seed=seed, ranges=block.ranges, backend="cpu",
+                   episode_steps=steps, **block.sim_changes)
+    for name, (lo, hi) in block.per_env_ranges(episodes).items():
+        env.set_range(name, lo, hi)
     obs, _ = env.reset(seed=seed)
+    reset_state = getattr(policy, "reset_state", None)
+    if reset_state is not None:
+        reset_state()
     n = episodes
     done = np.zeros(n, bool)
     res = {k: np.zeros(n) for k in ("return", "length", "position_error_m", "tilt_deg", "yaw_deg")}
     survived = np.zeros(n, bool)
-    target = env.targets[0].copy() if record else None
+    target = env.targets.copy()
     rec_state = [env.state[0].copy()] if record else []
-    rec_act = []
-    for _ in range(steps + 1):
+    pos_err = np.full((steps + 1, n), np.nan, np.float32)  # after each step, while the first episode runs
+    acts = np.zeros((steps + 1, n, 4), np.float32)
+    acts[0] = np.nan
+    t_end = np.full(n, steps + 1)
+    for t in range(steps + 1):
         act = policy(torch.from_numpy(obs["policy"])).numpy()
-        if record and not done[0]:
-            rec_act.append(act[0].copy())
+        acts[t] = act
         obs, _, term, trunc, info = env.step(act)
-        if record and not done[0] and not (term[0] or trunc[0]):
+        ended = term | trunc
+        live = ~done & ~ended
+        pos_err[t, live] = np.linalg.norm(env.state[live, 0:3] - target[live], axis=1)
+        if record and live[0]:
             rec_state.append(env.state[0].copy())  # after a done, env 0 holds its next episode
-        new = (term | trunc) & ~done
+        new = ended & ~done
         if new.any():
             ep = info["episode"]
             for k in res:
                 res[k][new] = ep[k][new]
             survived[new] = ep["survived"][new]
+            t_end[new] = t + 1
             done |= new
+        if reset_state is not None and ended.any():
+            reset_state(torch.from_numpy(ended))
         if done.all():
             break
     s = survived
+    last = max(1, int(round(1.0 / cfg.env.sim.dt)))  # the last second
+    # Survivors flew all ``steps`` steps: their commands are acts[:steps] (robolearn.flight_metrics
+    # takes the last second of them, and the command before it for the first difference).
+    last = min(last, steps - 1)
+    window = acts[:steps, s]
     out = {
         "episodes": int(n),
         "survival_rate": float(s.mean()),
@@ -84,50 +114,50 @@ def run_block(policy: torch.nn.Module, cfg: RunConfig, randomized: bool, episode
         "tilt_deg": float(res["tilt_deg"][s].mean()) if s.any() else None,
         "yaw_deg": float(res["yaw_deg"][s].mean()) if s.any() else None,
         "position_error_m_p95": float(np.percentile(res["position_error_m"][s], 95)) if s.any() else None,
+        "settling_time_s": _mean_or_none(settling_time(pos_err[:steps - 1, s], cfg.env.sim.dt)) if s.any() else None,
+        "command_rate": float(command_rate(window, last).mean()) if s.any() else None,
+        "high_frequency_share": float(high_frequency_share(window, cfg.env.sim.dt, last).mean()) if s.any() else None,
         "episode_length_mean": float(res["length"].mean()),
         "return_mean": float(res["return"].mean()),
-        "ranges": {k: list(v) for k, v in eval_ranges(cfg, randomized).items()},
+        "ranges": {k: list(v) for k, v in block.ranges.items()},
+        **block.describe(),
     }
     flight = None
     if record and rec_state:
         st = np.asarray(rec_state)
-        acts = np.asarray(rec_act)
-        T = min(len(st), len(acts))
-        st, acts = st[:T], acts[:T]
-        assert target is not None  # recorded with the states
-        flight = FlightRecord(dt=cfg.env.sim.dt, position=st[:, 0:3], target=target,
-                              euler_deg=quat_to_euler_deg(st[:, 3:7]), actions=acts,
+        a0 = acts[:t_end[0], 0]
+        T = min(len(st), len(a0))
+        st, a0 = st[:T], a0[:T]
+        flight = FlightRecord(dt=cfg.env.sim.dt, position=st[:, 0:3], target=target[0].copy(),
+                              euler_deg=quat_to_euler_deg(st[:, 3:7]), actions=a0,
                               rpm=st[:, 13:17], survived=bool(survived[0]))
     return out, flight
 
 
+def _mean_or_none(x: np.ndarray) -> float | None:
+    x = x[np.isfinite(x)]
+    return float(x.mean()) if x.size else None
+
+
 def evaluate(policy: torch.nn.Module, cfg: RunConfig, episodes: int | None = None, seed: int | None = None,
              train_info: dict | None = None) -> tuple[dict, FlightRecord | None]:
-    """Both blocks; returns (eval dict, flight record of nominal env 0)."""
+    """Every block of :func:`robolearn.envs.eval_blocks`; returns (eval dict, flight record of nominal env 0)."""
     episodes = episodes or cfg.eval.episodes
     seed = cfg.eval.seed if seed is None else seed
     prime_cpu_kernels()  # an evaluation's first actor call may be multi-threaded (networks.py)
     t0 = time.perf_counter()
     train_info = train_info or {}
     common = {"train_wall_time_s": train_info.get("train_wall_time_s"), "env_steps": train_info.get("env_steps")}
-    nominal, flight = run_block(policy, cfg, False, episodes, seed, record=True)
-    nominal.update(common)
-    out = {
-        "episodes": episodes,
-        "seed": seed,
-        "episode_steps": cfg.eval.episode_steps,
-        "task": cfg.env.sim.task,
-        **common,
-        "survival_rate": nominal["survival_rate"],
-        "position_error_m": nominal["position_error_m"],
-        "tilt_deg": nominal["tilt_deg"],
-        "yaw_deg": nominal["yaw_deg"],
-        "nominal": nominal,
-    }
-    if cfg.eval.randomized:
-        randomized, _ = run_block(policy, cfg, True, episodes, seed)
-        randomized.update(common)
-        out["randomized"] = randomized
+    out: dict = {"episodes": episodes, "seed": seed, "episode_steps": cfg.eval.episode_steps,
+                 "task": cfg.env.sim.task, "vehicle": cfg.env.sim.vehicle, **common}
+    flight = None
+    for name, block in eval_blocks(cfg).items():
+        res, rec = run_block(policy, cfg, block, episodes, seed, record=name == "nominal")
+        res.update(common)
+        out[name] = res
+        if name == "nominal":
+            flight = rec
+            out.update({k: res[k] for k in ("survival_rate", "position_error_m", "tilt_deg", "yaw_deg")})
     for k, v in train_info.items():
         out.setdefault(k, v)
     out["eval_wall_time_s"] = time.perf_counter() - t0

@@ -12,6 +12,17 @@
 
 The deterministic action is ``clip(out(mlp(clip((obs - mean) / std, -c, c))), low, high)``
 where ``out`` is the output activation.
+
+Format ``robolearn.actor/2`` adds an optional integrator state (``robolearn/integrator.py``)::
+
+    integrator.index  int64 tensor (k,)   raw observation entries integrated
+    integrator.gain   float               per-step gain
+    integrator.limit  float               clamp |z| <= limit
+
+``obs_dim`` stays the raw observation size; ``obs_mean`` / ``obs_std`` and the first layer
+then have ``obs_dim + k`` entries: after a reset ``z = 0``, and at every step
+``z = clip(z + gain * obs[index], -limit, limit)``, then the action of ``concat(obs, z)``.
+Files of format 1 load as stateless actors.
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .integrator import IntegratorSpec
 from .normalizer import RunningNorm
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
@@ -31,6 +43,8 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "silu": nn.SiLU,
 }
 POLICY_FORMAT = "robolearn.actor/1"
+POLICY_FORMAT_STATEFUL = "robolearn.actor/2"
+POLICY_FORMATS = (POLICY_FORMAT, POLICY_FORMAT_STATEFUL)
 
 
 def prime_cpu_kernels() -> None:
@@ -71,14 +85,20 @@ def linear_layers(net: nn.Sequential) -> list[nn.Linear]:
 
 
 class DeterministicActor(nn.Module):
-    """Normalizer + MLP + clip: the network that runs on the robot."""
+    """Normalizer + MLP + clip: the network that runs on the robot.
+
+    With an ``integrator`` the actor carries state across calls: ``forward`` takes one
+    control step of a batch of (B, obs_dim) observations and updates a (B, k) integral;
+    :meth:`reset_state` zeroes it (all rows, or those of a (B,) mask) at episode starts. A
+    call with another batch size starts from zero.
+    """
 
     action_low: torch.Tensor  # registered buffers
     action_high: torch.Tensor
 
     def __init__(self, obs_dim: int, act_dim: int, hidden: list[int], activation: str,
                  obs_clip: float = 10.0, action_low: float = -1.0, action_high: float = 1.0,
-                 output_activation: str = "none"):
+                 output_activation: str = "none", integrator: IntegratorSpec | None = None):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}")
@@ -88,13 +108,42 @@ class DeterministicActor(nn.Module):
         self.hidden = [int(h) for h in hidden]
         self.activation = activation
         self.output_activation = output_activation
-        self.norm = RunningNorm(obs_dim, clip=obs_clip)
-        self.net = mlp(obs_dim, self.hidden, act_dim, activation)
+        self.integrator = integrator
+        in_dim = self.obs_dim + (integrator.dim if integrator is not None else 0)
+        if integrator is not None:
+            integrator.check(self.obs_dim)
+        self.norm = RunningNorm(in_dim, clip=obs_clip)
+        self.net = mlp(in_dim, self.hidden, act_dim, activation)
         self.register_buffer("action_low", torch.full((act_dim,), float(action_low)))
         self.register_buffer("action_high", torch.full((act_dim,), float(action_high)))
+        self._z: torch.Tensor | None = None
+
+    @property
+    def stateful(self) -> bool:
+        return self.integrator is not None
+
+    def reset_state(self, mask: torch.Tensor | None = None) -> None:
+        """Zero the integrator state of every row (``mask`` None) or of the rows where ``mask`` is true."""
+        if self._z is None:
+            return
+        if mask is None:
+            self._z.zero_()
+        else:
+            self._z[torch.as_tensor(mask, dtype=torch.bool)] = 0.0
+
+    def net_input(self, obs: torch.Tensor) -> torch.Tensor:
+        """One control step of the state: ``concat(obs, z)`` with ``z`` updated (or ``obs``, stateless)."""
+        spec = self.integrator
+        if spec is None:
+            return obs
+        if self._z is None or self._z.shape[0] != obs.shape[0]:
+            self._z = torch.zeros(obs.shape[0], spec.dim, dtype=obs.dtype, device=obs.device)
+        z = self._z + spec.gain * obs[:, list(spec.index)]
+        self._z = z.clamp(-spec.limit, spec.limit)
+        return torch.cat([obs, self._z], dim=1)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        y = self.net(self.norm(obs))
+        y = self.net(self.norm(self.net_input(obs)))
         if self.output_activation == "tanh":
             y = torch.tanh(y)
         return torch.maximum(torch.minimum(y, self.action_high), self.action_low)
@@ -105,13 +154,16 @@ class DeterministicActor(nn.Module):
 
 def export_actor(norm: RunningNorm, net: nn.Sequential, activation: str,
                  action_low: torch.Tensor | float = -1.0, action_high: torch.Tensor | float = 1.0,
-                 output_activation: str = "none") -> dict:
-    """The ``policy.pt`` dict for a normalizer and an MLP built by :func:`mlp`."""
+                 output_activation: str = "none", integrator: IntegratorSpec | None = None) -> dict:
+    """The ``policy.pt`` dict for a normalizer and an MLP built by :func:`mlp`.
+
+    With an ``integrator`` the normalizer and the MLP take ``concat(obs, z)`` (format 2)."""
     lins = linear_layers(net)
     act_dim = lins[-1].out_features
+    k = integrator.dim if integrator is not None else 0
     d: dict = {
-        "format": POLICY_FORMAT,
-        "obs_dim": int(norm.dim),
+        "format": POLICY_FORMAT if integrator is None else POLICY_FORMAT_STATEFUL,
+        "obs_dim": int(norm.dim) - k,
         "act_dim": int(act_dim),
         "hidden_sizes": torch.tensor([l.out_features for l in lins[:-1]], dtype=torch.int64),
         "activation": activation,
@@ -125,18 +177,36 @@ def export_actor(norm: RunningNorm, net: nn.Sequential, activation: str,
     for i, lin in enumerate(lins):
         d[f"layers.{i}.weight"] = lin.weight.detach().float().cpu().clone()
         d[f"layers.{i}.bias"] = lin.bias.detach().float().cpu().clone()
+    if integrator is not None:
+        d.update(integrator.to_policy_keys())
     return d
+
+
+def with_integrator(d: dict, spec: IntegratorSpec | None) -> dict:
+    """A trainer's export whose input ends with the integrator state, as a format-2 ``policy.pt`` dict.
+
+    The trainer's actor saw ``concat(obs, z)`` as one observation; the deployable file
+    names the raw size and how ``z`` is made from it. ``spec`` None returns ``d`` unchanged."""
+    if spec is None:
+        return d
+    out = dict(d)
+    out["format"] = POLICY_FORMAT_STATEFUL
+    out["obs_dim"] = int(d["obs_dim"]) - spec.dim
+    out.update(spec.to_policy_keys())
+    return out
 
 
 def actor_from_export(d: dict) -> DeterministicActor:
     """Rebuild a :class:`DeterministicActor` from a ``policy.pt`` dict (raises ValueError if malformed)."""
     try:
-        if d.get("format") != POLICY_FORMAT:
-            raise ValueError(f"format is {d.get('format')!r}, expected {POLICY_FORMAT!r}")
+        if d.get("format") not in POLICY_FORMATS:
+            raise ValueError(f"format is {d.get('format')!r}, expected one of {POLICY_FORMATS}")
         hidden = [int(h) for h in torch.as_tensor(d["hidden_sizes"]).tolist()]
+        integ = IntegratorSpec.from_policy(d) if d["format"] == POLICY_FORMAT_STATEFUL else None
         actor = DeterministicActor(int(d["obs_dim"]), int(d["act_dim"]), hidden, str(d["activation"]),
                                    obs_clip=float(d["obs_clip"]),
-                                   output_activation=str(d.get("output_activation", "none")))
+                                   output_activation=str(d.get("output_activation", "none")),
+                                   integrator=integ)
         with torch.no_grad():
             std = d["obs_std"].double()
             actor.norm.mean.copy_(d["obs_mean"].double())

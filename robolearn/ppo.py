@@ -208,6 +208,17 @@ class PPO:
         self.env_steps = 0
         self.iteration = 0
         self.timers = {"sim": 0.0, "inference": 0.0, "update": 0.0}
+        # True: updates fit the critic only (the actor and its std stay): a critic warm-up for
+        # an actor that did not come from this critic (a distilled student, robolearn/distill.py)
+        self.freeze_actor = False
+        # False: the actor's normalizer stays as it is (a distilled student: its weights were
+        # fitted to these statistics, and shifting them changes the actor outside PPO's KL control)
+        self.update_policy_norm = True
+        # Kickstarting (Schmitt et al. 2018): while ``kick_coef`` > 0 the actor's loss adds
+        # kick_coef * |mean(obs) - teacher(critic obs)|^2 over each minibatch, with the teacher
+        # (a module on the first ``teacher.obs_dim`` entries of the critic view) held fixed.
+        self.teacher: nn.Module | None = None
+        self.kick_coef = 0.0
         self._obs: dict[str, torch.Tensor] | None = None
         # |GAE advantage| per finished episode (for curricula): running sums of the current episodes
         self._abs_adv_sum = torch.zeros(self.num_envs, device=self.device)
@@ -319,6 +330,13 @@ class PPO:
         # index_select, not x[idx]: the same rows, gathered ~4x faster on the CPU (BENCHMARKS.md)
         flat = {"obs_p": obs_p_n, "obs_c": obs_c_n, "actions": actions, "old_logp": old_logp, "adv": adv,
                 "ret_n": ret_n, "old_v_n": old_v_n}
+        kick = self.teacher is not None and self.kick_coef > 0 and not self.freeze_actor
+        if kick:
+            assert self.teacher is not None
+            with torch.no_grad():
+                flat["kick"] = torch.cat([self.teacher(x[:, :self.teacher.obs_dim])
+                                          for x in obs_c.split(4096)])
+            stats["loss/kickstart"] = 0.0
         sym_flat: dict[str, torch.Tensor] = {}  # the mirror loss's images, once per update
         n_sym = 0  # rows of each minibatch the mirror loss uses
         if cfg.symmetry_coef > 0:
@@ -353,7 +371,13 @@ class PPO:
                     v_loss = 0.5 * (v - b["ret_n"]).square().mean()
                 entropy = (log_std + 0.5 * math.log(2 * math.pi * math.e)).sum()
                 loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
-                if n_sym:
+                if kick:
+                    kick_loss = (mean.clamp(self.act_low, self.act_high) - b["kick"]).square().mean()
+                    loss = loss + self.kick_coef * kick_loss
+                    stats["loss/kickstart"] += kick_loss.item()
+                if self.freeze_actor:  # Adam's moments of the actor stay zero: no actor step at all
+                    loss = cfg.vf_coef * v_loss
+                elif n_sym:
                     loss = loss + cfg.symmetry_coef * sym_loss
                     stats["loss/symmetry"] += sym_loss.item()
                 self.optimizer.zero_grad(set_to_none=True)
@@ -376,13 +400,14 @@ class PPO:
                     stats["loss/value"] += v_loss.item()
                     stats["loss/entropy"] += entropy.item()
                 n_updates += 1
-                if cfg.lr_schedule == "adaptive":
+                if cfg.lr_schedule == "adaptive" and not self.freeze_actor:
                     if kl > 2.0 * target_kl:
                         self._set_lr(max(cfg.lr_min, self.lr / 1.5))
                     elif kl < 0.5 * target_kl:
                         self._set_lr(min(cfg.lr_max, self.lr * 1.5))
         # the next rollout sees the statistics of this one
-        model.policy_norm.update(obs_p)
+        if self.update_policy_norm:
+            model.policy_norm.update(obs_p)
         model.critic_norm.update(obs_c)
         check_finite(list(model.parameters()) + list(model.buffers()), "weights or normalizer statistics",
                      self.iteration + 1)

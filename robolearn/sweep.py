@@ -29,8 +29,8 @@ import numpy as np
 from .errors import UserError
 
 # Metrics summarized when present in eval.json (dotted paths); quadrotor, then arm.
-DEFAULT_METRICS = ("nominal.survival_rate", "nominal.position_error_m", "randomized.survival_rate",
-                   "randomized.position_error_m", "nominal.success_rate", "nominal.object_goal_distance_m",
+DEFAULT_METRICS = ("nominal.survival_rate", "nominal.position_error_m", "real_range.survival_rate",
+                   "real_range.position_error_m", "corners.survival_rate", "nominal.success_rate", "nominal.object_goal_distance_m",
                    "train_wall_time_s")
 TRIAL_OVERRIDES = ["train.torch_threads=1", "env.arm.num_threads=1", "train.progress=false"]
 

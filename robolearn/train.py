@@ -208,6 +208,8 @@ class _Session:
     outcomes: Callable[..., Any]
     env_seed: int
     n_actor: int
+    raw_env: Any = None  # the simulator itself, when ``env`` wraps it (the integrator state)
+    integrator: Any = None  # IntegratorSpec | None
 
 
 def _check_resume_config(old: dict, cfg: RunConfig) -> None:
@@ -267,7 +269,22 @@ def _build(cfg: RunConfig, ckpt: dict | None) -> _Session:
     # the arm; TD3, whose replay buffer is not saved) continues with fresh env streams,
     # derived from the seed and the iteration so that resuming is repeatable.
     env_seed = cfg.seed if ckpt is None or exact else (cfg.seed + 1_000_003 * iteration0) % 2**32
-    env = make_env(cfg, seed=env_seed)
+    raw_env = make_env(cfg, seed=env_seed)
+    integrator = cfg.network.integrator.spec()
+    env = raw_env
+    if integrator is not None:
+        from .integrator import IntegratedObsEnv
+
+        try:
+            env = IntegratedObsEnv(raw_env, integrator)
+        except ValueError as e:
+            raise ConfigError(f"config: 'network.integrator': {e}") from None
+        for key, on in (("polish.iterations", cfg.polish.iterations > 0), ("trim.episodes", cfg.trim.episodes > 0)):
+            if on:
+                raise ConfigError(f"config: '{key}': the polish and the trim fly stateless actors; set it to 0 "
+                                  "with network.integrator")
+    if cfg.distill.teacher_env_steps > 0 and cfg.algo != "ppo":
+        raise ConfigError("config: 'distill.teacher_env_steps' > 0 needs algo 'ppo'")
     n_actor = check_actor_size(cfg, env)
     for key, on in (("polish.iterations", cfg.polish.iterations > 0), ("trim.episodes", cfg.trim.episodes > 0)):
         if on and cfg.env.name != "quadrotor":
@@ -278,7 +295,7 @@ def _build(cfg: RunConfig, ckpt: dict | None) -> _Session:
     hard = build_hard_starts(cfg, env)  # None unless curriculum.hard_starts.fraction > 0
     stats = EpisodeStats(env.param_names)
     algo = make_algorithm(cfg, env, stats.add)
-    return _Session(env, algo, teacher, starts, hard, stats, outcomes, env_seed, n_actor)
+    return _Session(env, algo, teacher, starts, hard, stats, outcomes, env_seed, n_actor, raw_env, integrator)
 
 
 def _restore(s: _Session, ckpt: dict, where: Path) -> None:
@@ -382,6 +399,14 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
                 _mkdir(d)
     except WriteError as e:
         raise _write_failed(e, run) from None
+    distill_info: dict = {}
+    distill_s = 0.0
+    if ckpt is None and cfg.distill.teacher_env_steps > 0:  # the teacher and DAgger, before the student's PPO
+        t_d = time.perf_counter()
+        distill_info = _teacher_and_dagger(cfg, run, sess.raw_env, env, algo, console)
+        algo.reset(seed=sess.env_seed)
+        distill_s = time.perf_counter() - t_d
+        wall_offset = distill_s
     logger = MetricsLogger(run, resume_iteration=int(ckpt["iteration"]) if ckpt else (0 if resume else None),
                            resume_step=int(ckpt["env_steps"]) if ckpt else None)
     progress = _Progress(cfg.train.total_env_steps, cfg.train.progress, console)
@@ -428,8 +453,12 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
             progress.close()
             return TrainResult(run.path, algo.env_steps, train_wall, dict(algo.timers), interrupted=True,
                                startup_s=startup_s, stop_signal=stop.signum)
-        policy = algo.export_policy()
+        from .networks import with_integrator
+
+        policy = with_integrator(algo.export_policy(), sess.integrator)
         timers = dict(algo.timers)
+        if distill_s:
+            timers["distill"] = distill_s
         finish_info: dict = {}
         # After the final checkpoint: a run killed in the polish or the trim resumes from it and
         # does both again (deterministic), so a checkpoint never holds a half-finished actor.
@@ -454,6 +483,12 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
         train_info = {"train_wall_time_s": train_wall, "env_steps": algo.env_steps, "iterations": algo.iteration,
                       "startup_s": startup_s, "time_breakdown_s": timers, "actor_parameters": sess.n_actor,
                       "algo": cfg.algo, "seed": cfg.seed} | finish_info
+        if distill_info:
+            train_info["distill"] = distill_info
+        elif (run.path / "distill.json").exists():  # a resumed run: the stage ran before the kill
+            import json
+
+            train_info["distill"] = json.loads((run.path / "distill.json").read_text())
         if evaluate_at_end:
             result.eval = finish_run(run, cfg, policy, train_info)
         return result
@@ -496,6 +531,8 @@ def _loop(cfg: RunConfig, s: _Session, logger: MetricsLogger, progress: _Progres
             starts.apply(env, algo.env_steps)
         if hard is not None:
             hard.apply(env)
+        if cfg.distill.teacher_env_steps > 0:
+            _student_schedule(cfg, logger.run, algo)
         it_stats = algo.iterate()
         arrays = stats.arrays()
         ep = stats.summary()
@@ -526,6 +563,45 @@ def _loop(cfg: RunConfig, s: _Session, logger: MetricsLogger, progress: _Progres
             checkpoint(wall_offset + now - t0)
             last_ckpt = time.perf_counter()
     return stop.signum is not None
+
+
+def _teacher_and_dagger(cfg: RunConfig, run: RunDir, raw_env: Any, env: Any, algo: Any,
+                        console: Console | None) -> dict:
+    """The ``distill`` stage before the student's PPO: teacher (reused from ``teacher.pt``
+    if a killed run left it), then DAgger into ``algo``'s actor; writes ``distill.json``."""
+    import json
+
+    from .checkpoint import atomic_write_text
+    from .distill import distill_into, load_or_train_teacher, teacher_parameters
+    from .ppo import PPO
+
+    assert isinstance(algo, PPO)  # _build refuses the stage for other algorithms
+    say = (console.print if console is not None and cfg.train.progress else (lambda *a, **k: None))
+    t0 = time.perf_counter()
+    teacher, trained = load_or_train_teacher(cfg, raw_env, run.path / "teacher.pt", cfg.seed)
+    t_teacher = time.perf_counter() - t0
+    say(f"teacher: {'trained' if trained else 'loaded'} in {t_teacher:.1f} s")
+    rows = distill_into(cfg, env, algo, teacher, cfg.seed,
+                        lambda r: say(f"distill round {r['round']}: {r['samples']} samples, mse {r['mse']:.4f}"))
+    info = {"teacher_env_steps": cfg.distill.teacher_env_steps, "teacher_parameters": teacher_parameters(teacher),
+            "teacher_wall_s": t_teacher, "teacher_trained_here": trained, "rounds": rows,
+            "dagger_wall_s": sum(r["wall_s"] for r in rows)}
+    atomic_write_text(json.dumps(info, indent=2) + "\n", run.path / "distill.json")
+    return info
+
+
+def _student_schedule(cfg: RunConfig, run: RunDir, algo: Any) -> None:
+    """The student's PPO after distillation: critic warm-up, then a kickstart weight falling to 0."""
+    d = cfg.distill
+    if algo.teacher is None and d.kickstart_coef > 0:
+        from .checkpoint import safe_load
+        from .networks import actor_from_export
+
+        algo.teacher = actor_from_export(safe_load(run.path / "teacher.pt", "teacher file"))
+    algo.update_policy_norm = False  # the distilled weights were fitted to these statistics
+    algo.freeze_actor = algo.iteration < d.critic_warmup_iterations
+    p = algo.env_steps / max(d.kickstart_fraction * cfg.train.total_env_steps, 1.0)
+    algo.kick_coef = d.kickstart_coef * max(0.0, 1.0 - p)
 
 
 def _fmt_polish(row: dict, cfg: RunConfig) -> str:

@@ -110,9 +110,9 @@ def test_train_leaves_a_complete_run_directory(small_run):
     assert cfg["seed"] == 3 and cfg["env"]["num_envs"] == 64 and cfg["ppo"]["rollout_steps"] == 8
     assert cfg["ppo"]["gae_lambda"] == 0.95  # fully resolved: defaults are written too
     ev = json.loads((out / "eval.json").read_text())
-    for block in ("nominal", "randomized"):
-        for key in ("episodes", "survival_rate", "position_error_m", "tilt_deg", "yaw_deg",
-                    "train_wall_time_s", "env_steps"):
+    for block in ("nominal", "real_range", "corners"):
+        for key in ("episodes", "survival_rate", "position_error_m", "tilt_deg", "yaw_deg", "settling_time_s",
+                    "command_rate", "high_frequency_share", "train_wall_time_s", "env_steps"):
             assert key in ev[block], (block, key)
         assert ev[block]["episodes"] == 20
     assert ev["env_steps"] >= 2048

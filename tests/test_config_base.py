@@ -38,7 +38,7 @@ def test_base_chains_and_overrides_apply_last(tmp_path: Path) -> None:
 
 def test_the_adr_config_is_the_default_through_base() -> None:
     adr = config_to_dict(load_config("configs/quadrotor_hover_adr.yaml"))
-    default = config_to_dict(load_config("configs/quadrotor_hover.yaml"))
+    default = config_to_dict(load_config("configs/quadrotor_hover_l2f.yaml"))
     assert adr["curriculum"]["teacher"] == "adr" and adr["network"] == default["network"]
 
 
@@ -72,7 +72,7 @@ def test_env_sim_vehicle_is_validated_with_the_presets_listed():
     cfg = load_config("configs/quadrotor_hover.yaml", ["env.sim.vehicle=crazyflie_2_1"])
     assert cfg.sim_config().vehicle == "crazyflie_2_1"
     # the shipped configs keep flying the Learning-to-Fly constants
-    for name in ("quadrotor_hover", "quadrotor_reach", "quadrotor_hover_adr"):
+    for name in ("quadrotor_hover_l2f", "quadrotor_reach", "quadrotor_hover_adr"):
         assert load_config(f"configs/{name}.yaml", []).env.sim.vehicle == "l2f_paper"
 
 

@@ -21,7 +21,7 @@ A_HOVER = P.hover_action("l2f_paper")
 
 
 def _run(d: Path, actor: DeterministicActor, history: int = 8) -> Path:
-    cfg = load_config("configs/quadrotor_hover.yaml", [*OVERRIDES, f"env.sim.action_history={history}"])
+    cfg = load_config("configs/quadrotor_hover_l2f.yaml", [*OVERRIDES, f"env.sim.action_history={history}"])
     d.mkdir()
     (d / "config.yaml").write_text(dump_config(cfg))
     torch.save(export_actor(actor.norm, actor.net, actor.activation), d / "policy.pt")

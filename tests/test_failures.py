@@ -10,6 +10,7 @@ import torch
 
 from benchmarks.failures import analyse, hard_corner, survival
 from robolearn.config import dump_config, load_config
+from robolearn.envs import EvalBlock
 from robolearn.evaluate import run_block
 from robolearn.hard_starts import is_hard, start_conditions
 from robolearn.networks import DeterministicActor, export_actor
@@ -31,7 +32,7 @@ def _hover_actor(obs_dim: int) -> DeterministicActor:
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cfg = load_config("configs/quadrotor_hover.yaml", OVERRIDES)
+    cfg = load_config("configs/quadrotor_hover_l2f.yaml", OVERRIDES)
     d = tmp_path_factory.mktemp("run")
     (d / "config.yaml").write_text(dump_config(cfg))
     actor = _hover_actor(50)
@@ -43,7 +44,7 @@ def test_survival_replays_the_evaluation_block(run_dir: Path) -> None:
     cfg = load_config(run_dir / "config.yaml")
     actor = _hover_actor(50)
     surv, rel0 = survival(actor, cfg, cfg.eval.episodes, cfg.eval.seed)
-    ref, _ = run_block(actor, cfg, False, cfg.eval.episodes, cfg.eval.seed)
+    ref, _ = run_block(actor, cfg, EvalBlock({}), cfg.eval.episodes, cfg.eval.seed)
     assert surv.mean() == pytest.approx(ref["survival_rate"])
     assert 0.0 < surv.mean() < 1.0  # the constant command survives some 0.5 s episodes, not all
     assert np.all(np.abs(rel0[:, :3]) <= 0.2 + 1e-6)  # the default start box

@@ -32,7 +32,7 @@ class _Env:
 
 
 def test_a_share_of_the_free_envs_get_hard_starts_and_a_restored_state_draws_the_same() -> None:
-    cfg = load_config("configs/quadrotor_hover.yaml",
+    cfg = load_config("configs/quadrotor_hover_l2f.yaml",
                       ["curriculum.hard_starts.fraction=0.5", "curriculum.hard_starts.pool_draws=5000"])
     hs = HardStarts(cfg)
     assert len(hs.pool) > 100 and is_hard(hs.pool).all()  # ~10 % of 5000 draws
@@ -55,11 +55,11 @@ def test_a_share_of_the_free_envs_get_hard_starts_and_a_restored_state_draws_the
 
 
 def test_the_trainer_gives_hard_starts_and_logs_them(tmp_path: Path) -> None:
-    r = train_with_hard_starts("configs/quadrotor_hover.yaml", 0, 1.0, str(tmp_path / "all"), TINY, draws=2000)
+    r = train_with_hard_starts("configs/quadrotor_hover_l2f.yaml", 0, 1.0, str(tmp_path / "all"), TINY, draws=2000)
     # every env without a pending start gets one before each of the 8 iterations
     assert r["hard_starts_given"] >= 16
     assert (tmp_path / "all" / "eval.json").is_file() and r["nominal"]["episodes"] == 8
-    none = train_with_hard_starts("configs/quadrotor_hover.yaml", 0, 0.0, str(tmp_path / "none"), TINY, draws=2000)
+    none = train_with_hard_starts("configs/quadrotor_hover_l2f.yaml", 0, 0.0, str(tmp_path / "none"), TINY, draws=2000)
     assert none["hard_starts_given"] == 0
 
 

@@ -36,7 +36,7 @@ def _policy(cfg, seed: int = 0, out_gain: float = 0.01) -> dict:
 
 @pytest.fixture(scope="module")
 def cfg():
-    return load_config("configs/quadrotor_hover.yaml", ["polish.pairs=4", "polish.starts=32"])
+    return load_config("configs/quadrotor_hover_l2f.yaml", ["polish.pairs=4", "polish.starts=32"])
 
 
 @pytest.fixture(scope="module")

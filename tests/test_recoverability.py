@@ -74,7 +74,7 @@ def test_grow_searches_growing_horizons_and_replays_them(tmp_path) -> None:
     from robolearn.config import dump_config, load_config
     from robolearn.networks import DeterministicActor, export_actor
 
-    cfg = load_config("configs/quadrotor_hover.yaml", ["eval.episodes=8", "eval.episode_steps=30"])
+    cfg = load_config("configs/quadrotor_hover_l2f.yaml", ["eval.episodes=8", "eval.episode_steps=30"])
     (tmp_path / "config.yaml").write_text(dump_config(cfg))
     actor = DeterministicActor(50, 4, [8], "tanh")
     torch.save(export_actor(actor.norm, actor.net, "tanh"), tmp_path / "policy.pt")

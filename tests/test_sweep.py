@@ -87,7 +87,7 @@ def test_mean_ci95_is_the_student_t_interval():
     assert mean_ci95([5.0]) == (5.0, None) and mean_ci95([]) == (None, None)
     assert metric_value({"nominal": {"survival_rate": 0.5, "position_error_m": None}}, "nominal.survival_rate") == 0.5
     assert metric_value({"nominal": {"position_error_m": None}}, "nominal.position_error_m") is None
-    assert metric_value({}, "randomized.survival_rate") is None
+    assert metric_value({}, "real_range.survival_rate") is None
 
 
 def test_cli_errors_are_one_line_and_start_no_ray(tmp_path, capsys):
@@ -145,7 +145,7 @@ def test_sweep_on_local_ray(ray_session, tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     points = {p["label"]: p for p in summary["points"]}
     assert set(points) == {"ppo.lr=1e-3", "ppo.lr=3e-4", "ppo.lr=-1"}
-    assert "nominal.survival_rate" in summary["metrics"] and "randomized.position_error_m" in summary["metrics"]
+    assert "nominal.survival_rate" in summary["metrics"] and "real_range.position_error_m" in summary["metrics"]
     for lr, label in ((1e-3, "ppo.lr=1e-3"), (3e-4, "ppo.lr=3e-4")):
         p = points[label]
         assert (p["seeds_ok"], p["seeds_failed"]) == (2, 0)

@@ -78,7 +78,7 @@ def test_adr_relative_reference_from_the_config_and_its_length_metric_check():
 def test_adr_config_is_the_default_hover_config_but_for_its_curriculum():
     # The ADR comparison (BENCHMARKS.md, issue 6) is only meaningful against the current
     # default: a drifted env or network section once compared an old actor with a new one.
-    default = config_to_dict(load_config("configs/quadrotor_hover.yaml"))
+    default = config_to_dict(load_config("configs/quadrotor_hover_l2f.yaml"))
     adr = config_to_dict(load_config("configs/quadrotor_hover_adr.yaml"))
     assert adr["curriculum"]["teacher"] == "adr"
     ranges = adr["env"].pop("ranges")

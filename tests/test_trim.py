@@ -20,7 +20,7 @@ LIN = 1e-3  # the hidden tanh is fed LIN x its input, the output divides by LIN:
 
 @pytest.fixture(scope="module")
 def cfg():
-    return load_config("configs/quadrotor_hover.yaml")
+    return load_config("configs/quadrotor_hover_l2f.yaml")
 
 
 def _height_loop(cfg) -> dict:
@@ -81,7 +81,7 @@ def test_a_policy_that_survives_nothing_is_left_as_it_is(cfg) -> None:
 
     policy = _height_loop(cfg)
     policy["layers.1.bias"] = torch.full((ACT,), -1.0)  # motors off: every episode falls out
-    c = load_config("configs/quadrotor_hover.yaml", ["trim.episodes=8"])
+    c = load_config("configs/quadrotor_hover_l2f.yaml", ["trim.episodes=8"])
     new, info = trim_from_config(c, policy)
     assert info["survivors"] == 0 and info["offset_m"] == [0.0, 0.0, 0.0]
     assert torch.equal(new["obs_mean"], policy["obs_mean"])
