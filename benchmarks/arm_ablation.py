@@ -29,6 +29,7 @@ import math
 import os
 import platform
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -76,9 +77,9 @@ def mean_ci(x: list[float]) -> tuple[float, float, float]:
 def privileges_plot(runs: dict[str, list[Path]], path: Path) -> None:
     import csv
 
-    from robolearn.logging.plots import _plt
+    from robolearn.logging.plots import pyplot
 
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(PRIVILEGES), figsize=(4 * len(PRIVILEGES), 3.2), sharey=True)
     for j, name in enumerate(PRIVILEGES):
         ax = axes[j]
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> dict:
                               + [f"seed={seed}", "train.progress=false"])
             res = train(cfg, out=out / a / f"seed{seed}")
             e = res.eval or {}
-            row = {"seed": seed, "env_steps": res.env_steps, "train_wall_time_s": res.train_wall_time_s,
+            row: dict[str, Any] = {"seed": seed, "env_steps": res.env_steps, "train_wall_time_s": res.train_wall_time_s,
                    "run_dir": str(res.run_dir)}
             for block in ("nominal", "train_ranges"):
                 if block in e:
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> dict:
             rows.append(row)
             dirs.setdefault(a, []).append(res.run_dir)
             print(json.dumps({"arm": a} | row), flush=True)
-        agg = {}
+        agg: dict[str, dict] = {}
         for block in ("nominal", "train_ranges"):
             xs = [r[block]["success_rate"] for r in rows if block in r]
             if xs:

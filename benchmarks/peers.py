@@ -144,15 +144,15 @@ def run_peers(run_dirs: list[str] | tuple[str, ...] = (), episodes: int | None =
     """
     import torch
 
-    from robolearn.cli import _default_config
-    from robolearn.config import DEFAULT_CONFIG, load_config
+    from robolearn.config import load_config
+    from robolearn.defaults import default_config_path
     from robolearn.controllers import fly
     from robolearn.envs import hover_action
     from robolearn.errors import UserError
 
     if sim not in SIMS:
         raise UserError(f"--sim must be one of {', '.join(SIMS)}, got {sim!r}")
-    cfg = load_config(config if config is not None else _default_config(DEFAULT_CONFIG))
+    cfg = load_config(config if config is not None else default_config_path())
     if cfg.env.name != "quadrotor":
         raise UserError(f"bench peers flies quadrotors; the config's env.name is {cfg.env.name!r}")
     episodes = int(episodes or cfg.eval.episodes)

@@ -131,8 +131,8 @@ def print_table(result: dict) -> None:
             ("corner surv", ("corners", "survival_rate", ".1%")),
             ("l2f surv", ("l2f_paper", "survival_rate", ".1%")),
             ("l2f pos m", ("l2f_paper", "position_error_m", ".3f")), ("bar", None)]
-    for c, _ in cols:
-        t.add_column(c, justify="right")
+    for name, _ in cols:
+        t.add_column(name, justify="right")
     for r in result["runs"]:
         miss = failed_checks(r)
         cells = [str(r["seed"]), f"{r['train_wall_time_s']:.1f}"]

@@ -90,9 +90,7 @@ def test_bad_cli_arguments():
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "run"
-    # a short polish and trim: the same files as the default's 150 iterations and 256 episodes
-    r = robolearn("train", "--out", out, "--seed", "3", *QUICK, "--set", "polish.iterations=3", "--set",
-                  "trim.episodes=8")
+    r = robolearn("train", "--out", out, "--seed", "3", *QUICK)
     assert r.returncode == 0, r.stdout + r.stderr
     return out
 
@@ -123,10 +121,14 @@ def test_train_leaves_a_complete_run_directory(small_run):
 def test_policy_pt_is_a_plain_weights_only_dict(small_run):
     d = torch.load(small_run / "policy.pt", weights_only=True)
     assert isinstance(d, dict)
-    assert d["obs_mean"].shape == d["obs_std"].shape == (d["obs_dim"],)
-    default = yaml.safe_load((ROOT / "configs/quadrotor_hover.yaml").read_text())["network"]
-    assert d["activation"] == default["actor_activation"]
-    assert d["hidden_sizes"].tolist() == default["actor_hidden"]
+    from robolearn.config import load_config
+
+    net = load_config(ROOT / "configs/quadrotor_hover.yaml").network  # the default, its base resolved
+    k = len(net.integrator.index)  # the default actor integrates its position error (format 2)
+    assert d["format"] == "robolearn.actor/2" and d["integrator.index"].tolist() == net.integrator.index
+    assert d["obs_mean"].shape == d["obs_std"].shape == (d["obs_dim"] + k,)
+    assert d["activation"] == net.actor_activation
+    assert d["hidden_sizes"].tolist() == net.actor_hidden
     n = sum(v.numel() for k, v in d.items() if k.startswith("layers."))
     assert n <= 4096
     from robolearn import load_policy

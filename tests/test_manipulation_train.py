@@ -160,13 +160,15 @@ def test_bad_arm_config_is_one_line_naming_the_key(override, fragments):
     ("curriculum.teacher=adr", ["curriculum.teacher", "'adr'", "privileged"]),
     ("network.init_action=hover", ["network.init_action", "zero"]),
 ])
-def test_arm_wiring_errors_name_the_key(override, fragments):
-    r = robolearn("train", CONFIG, "--set", override, "--no-progress", "--out", "/nonexistent/never")
+def test_arm_wiring_errors_name_the_key(override, fragments, tmp_path):
+    out = tmp_path / "never"
+    r = robolearn("train", CONFIG, "--set", override, "--no-progress", "--out", out)
     assert r.returncode == 2, (r.stdout, r.stderr)
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in r.stderr, r.stderr
     for f in fragments:
         assert f in lines[0], (f, lines[0])
+    assert not out.exists()  # refused before anything is written
 
 
 def test_eval_cli_and_video(tiny_run):

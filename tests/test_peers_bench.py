@@ -94,7 +94,10 @@ def test_a_run_flies_next_to_raptor_on_the_same_starts(tmp_path):
 
     run = tmp_path / "run"
     run.mkdir()
-    (run / "config.yaml").write_text((REPO / "configs" / "quadrotor_hover.yaml").read_text())
+    from robolearn.config import dump_config, load_config
+
+    # a run's config.yaml is resolved (no base:), as robolearn train writes it
+    (run / "config.yaml").write_text(dump_config(load_config(REPO / "configs" / "quadrotor_hover.yaml")))
     actor = DeterministicActor(policy_obs_dim(8), 4, [8], "tanh")
     torch.save(export_actor(actor.norm, actor.net, actor.activation), run / "policy.pt")
     r = run_peers([str(run)], episodes=16, steps=60, seed=1, blocks=[Block("nominal")])

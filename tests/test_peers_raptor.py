@@ -60,10 +60,13 @@ def test_frames_on_hand_built_states():
 
 def test_motor_order_is_raptors():
     # RAPTOR: front-right, back-right, back-left, front-left, x forward, y left
-    signs = [(np.sign(x), np.sign(y)) for x, y in P.ROTOR_XY]
-    assert signs == [(1, -1), (-1, -1), (-1, 1), (1, 1)]
-    # and the yaw reaction alternates starting with FR clockwise seen from above (l2f crazyflie.h: -1, +1, -1, +1)
-    assert P.ROTOR_YAW_DIR == (-1.0, 1.0, -1.0, 1.0)
+    from sims.quadrotor.vehicles import VEHICLES
+
+    for v in VEHICLES.values():
+        signs = [(np.sign(x), np.sign(y)) for x, y in v.rotor_xy]
+        assert signs == [(1, -1), (-1, -1), (-1, 1), (1, 1)], v.name
+        # and the yaw reaction alternates starting with FR clockwise seen from above (l2f crazyflie.h: -1, +1, -1, +1)
+        assert tuple(v.rotor_yaw_dir) == (-1.0, 1.0, -1.0, 1.0), v.name
 
 
 def test_reset_mask_resets_only_those_rows():

@@ -146,7 +146,8 @@ def _train(*args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=300)
 
 
-TINY = ["--set", "env.num_envs=64", "--set", "ppo.rollout_steps=8", "--set", "train.total_env_steps=1024",
+TINY = ["configs/quadrotor_hover_l2f.yaml", "--set", "env.num_envs=64", "--set", "ppo.rollout_steps=8",
+        "--set", "train.total_env_steps=1024",
         "--set", "network.critic_hidden=[16]", "--set", "curriculum.hard_starts.pool_draws=5000",
         "--set", "polish.iterations=4", "--set", "polish.pairs=2", "--set", "polish.starts=16",
         "--set", "trim.episodes=16", "--set", "trim.steps=60", "--set", "trim.keep=20",

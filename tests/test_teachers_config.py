@@ -33,7 +33,7 @@ class RangeEnv:
 
 
 def cfg_for(teacher, *extra):
-    return load_config("configs/quadrotor_hover.yaml", [f"curriculum.teacher={teacher}", "env.num_envs=16", *extra])
+    return load_config("configs/quadrotor_hover_l2f.yaml", [f"curriculum.teacher={teacher}", "env.num_envs=16", *extra])
 
 
 @pytest.mark.parametrize("teacher", ["adr", "privileged", "alp_gmm", "riac", "covar_gmm", "spdl", "dump", "sec",
@@ -60,7 +60,7 @@ def test_each_teacher_builds_runs_and_keeps_the_reward_schedule(teacher):
 def test_adr_defaults_widen_from_nominal_towards_real_world_ranges():
     t = build_teacher(cfg_for("adr")).teachers[1]
     assert isinstance(t, ADRTeacher)
-    real = real_world_ranges("l2f_paper")  # the default config's vehicle
+    real = real_world_ranges("l2f_paper")  # the issue-3 config's vehicle
     assert t.task_space == {k: (float(a), float(b)) for k, (a, b) in real.items()}
     assert t.ranges()["randomization.mass_scale"] == (1.0, 1.0)
     assert t.metrics()["adr/fraction_of_limits"] == 0.0

@@ -11,6 +11,11 @@ if TYPE_CHECKING:
     from ..evaluate import FlightRecord
 
 
+def pyplot() -> Any:
+    """matplotlib.pyplot with the Agg backend, imported on first use."""
+    return _plt()
+
+
 def _plt() -> Any:  # matplotlib.pyplot, imported on first use
     import matplotlib
 
