@@ -344,19 +344,26 @@ def forward_numpy(spec: PolicySpec, obs: np.ndarray, weights: list[np.ndarray] |
     return step_numpy(spec, obs, state, weights, dtype)[0]
 
 
-def episodes_numpy(spec: PolicySpec, obs: np.ndarray, weights: list[np.ndarray] | None = None,
-                   dtype: npt.DTypeLike = np.float64) -> tuple[np.ndarray, np.ndarray]:
-    """Whole episodes: ``obs`` (E, T, obs_dim) fed in order after a reset at t = 0.
-    Returns actions (E, T, act_dim) and the state after each step (E, T, k)."""
+def _episodes(spec: PolicySpec, obs: np.ndarray,
+              step: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Whole episodes of (E, T, obs_dim) observations through ``step(obs_t, z) -> (action, z)``
+    after a reset at t = 0: actions (E, T, act_dim) and the state after each step (E, T, k)."""
     obs = np.asarray(obs, np.float32)
     e, t = obs.shape[:2]
     acts = np.zeros((e, t, spec.act_dim), np.float64)
     states = np.zeros((e, t, spec.state_dim), np.float32)
     z = np.zeros((e, spec.state_dim), np.float32)
     for i in range(t):
-        acts[:, i], z = step_numpy(spec, obs[:, i], z, weights, dtype)
+        acts[:, i], z = step(obs[:, i], z)
         states[:, i] = z
     return acts, states
+
+
+def episodes_numpy(spec: PolicySpec, obs: np.ndarray, weights: list[np.ndarray] | None = None,
+                   dtype: npt.DTypeLike = np.float64) -> tuple[np.ndarray, np.ndarray]:
+    """Whole episodes: ``obs`` (E, T, obs_dim) fed in order after a reset at t = 0.
+    Returns actions (E, T, act_dim) and the state after each step (E, T, k)."""
+    return _episodes(spec, obs, lambda o, z: step_numpy(spec, o, z, weights, dtype))
 
 
 def forward_torch(spec: PolicySpec, obs: np.ndarray, state: np.ndarray | None = None) -> np.ndarray:
@@ -393,14 +400,8 @@ def forward_torch(spec: PolicySpec, obs: np.ndarray, state: np.ndarray | None = 
 def episodes_torch(spec: PolicySpec, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`episodes_numpy` with the torch float64 network (:func:`forward_torch`):
     actions (E, T, act_dim) and states (E, T, k) for observations (E, T, obs_dim)."""
-    obs = np.asarray(obs, np.float32)
-    e, t = obs.shape[:2]
-    acts = np.zeros((e, t, spec.act_dim), np.float64)
-    states = np.zeros((e, t, spec.state_dim), np.float32)
-    z = np.zeros((e, spec.state_dim), np.float32)
-    for i in range(t):
-        acts[:, i] = forward_torch(spec, obs[:, i], z)
-        if spec.state_dim:
-            z = integrate(spec, z, obs[:, i])
-        states[:, i] = z
-    return acts, states
+    def step(o: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return forward_torch(spec, o, z), (integrate(spec, z, o) if spec.state_dim else z)
+
+    return _episodes(spec, obs, step)
+

@@ -374,6 +374,17 @@ def bench_failures(
     return 0
 
 
+def _print_json_result(r: dict, json_out: Optional[Path]) -> NoReturn:
+    """Print a benchmark's JSON result (and write it to ``json_out``); exit 0 if ``r["ok"]``."""
+    import json as _json
+
+    text = _json.dumps(r, indent=2)
+    if json_out is not None:
+        json_out.write_text(text + "\n")
+    print(text)
+    raise typer.Exit(0 if r["ok"] else 1)
+
+
 @bench_app.command("protocol-fuzz")
 def bench_protocol_fuzz(
     frames: int = typer.Option(1_000_000, "--frames", min=1, help="random and mutated frames"),
@@ -382,16 +393,10 @@ def bench_protocol_fuzz(
     json_out: Optional[Path] = typer.Option(None, "--json", help="also write the figures here"),
 ) -> int:
     """Protocol decoders (Python and C with ASan/UBSan) under random and mutated frames (benchmarks.protocol_fuzz)."""
-    import json as _json
-
     from benchmarks.protocol_fuzz import run as fuzz_run
 
     r = fuzz_run(frames, seed, c=not no_c)
-    text = _json.dumps(r, indent=2)
-    if json_out is not None:
-        json_out.write_text(text + "\n")
-    print(text)
-    raise typer.Exit(0 if r["ok"] else 1)
+    _print_json_result(r, json_out)
 
 
 @bench_app.command("link-faults")
@@ -404,8 +409,6 @@ def bench_link_faults(
     json_out: Optional[Path] = typer.Option(None, "--json", help="also write the figures here"),
 ) -> int:
     """The serial HIL runner behind a proxy that drops/corrupts/duplicates/delays bytes (benchmarks.link_faults)."""
-    import json as _json
-
     from benchmarks.link_faults import run as link_run
 
     try:
@@ -415,11 +418,7 @@ def bench_link_faults(
     if not rs or any(not 0.0 <= x <= 1.0 for x in rs):
         raise UserError(f"--rates must be comma-separated numbers in [0, 1], got {rates!r}")
     r = link_run(rs, episodes, steps, seed, retries=retries)
-    text = _json.dumps(r, indent=2)
-    if json_out is not None:
-        json_out.write_text(text + "\n")
-    print(text)
-    raise typer.Exit(0 if r["ok"] else 1)
+    _print_json_result(r, json_out)
 
 
 @bench_app.command("mcu")
