@@ -37,13 +37,8 @@ from typing import Any
 
 import numpy as np
 
-# Parameter groups of the corner block; a group moves together between its low and high ends.
-CORNER_GROUPS: tuple[tuple[str, ...], ...] = (
-    ("randomization.mass_scale",),
-    ("randomization.thrust_coeff_scale",),
-    ("randomization.inertia_xx_scale", "randomization.inertia_yy_scale", "randomization.inertia_zz_scale"),
-    ("randomization.motor_tau_up_scale", "randomization.motor_tau_down_scale"),
-)
+from sims.quadrotor.params import CORNER_GROUPS, corner_values
+
 SIMS = ("ours", "l2f")
 
 
@@ -56,18 +51,13 @@ class Block:
     corners: tuple[tuple[str, ...], ...] = ()
 
     def corner_values(self, episodes: int) -> dict[str, np.ndarray]:
-        """Per-parameter (episodes,) values for the corner groups: env i flies corner i * K // episodes."""
-        k = 2 ** len(self.corners)
-        corner = np.arange(episodes) * k // episodes
-        out: dict[str, np.ndarray] = {}
-        for g, names in enumerate(self.corners):
-            high = (corner >> g) & 1
-            for name in names:
-                if name not in self.ranges:
-                    raise ValueError(f"block {self.name}: corner parameter {name} has no range")
-                lo, hi = self.ranges[name]
-                out[name] = np.where(high == 1, hi, lo).astype(np.float32)
-        return out
+        """Per-parameter (episodes,) values for the corner groups (``sims.quadrotor.params.corner_values``)."""
+        if not self.corners:
+            return {}
+        try:
+            return corner_values(self.ranges, episodes, self.corners)
+        except ValueError as e:
+            raise ValueError(f"block {self.name}: {e}") from None
 
 
 def default_blocks(real_range: dict[str, tuple[float, float]] | None = None) -> list[Block]:

@@ -30,10 +30,12 @@ class Controller(Protocol):
 
 
 class TorchActorController:
-    """A stateless torch actor (e.g. ``policy.pt``'s deterministic actor) as a :class:`Controller`.
+    """A torch actor (e.g. ``policy.pt``'s deterministic actor) as a :class:`Controller`.
 
-    ``reset`` does nothing (the actor has no state; its action history is part of the
-    observation the simulator builds). The output is clipped to [-1, 1].
+    ``reset`` zeroes the state of a stateful actor (format ``robolearn.actor/2``: its
+    integrator, ``reset_state``) in the rows that start an episode; a stateless actor has
+    nothing to reset (its action history is part of the observation the simulator builds).
+    The output is clipped to [-1, 1].
     """
 
     def __init__(self, actor: torch.nn.Module, name: str = "actor"):
@@ -42,7 +44,9 @@ class TorchActorController:
         self.obs_dim: int | None = getattr(actor, "obs_dim", None)
 
     def reset(self, mask: np.ndarray) -> None:
-        return None
+        reset_state = getattr(self.actor, "reset_state", None)
+        if reset_state is not None:
+            reset_state(torch.from_numpy(np.asarray(mask, bool)))
 
     @torch.inference_mode()
     def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:

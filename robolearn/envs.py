@@ -85,61 +85,34 @@ def eval_ranges(cfg: RunConfig, randomized: bool) -> dict:
     return real_range(cfg) if randomized else {}
 
 
-# Corners: each group of parameters moves together to the low or the high end of its range.
-CORNER_GROUPS: dict[str, tuple[str, ...]] = {
-    "mass": ("randomization.mass_scale",),
-    "thrust": ("randomization.thrust_coeff_scale",),
-    "inertia": ("randomization.inertia_xx_scale", "randomization.inertia_yy_scale",
-                "randomization.inertia_zz_scale"),
-    "motor": ("randomization.motor_tau_up_scale", "randomization.motor_tau_down_scale"),
-}
-
-
 @dataclass(frozen=True)
 class EvalBlock:
     """One evaluation block: ranges for every env, simulator changes, and optional corners.
 
-    ``corners`` (each a ``{param: value}``) are split evenly over the block's envs in order;
-    their parameters are pinned per env (``set_range`` with per-env arrays).
+    With ``corner_groups`` the envs fly the corners of ``ranges`` (each group at the low or the
+    high end of its range), split evenly in the numbering of
+    ``sims.quadrotor.params.corner_values``, pinned per env (``set_range`` with per-env arrays).
     """
 
     ranges: dict[str, tuple[float, float]]
     sim_changes: dict[str, Any] = field(default_factory=dict)
-    corners: tuple[dict[str, float], ...] = ()
+    corner_groups: tuple[tuple[str, ...], ...] = ()
 
     def per_env_ranges(self, n: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """``{param: (low (n,), high (n,))}`` pinning each env to its corner (empty without corners)."""
-        if not self.corners:
+        if not self.corner_groups:
             return {}
-        which = np.arange(n) * len(self.corners) // n
-        out = {}
-        for name in self.corners[0]:
-            v = np.array([c[name] for c in self.corners])[which]
-            out[name] = (v, v.copy())
-        return out
+        from sims.quadrotor.params import corner_values
+
+        return {name: (v, v.copy()) for name, v in corner_values(self.ranges, n, self.corner_groups).items()}
 
     def describe(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
         if self.sim_changes:
             d["sim_changes"] = dict(self.sim_changes)
-        if self.corners:
-            d["corners"] = [dict(c) for c in self.corners]
+        if self.corner_groups:
+            d["corner_groups"] = [list(g) for g in self.corner_groups]
         return d
-
-
-def corner_block(ranges: dict[str, tuple[float, float]]) -> EvalBlock:
-    """Every low/high combination of :data:`CORNER_GROUPS` over ``ranges`` (16 corners), the
-    other parameters uniform over ``ranges``."""
-    import itertools
-
-    corners = []
-    for ends in itertools.product((0, 1), repeat=len(CORNER_GROUPS)):
-        c: dict[str, float] = {}
-        for end, names in zip(ends, CORNER_GROUPS.values()):
-            for name in names:
-                c[name] = float(ranges.get(name, (1.0, 1.0))[end])
-        corners.append(c)
-    return EvalBlock(ranges, corners=tuple(corners))
 
 
 def eval_blocks(cfg: RunConfig) -> dict[str, EvalBlock]:
@@ -149,7 +122,9 @@ def eval_blocks(cfg: RunConfig) -> dict[str, EvalBlock]:
     if cfg.eval.randomized:
         rr = real_range(cfg)
         blocks["real_range"] = EvalBlock(rr)
-        blocks["corners"] = corner_block(rr)
+        from sims.quadrotor.params import CORNER_GROUPS
+
+        blocks["corners"] = EvalBlock(rr, corner_groups=CORNER_GROUPS)
     for v in cfg.eval.vehicles:
         if v != cfg.env.sim.vehicle:
             blocks[v] = EvalBlock({}, sim_changes={"vehicle": v})

@@ -30,7 +30,7 @@ import torch
 
 from .config import RunConfig
 from .envs import EvalBlock, eval_blocks, make_env
-from .flight_metrics import command_rate, high_frequency_share, settling_time
+from .flight_metrics import command_rate, finite_mean, high_frequency_share, settling_time, window_steps
 from .networks import prime_cpu_kernels
 
 
@@ -78,7 +78,6 @@ def run_block(policy: torch.nn.Module, cfg: RunConfig, block: EvalBlock, episode
     rec_state = [env.state[0].copy()] if record else []
     pos_err = np.full((steps + 1, n), np.nan, np.float32)  # after each step, while the first episode runs
     acts = np.zeros((steps + 1, n, 4), np.float32)
-    acts[0] = np.nan
     t_end = np.full(n, steps + 1)
     for t in range(steps + 1):
         act = policy(torch.from_numpy(obs["policy"])).numpy()
@@ -102,10 +101,9 @@ def run_block(policy: torch.nn.Module, cfg: RunConfig, block: EvalBlock, episode
         if done.all():
             break
     s = survived
-    last = max(1, int(round(1.0 / cfg.env.sim.dt)))  # the last second
     # Survivors flew all ``steps`` steps: their commands are acts[:steps] (robolearn.flight_metrics
     # takes the last second of them, and the command before it for the first difference).
-    last = min(last, steps - 1)
+    last = min(window_steps(cfg.env.sim.dt), steps - 1)
     window = acts[:steps, s]
     out = {
         "episodes": int(n),
@@ -114,7 +112,7 @@ def run_block(policy: torch.nn.Module, cfg: RunConfig, block: EvalBlock, episode
         "tilt_deg": float(res["tilt_deg"][s].mean()) if s.any() else None,
         "yaw_deg": float(res["yaw_deg"][s].mean()) if s.any() else None,
         "position_error_m_p95": float(np.percentile(res["position_error_m"][s], 95)) if s.any() else None,
-        "settling_time_s": _mean_or_none(settling_time(pos_err[:steps - 1, s], cfg.env.sim.dt)) if s.any() else None,
+        "settling_time_s": finite_mean(settling_time(pos_err[:steps - 1, s], cfg.env.sim.dt)) if s.any() else None,
         "command_rate": float(command_rate(window, last).mean()) if s.any() else None,
         "high_frequency_share": float(high_frequency_share(window, cfg.env.sim.dt, last).mean()) if s.any() else None,
         "episode_length_mean": float(res["length"].mean()),
@@ -132,11 +130,6 @@ def run_block(policy: torch.nn.Module, cfg: RunConfig, block: EvalBlock, episode
                               euler_deg=quat_to_euler_deg(st[:, 3:7]), actions=a0,
                               rpm=st[:, 13:17], survived=bool(survived[0]))
     return out, flight
-
-
-def _mean_or_none(x: np.ndarray) -> float | None:
-    x = x[np.isfinite(x)]
-    return float(x.mean()) if x.size else None
 
 
 def evaluate(policy: torch.nn.Module, cfg: RunConfig, episodes: int | None = None, seed: int | None = None,

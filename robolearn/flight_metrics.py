@@ -113,7 +113,8 @@ def high_frequency_share(actions: np.ndarray, dt: float, window: int, cutoff_hz:
     return out
 
 
-def _mean(x: np.ndarray) -> float | None:
+def finite_mean(x: np.ndarray) -> float | None:
+    """Mean of the finite entries of ``x`` (None if there are none)."""
     x = x[np.isfinite(x)]
     return float(x.mean()) if x.size else None
 
@@ -143,7 +144,7 @@ def hover_summary(position_error: np.ndarray, yaw: np.ndarray, actions: np.ndarr
         "position_error_m": float(pe.mean()),
         "position_error_m_p95": float(np.percentile(pe, 95)),
         "yaw_deg": float(steady_abs_yaw_deg(np.asarray(yaw)[:, s], w).mean()),
-        "settling_time_s": _mean(st),
+        "settling_time_s": finite_mean(st),
         "settled_share": float(np.isfinite(st).mean()),
         "command_rate": float(command_rate(np.asarray(actions)[:, s], w).mean()),
         "high_frequency_share": float(high_frequency_share(np.asarray(actions)[:, s], dt, w).mean()),

@@ -126,10 +126,13 @@ class DeterministicActor(nn.Module):
         """Zero the integrator state of every row (``mask`` None) or of the rows where ``mask`` is true."""
         if self._z is None:
             return
+        # Out of place: the state may be an inference-mode tensor (made under torch.inference_mode)
+        # and this call outside it, where an in-place write to one is refused.
         if mask is None:
-            self._z.zero_()
+            self._z = torch.zeros_like(self._z)
         else:
-            self._z[torch.as_tensor(mask, dtype=torch.bool)] = 0.0
+            keep = ~torch.as_tensor(mask, dtype=torch.bool, device=self._z.device).unsqueeze(1)
+            self._z = torch.where(keep, self._z, torch.zeros((), dtype=self._z.dtype, device=self._z.device))
 
     def net_input(self, obs: torch.Tensor) -> torch.Tensor:
         """One control step of the state: ``concat(obs, z)`` with ``z`` updated (or ``obs``, stateless)."""

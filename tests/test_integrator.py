@@ -110,3 +110,17 @@ def test_format_1_files_still_load_stateless():
     assert not back.stateful
     x = torch.randn(3, 5)
     torch.testing.assert_close(back(x), back(x))  # no state: the same input, the same output
+
+
+def test_a_controller_resets_a_stateful_actors_rows_with_its_episodes():
+    from robolearn.controllers import TorchActorController
+
+    d, spec = _stateful_dict()
+    actor = actor_from_export(d)
+    c = TorchActorController(actor)
+    obs = {"policy": np.random.default_rng(0).normal(size=(3, 5)).astype(np.float32)}
+    c.act(obs)
+    c.act(obs)
+    z = actor._z.clone()
+    c.reset(np.array([False, True, False]))
+    assert torch.equal(actor._z[1], torch.zeros(2)) and torch.equal(actor._z[[0, 2]], z[[0, 2]])

@@ -21,6 +21,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from . import vehicles as V
 from .vehicles import GRAVITY  # noqa: F401  (re-exported: m/s^2, as in RLtools)
 
@@ -164,6 +166,24 @@ CORNER_GROUPS: tuple[tuple[str, ...], ...] = (
     ("randomization.inertia_xx_scale", "randomization.inertia_yy_scale", "randomization.inertia_zz_scale"),
     ("randomization.motor_tau_up_scale", "randomization.motor_tau_down_scale"),
 )
+
+
+def corner_values(ranges: dict[str, tuple[float, float]], n: int,
+                  groups: tuple[tuple[str, ...], ...] = CORNER_GROUPS) -> dict[str, np.ndarray]:
+    """Per-parameter (n,) float32 values pinning env i to corner ``i * 2**G // n`` of ``ranges``
+    (G groups; the corners split evenly over the envs). Corner k has group g at the high end of
+    its range when bit g of k is set, the numbering of :func:`corner_ranges`. Raises ValueError
+    (one line) for a grouped parameter that ``ranges`` lacks."""
+    corner = np.arange(n) * 2 ** len(groups) // n
+    out: dict[str, np.ndarray] = {}
+    for g, names in enumerate(groups):
+        high = (corner >> g) & 1
+        for name in names:
+            if name not in ranges:
+                raise ValueError(f"corner parameter {name} has no range")
+            lo, hi = ranges[name]
+            out[name] = np.where(high == 1, hi, lo).astype(np.float32)
+    return out
 
 
 def corner_ranges(vehicle: str = V.DEFAULT_VEHICLE) -> list[dict[str, tuple[float, float]]]:
