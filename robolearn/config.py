@@ -323,6 +323,23 @@ class PPOConfig(_Strict):
     symmetry_fraction: float = Field(
         1.0, gt=0, le=1, description="Share of each minibatch's rows the symmetry loss is computed on; each row is paired with"
                                      " one symmetry (round-robin over the env's), so the cost is one actor call on that share.")
+    smoothness_coef: float = Field(
+        0.0, ge=0, description="Weight of CAPS' temporal smoothness loss (Mysore et al. 2021, \"Regularizing Action Policies "
+                               "for Smooth Control with Reinforcement Learning\"): the mean L2 distance between the action "
+                               "means of consecutive states of one episode. 0: off.")
+    smoothness_spatial_coef: float = Field(
+        0.0, ge=0, description="Weight of CAPS' spatial smoothness loss: the mean L2 distance between the action means of a "
+                               "state and of the state plus Gaussian noise (smoothness_spatial_std, normalized units). 0: off.")
+    smoothness_spatial_std: float = Field(
+        0.05, gt=0, description="std of the spatial smoothness loss's perturbation, in units of the actor's normalized "
+                                "observation (i.e. of each entry's running std)")
+    smoothness_after_steps: int = Field(
+        0, ge=0, description="The smoothness losses weigh only rows at least this many steps into their episode: 0 "
+                             "everywhere; e.g. 100 (1 s at 100 Hz) leaves the recovery from a hard start free to command "
+                             "hard and asks for a smooth command once the vehicle has settled")
+    smoothness_fraction: float = Field(
+        0.25, gt=0, le=1, description="Share of each minibatch's rows the smoothness losses are computed on (one extra actor "
+                                      "call on that share per loss)")
     normalize_advantages: bool = Field(True, description="normalize advantages per minibatch (zero mean, unit std)")
     normalize_values: bool = Field(
         True, description="critic regresses returns normalized by their running statistics")

@@ -223,6 +223,9 @@ class PPO:
         # |GAE advantage| per finished episode (for curricula): running sums of the current episodes
         self._abs_adv_sum = torch.zeros(self.num_envs, device=self.device)
         self._abs_adv_len = torch.zeros(self.num_envs, device=self.device)
+        # steps since each env's episode began (the smoothness losses' gate), and per rollout row
+        self._ep_step = torch.zeros(self.num_envs, device=self.device)
+        self._rollout_ep_step = torch.zeros(cfg.rollout_steps, self.num_envs, device=self.device)
         self.last_episode_abs_advantage: tuple[np.ndarray, np.ndarray] | None = None
 
     # ------------------------------------------------------------------ env I/O
@@ -237,6 +240,7 @@ class PPO:
         obs, _ = self.env.reset(seed=seed)
         self._abs_adv_sum.zero_()
         self._abs_adv_len.zero_()
+        self._ep_step.zero_()
         self._obs = {k: self._to_torch(v).clone() for k, v in obs.items()}
         if self.model.policy_norm.count.item() == 0:  # start the statistics from the reset state
             self.model.policy_norm.update(self._obs["policy"])
@@ -282,6 +286,9 @@ class PPO:
             tm["sim"] += t2 - t1
         self._obs = {"policy": obs_p.clone(), "critic": buf.obs_critic[cfg.rollout_steps].clone()}
         self.env_steps += cfg.rollout_steps * self.num_envs
+        for t in range(cfg.rollout_steps):
+            self._rollout_ep_step[t] = self._ep_step
+            self._ep_step = (self._ep_step + 1) * (1 - buf.dones[t])
 
         t0 = time.perf_counter()
         T, N = cfg.rollout_steps, self.num_envs
@@ -321,6 +328,12 @@ class PPO:
         stats = {"loss/policy": 0.0, "loss/value": 0.0, "loss/entropy": 0.0, "kl": 0.0, "clip_frac": 0.0}
         if cfg.symmetry_coef > 0:
             stats["loss/symmetry"] = 0.0
+        smooth_t, smooth_s = cfg.smoothness_coef > 0, cfg.smoothness_spatial_coef > 0
+        if smooth_t:
+            stats["loss/smooth_temporal"] = 0.0
+        if smooth_s:
+            stats["loss/smooth_spatial"] = 0.0
+        n_smooth = max(1, round(mb * cfg.smoothness_fraction)) if smooth_t or smooth_s else 0
         n_updates = 0
         target_kl = cfg.target_kl * self.step_scale  # the adaptive rate's target, annealed
         # The normalizers are fixed during the update: normalize the rollout once, not once
@@ -330,6 +343,17 @@ class PPO:
         # index_select, not x[idx]: the same rows, gathered ~4x faster on the CPU (BENCHMARKS.md)
         flat = {"obs_p": obs_p_n, "obs_c": obs_c_n, "actions": actions, "old_logp": old_logp, "adv": adv,
                 "ret_n": ret_n, "old_v_n": old_v_n}
+        if smooth_t:
+            # Row i = t N + n of the rollout is followed in its episode by row i + N unless the
+            # episode ended at step t (then row i + N is the next episode's first state) or t is
+            # the rollout's last step (its successor is in the next rollout): those rows weigh 0.
+            nxt = torch.arange(B, device=self.device) + N
+            valid = buf.dones.reshape(B) == 0
+            valid[B - N:] = False
+            flat["next_obs_p"] = obs_p_n.index_select(0, nxt.clamp(max=B - 1))
+            flat["next_valid"] = valid.to(obs_p_n.dtype)
+        if n_smooth:
+            flat["smooth_w"] = (self._rollout_ep_step.reshape(B) >= cfg.smoothness_after_steps).to(obs_p_n.dtype)
         kick = self.teacher is not None and self.kick_coef > 0 and not self.freeze_actor
         if kick:
             assert self.teacher is not None
@@ -371,6 +395,9 @@ class PPO:
                     v_loss = 0.5 * (v - b["ret_n"]).square().mean()
                 entropy = (log_std + 0.5 * math.log(2 * math.pi * math.e)).sum()
                 loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
+                if n_smooth and not self.freeze_actor:
+                    smooth_loss = self._smoothness_loss(model, mean[:n_smooth], b, n_smooth, stats)
+                    loss = loss + smooth_loss
                 if kick:
                     kick_loss = (mean.clamp(self.act_low, self.act_high) - b["kick"]).square().mean()
                     loss = loss + self.kick_coef * kick_loss
@@ -418,6 +445,33 @@ class PPO:
         out["value_mean"] = float(old_values.mean())
         self.timers["update"] += time.perf_counter() - t_start
         return out
+
+    def _smoothness_loss(self, model: "ActorCritic", mean: torch.Tensor, b: dict[str, torch.Tensor], n: int,
+                         stats: dict[str, float]) -> torch.Tensor:
+        """CAPS (Mysore et al. 2021) on the first ``n`` rows of a minibatch ``b``: the weighted sum of
+        the temporal term, mean_i |mu(s_i) - mu(s_i')| over rows whose successor s_i' is in the same
+        episode, and the spatial term, mean_i |mu(s_i) - mu(s_i + e_i)|, e_i ~ N(0, std^2) in the
+        normalized observation; both over rows at least ``smoothness_after_steps`` into their episode.
+        ``mean`` (n, act_dim) is mu(s_i), already computed for PPO's loss.
+
+        L2 norms, not squared (as CAPS): a chattering command is penalized in proportion to its
+        size, so small residual chatter keeps a gradient that a squared term would flatten."""
+        cfg = self.cfg
+        total = mean.new_zeros(())
+        if cfg.smoothness_coef > 0:
+            w = b["next_valid"][:n] * b["smooth_w"][:n]
+            diff = (model.actor(b["next_obs_p"][:n]) - mean).norm(dim=-1)
+            term = (diff * w).sum() / w.sum().clamp(min=1.0)
+            total = total + cfg.smoothness_coef * term
+            stats["loss/smooth_temporal"] += term.item()
+        if cfg.smoothness_spatial_coef > 0:
+            x = b["obs_p"][:n]
+            noise = torch.randn(x.shape, generator=self.gen, device=self.device) * cfg.smoothness_spatial_std
+            w = b["smooth_w"][:n]
+            term = ((model.actor(x + noise) - mean).norm(dim=-1) * w).sum() / w.sum().clamp(min=1.0)
+            total = total + cfg.smoothness_spatial_coef * term
+            stats["loss/smooth_spatial"] += term.item()
+        return total
 
     def _set_lr(self, lr: float) -> None:
         self.lr = lr
@@ -468,6 +522,7 @@ class PPO:
             # continues exactly as the uninterrupted one
             "obs": {k: v.cpu().clone() for k, v in self._obs.items()} if self._obs is not None else {},
             "abs_adv_carry": [self._abs_adv_sum.cpu().clone(), self._abs_adv_len.cpu().clone()],
+            "episode_step": self._ep_step.cpu().clone(),
         }
 
     def load_state_dict(self, d: dict) -> None:
@@ -482,3 +537,5 @@ class PPO:
             self._obs = {k: v.to(self.device).clone() for k, v in d["obs"].items()}
             self._abs_adv_sum.copy_(d["abs_adv_carry"][0])
             self._abs_adv_len.copy_(d["abs_adv_carry"][1])
+            if "episode_step" in d:  # absent in checkpoints written before the smoothness losses
+                self._ep_step.copy_(d["episode_step"])

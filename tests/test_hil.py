@@ -415,7 +415,7 @@ def test_child_process_never_outlives_the_runner(hover_export, sig):
         pid = int(p.stdout.readline())
         assert not _gone(pid, 0.1)
         p.send_signal(sig)
-        p.wait(10)
+        p.wait(30)  # generous: the suite may share 2 cores with other work; this is liveness, not speed
         assert _gone(pid), f"device process {pid} survived {sig.name} of its parent"
         if sig != signal.SIGKILL:  # the runner itself stopped and reaped it
             assert not Path(f"/proc/{pid}").exists()

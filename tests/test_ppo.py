@@ -235,3 +235,66 @@ def test_trainer_wires_the_quadrotor_symmetries_and_refuses_an_env_without_them(
     assert all(len(oi) == algo.policy_dim and len(ai) == algo.act_dim for oi, _, ai, _ in algo._sym)
     with pytest.raises(UserError, match="symmetry_coef"):
         make_algorithm(cfg, PointMassVecEnv(num_envs=8), lambda ep, mask: None)
+
+
+# --------------------------------------------------------------------------- smoothness (CAPS)
+def _consecutive_change(ppo) -> float:
+    """Mean |mu(s_t) - mu(s_t+1)| over the last rollout's within-episode pairs."""
+    buf, m = ppo.buf, ppo.model
+    with torch.no_grad():
+        mu = m.action_mean(buf.obs_policy.reshape(-1, ppo.policy_dim)).reshape(buf.obs_policy.shape[0], ppo.num_envs, -1)
+    d = (mu[1:] - mu[:-1]).norm(dim=-1)
+    keep = buf.dones[:-1] == 0
+    return float(d[keep].mean())
+
+
+def test_episode_step_counter_follows_the_envs_own():
+    env = PointMassVecEnv(num_envs=16, horizon=5, seed=1)
+    ppo = PPO(env, PPOConfig(rollout_steps=12, epochs=1, minibatches=1), NetworkConfig(actor_hidden=[8]), seed=0)
+    for _ in range(3):
+        ppo.collect()
+        np.testing.assert_array_equal(ppo._ep_step.numpy(), env.t)
+    # the rollout rows: row t holds the step index of the state it acted on
+    assert ppo._rollout_ep_step.max() == 4 and ppo._rollout_ep_step.min() == 0
+
+
+def test_temporal_smoothness_loss_smooths_the_actor():
+    changes, stats = {}, {}
+    for coef in (0.0, 3.0):
+        cfg = PPOConfig(rollout_steps=16, epochs=2, minibatches=2, smoothness_coef=coef, smoothness_fraction=1.0)
+        ppo = PPO(PointMassVecEnv(num_envs=32, seed=3), cfg, NetworkConfig(actor_hidden=[16]), seed=0)
+        for _ in range(15):
+            stats[coef] = ppo.iterate()
+        changes[coef] = _consecutive_change(ppo)
+    print(f"mean |mu(s_t) - mu(s_t+1)|: without the loss {changes[0.0]:.4f}, with it {changes[3.0]:.4f}")
+    assert "loss/smooth_temporal" in stats[3.0] and "loss/smooth_temporal" not in stats[0.0]
+    assert changes[3.0] < 0.5 * changes[0.0], changes
+
+
+def test_smoothness_gate_past_the_episode_leaves_the_update_unchanged():
+    """With smoothness_after_steps beyond every episode the losses weigh no row: the weights
+    after the updates are those of a run without them (the gate really gates)."""
+    weights = []
+    for cfg in (PPOConfig(rollout_steps=8, epochs=2, minibatches=2),
+                PPOConfig(rollout_steps=8, epochs=2, minibatches=2, smoothness_coef=5.0, smoothness_after_steps=1000)):
+        ppo = PPO(PointMassVecEnv(num_envs=16, horizon=20, seed=2), cfg, NetworkConfig(actor_hidden=[8]), seed=0)
+        for _ in range(3):
+            ppo.iterate()
+        weights.append(torch.cat([p.detach().flatten() for p in ppo.model.actor.parameters()]))
+    torch.testing.assert_close(weights[0], weights[1], rtol=0, atol=0)
+
+
+def test_spatial_smoothness_loss_flattens_the_actor_around_its_states():
+    slopes = {}
+    for coef in (0.0, 3.0):
+        cfg = PPOConfig(rollout_steps=16, epochs=2, minibatches=2, smoothness_spatial_coef=coef,
+                        smoothness_spatial_std=0.3, smoothness_fraction=1.0)
+        ppo = PPO(PointMassVecEnv(num_envs=32, seed=3), cfg, NetworkConfig(actor_hidden=[16]), seed=0)
+        for _ in range(15):
+            stats = ppo.iterate()
+        x = ppo.model.policy_norm(ppo.buf.obs_policy.reshape(-1, ppo.policy_dim))
+        e = 0.1 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            slopes[coef] = float((ppo.model.actor(x + e) - ppo.model.actor(x)).norm(dim=-1).mean())
+    assert "loss/smooth_spatial" in stats
+    assert slopes[3.0] < 0.5 * slopes[0.0], slopes
