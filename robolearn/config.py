@@ -175,14 +175,15 @@ if TYPE_CHECKING:
 else:
     ArmSimConfig = _arm_model()
 ENV_FAMILIES = ("quadrotor", "arm")
+ENV_SECTIONS = {"quadrotor": "sim", "arm": "arm"}  # env.name -> the env section holding its settings
+RANGE_CHECKS = {"quadrotor": "sims.quadrotor.config", "arm": "sims.manipulation.params"}  # -> check_range
 
 
 def check_family_ranges(family: str, v: dict) -> dict:
     """Validate ``{param: (low, high)}`` against the parameter table of ``family``."""
-    if family == "arm":
-        from sims.manipulation.params import check_range
-    else:
-        from sims.quadrotor.config import check_range
+    import importlib
+
+    check_range = importlib.import_module(RANGE_CHECKS.get(family, RANGE_CHECKS["quadrotor"])).check_range
     for name, (lo, hi) in v.items():
         try:
             check_range(name, lo, hi)  # names the parameter and its limits
@@ -697,7 +698,7 @@ class RunConfig(_Strict):
     @property
     def task(self) -> str:
         """The task name of the configured env family (hover, reach, push, lift, ...)."""
-        return self.env.arm.task if self.env.name == "arm" else self.env.sim.task
+        return str(getattr(self.env, ENV_SECTIONS[self.env.name]).task)
 
 
 # ---------------------------------------------------------------------- YAML I/O
