@@ -84,8 +84,8 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
     startup_s = time.perf_counter() - t_process
     with StopSignals() as stop:
         train_wall, interrupted, consistent = _iterate(cfg, sess, run, logger, progress, stop)
-        result = TrainResult(run.path, sess.algo.env_steps, train_wall, dict(sess.algo.timers), interrupted=True,
-                             startup_s=startup_s, stop_signal=stop.signum)
+        result = TrainResult(run.path, sess.algo.env_steps, train_wall, dict(sess.algo.timers),
+                             interrupted=interrupted, startup_s=startup_s, stop_signal=stop.signum)
         if interrupted and not consistent:  # a second signal: the last periodic checkpoint is the newest
             progress.close()
             return result

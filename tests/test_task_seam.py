@@ -9,6 +9,8 @@ modules are parsed with ``ast``, nothing is imported.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -111,4 +113,23 @@ def test_resume_keys_and_episode_dispatch():
     assert task_for_episodes({"return": 0, "survived": 0}).name == "quadrotor"
     with pytest.raises(KeyError, match="success keys"):
         task_for_episodes({"return": 0})
+
+
+@pytest.mark.parametrize("modules", ["robolearn, robolearn.config", "robolearn.tasks, robolearn.train, robolearn.cli"])
+def test_importing_does_not_import_mujoco(modules):
+    """The arm imports MuJoCo only when it builds an env (or renders): reading, checking and
+    describing a config, and the trainer's and the CLI's modules, load none."""
+    code = (f"import {modules}, sys; from robolearn.config import load_config, describe_config; "
+            "load_config(None, ['env.name=arm', 'network.init_action=zero']); describe_config(); "
+            "assert 'mujoco' not in sys.modules, 'mujoco was imported'")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_the_public_evaluate_is_the_familys():
+    """``robolearn.evaluate`` (the package's lazy API) dispatches to the config's family."""
+    import robolearn
+    from robolearn import tasks
+
+    assert robolearn.evaluate is tasks.evaluate
 
