@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from sims.manipulation.config import ArmConfig
     from sims.quadrotor.config import QuadrotorConfig
 
+_Strict = Strict  # the base of every section (robolearn/config_base.py)
 DEFAULT_CONFIG = "configs/quadrotor_hover.yaml"
 Activation = Literal["tanh", "relu", "elu", "silu"]
 
@@ -49,7 +50,7 @@ def check_family_ranges(family: str, v: dict) -> dict:
     return RANGE_CHECKS.get(family, check_quadrotor_ranges)(v)
 
 
-class EnvConfig(Strict):
+class EnvConfig(_Strict):
     name: Literal["quadrotor", "arm"] = Field(
         "quadrotor", description="The env family: \"quadrotor\" (sims.quadrotor, settings in ``sim``) or \"arm\" "
                                  "(sims.manipulation, settings in ``arm``); the other section is ignored.")
@@ -102,7 +103,7 @@ class EnvConfig(Strict):
 
 
 # ---------------------------------------------------------------------- networks
-class IntegratorConfig(Strict):
+class IntegratorConfig(_Strict):
     """The actor's integrator state (robolearn/integrator.py): a clamped integral of some
     policy-observation entries, appended to the actor's and the critic's input."""
 
@@ -121,7 +122,7 @@ class IntegratorConfig(Strict):
         return IntegratorSpec(tuple(self.index), self.gain, self.limit)
 
 
-class NetworkConfig(Strict):
+class NetworkConfig(_Strict):
     actor_hidden: list[int] = Field(
         default_factory=lambda: [32, 32], description="hidden layer sizes of the actor MLP (the deployed policy)")
     actor_activation: Activation = Field("tanh", description="activation of the actor's hidden layers")
@@ -146,7 +147,7 @@ class NetworkConfig(Strict):
 
 
 # ---------------------------------------------------------------------- algorithms
-class PPOConfig(Strict):
+class PPOConfig(_Strict):
     rollout_steps: int = Field(
         16, ge=1, description="steps of every env per rollout (samples per update = rollout_steps x num_envs)")
     epochs: int = Field(4, ge=1, description="passes over each rollout per update")
@@ -185,7 +186,7 @@ class PPOConfig(Strict):
         True, description="critic regresses returns normalized by their running statistics")
 
 
-class TD3Config(Strict):
+class TD3Config(_Strict):
     buffer_size: int = Field(1_000_000, ge=1, description="replay buffer capacity (transitions)")
     batch_size: int = Field(256, ge=1, description="transitions per gradient step")
     learning_starts: int = Field(
@@ -203,7 +204,7 @@ class TD3Config(Strict):
 
 
 # ---------------------------------------------------------------------- curriculum
-class LinearScheduleItem(Strict):
+class LinearScheduleItem(_Strict):
     param: str = Field(description="the parameter whose range moves (sims/quadrotor/params.py)")
     start: tuple[float, float] = Field(description="[low, high] at begin_env_steps")
     end: tuple[float, float] = Field(description="[low, high] at end_env_steps")
@@ -211,7 +212,7 @@ class LinearScheduleItem(Strict):
     end_env_steps: int = Field(ge=1, description="env step at which the range reaches end")
 
 
-class PrivilegedCurriculumConfig(Strict):
+class PrivilegedCurriculumConfig(_Strict):
     """Privileged-action annealing (teachers/privileged.py): a helping coefficient driven to 0."""
 
     param: str = Field("privileged.assist_gain", description="the privileged parameter annealed to 0")
@@ -227,7 +228,7 @@ class PrivilegedCurriculumConfig(Strict):
     min_value: float = Field(0.02, ge=0, description="at or below: snap to 0 (and never come back)")
 
 
-class CurriculumConfig(Strict):
+class CurriculumConfig(_Strict):
     teacher: Literal["none", "reward_schedule", "linear", "widen", "adr", "privileged", "alp_gmm", "riac", "covar_gmm",
                      "spdl", "dump", "sec", "filter"] = Field(
         "none", description="the curriculum teacher (none: fixed ranges and weights)")
@@ -254,7 +255,7 @@ class CurriculumConfig(Strict):
         default_factory=HardStartsConfig, description="resets from the hard corner of the start distribution")
 
 
-class DistillConfig(Strict):
+class DistillConfig(_Strict):
     """Privileged teacher distilled into the deployable student (robolearn/distill.py).
 
     With ``teacher_env_steps`` > 0 the run first trains a teacher with PPO whose actor sees the
@@ -281,7 +282,7 @@ class DistillConfig(Strict):
 
 
 # ---------------------------------------------------------------------- run
-class TrainConfig(Strict):
+class TrainConfig(_Strict):
     total_env_steps: int = Field(2_000_000, ge=1, description="training budget in env steps (all envs together)")
     max_wall_time_s: Optional[float] = Field(None, gt=0, description="stop early when exceeded (None: no limit)")
     torch_threads: int = Field(
@@ -291,7 +292,7 @@ class TrainConfig(Strict):
     progress: bool = Field(True, description="rich progress bar")
 
 
-class EvalConfig(Strict):
+class EvalConfig(_Strict):
     episodes: int = Field(1000, ge=1, description="evaluation episodes per block (nominal, randomized)")
     episode_steps: int = Field(500, ge=1, description="control steps per evaluation episode")
     seed: int = Field(
@@ -310,7 +311,7 @@ class EvalConfig(Strict):
                                 "nominal parameters, one eval block each (e.g. [l2f_paper])")
 
 
-class RunConfig(Strict):
+class RunConfig(_Strict):
     algo: Literal["ppo", "td3"] = Field("ppo", description="training algorithm")
     seed: int = Field(
         0, ge=0, le=SEED_MAX, description="seed of the run (0 .. 2**32-1): networks, env streams, curricula")
