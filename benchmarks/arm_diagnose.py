@@ -20,7 +20,7 @@ import torch
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from robolearn.arm import privileged_names
+    from robolearn.tasks.arm.curriculum import privileged_names
     from robolearn.config import load_config
     from robolearn.envs import make_env
     from robolearn.networks import actor_from_export

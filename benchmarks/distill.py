@@ -5,7 +5,7 @@
 
 DAgger (Ross, Gordon & Bagnell, AISTATS 2011): each round flies ``--envs`` episodes of
 ``--steps`` steps, a share ``--hard-fraction`` of them from the hard corner of the start
-distribution (``robolearn.hard_starts.hard_corner_draw``, seed 77777: neither the evaluation's
+distribution (``robolearn.tasks.quadrotor.hard_starts.hard_corner_draw``, seed 77777: neither the evaluation's
 starts nor the failure benchmark's pool), labels every visited observation with the
 teacher's deterministic command, adds them to the data of all earlier rounds and fits the
 student to it by least squares. Round 0 executes the teacher's command in half of the
@@ -54,7 +54,8 @@ def imitation_loss(raw: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def collect(cfg: Any, teacher: DeterministicActor, student: DeterministicActor, pool: np.ndarray, envs: int,
             steps: int, hard_fraction: float, beta: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Policy observations visited by the (beta-mixed) student, and the teacher's commands there."""
-    from robolearn.envs import eval_ranges, make_env
+    from robolearn.envs import make_env
+    from robolearn.tasks.quadrotor.env import eval_ranges
 
     rng = np.random.default_rng(seed)
     env = make_env(cfg, num_envs=envs, seed=seed, ranges=eval_ranges(cfg, False), backend="cpu",
@@ -103,8 +104,9 @@ def distill(teacher_run: str | Path, student_run: str | Path, out: str | Path, r
     from robolearn.checkpoint import atomic_save, atomic_write_text
     from robolearn.config import dump_config
     from robolearn.errors import UserError
-    from robolearn.evaluate import evaluate, write_eval
-    from robolearn.hard_starts import hard_corner_draw
+    from robolearn.logging.run_dir import write_eval
+    from robolearn.tasks.quadrotor.evaluate import evaluate
+    from robolearn.tasks.quadrotor.hard_starts import hard_corner_draw
     from robolearn.logging.run_dir import RunDir
     from robolearn.networks import export_actor
     from robolearn.policy import load_run

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from robolearn.hard_starts import hard_corner_draw, is_hard, start_conditions
+from robolearn.tasks.quadrotor.hard_starts import hard_corner_draw, is_hard, start_conditions
 
 HARD_SEED = 4242  # not the evaluation's seed (1_000_003): a held-out pool
 
@@ -58,7 +58,7 @@ def survival(policy: torch.nn.Module, cfg: Any, episodes: int, seed: int,
     """Survived (N,) and the relative start states (N, 17) of one episode per env, nominal physics.
 
     Without ``starts`` these are exactly the starts of the nominal block of ``eval.json``
-    (robolearn.evaluate.run_block) when ``episodes`` and ``seed`` are the config's.
+    (robolearn.tasks.quadrotor.evaluate.run_block) when ``episodes`` and ``seed`` are the config's.
     """
     from .recoverability import eval_env, rollout
 

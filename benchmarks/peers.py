@@ -137,7 +137,7 @@ def run_peers(run_dirs: list[str] | tuple[str, ...] = (), episodes: int | None =
     from robolearn.config import load_config
     from robolearn.defaults import default_config_path
     from robolearn.controllers import fly
-    from robolearn.envs import hover_action
+    from robolearn.tasks.quadrotor.env import hover_action
     from robolearn.errors import UserError
 
     if sim not in SIMS:

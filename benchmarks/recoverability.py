@@ -174,8 +174,9 @@ class TorchQuadrotor:
 
 # ------------------------------------------------------------------ eval starts/outcomes
 def eval_env(cfg: Any, episodes: int, seed: int) -> Any:
-    """The nominal evaluation block's env, reset exactly as robolearn.evaluate does."""
-    from robolearn.envs import eval_ranges, make_env
+    """The nominal evaluation block's env, reset exactly as robolearn.tasks.quadrotor.evaluate does."""
+    from robolearn.envs import make_env
+    from robolearn.tasks.quadrotor.env import eval_ranges
 
     env = make_env(cfg, num_envs=episodes, seed=seed, ranges=eval_ranges(cfg, False), backend="cpu",
                    episode_steps=cfg.eval.episode_steps)

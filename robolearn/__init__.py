@@ -22,7 +22,7 @@ _LAZY = {
     "dump_config": ("config", "dump_config"),
     "train": ("train", "train"),
     "TrainResult": ("train", "TrainResult"),
-    "evaluate": ("evaluate", "evaluate"),
+    "evaluate": ("tasks", "evaluate"),
     "PPO": ("ppo", "PPO"),
     "TD3": ("td3", "TD3"),
     "RunningNorm": ("normalizer", "RunningNorm"),

@@ -142,26 +142,12 @@ def train(
     line = (f"run: {res.run_dir}  env steps: {res.env_steps}  train time: {res.train_wall_time_s:.1f} s"
             f"  (start-up {res.startup_s:.1f} s: simulator kernels compiled or loaded from the cache, env and "
             f"curriculum built)")
-    if res.eval and res.eval.get("env") == "arm":
-        e = res.eval
-        line += (f"\neval (privileges 0): success {e['success_rate']:.1%}  final box-goal distance "
-                 f"{e['object_goal_distance_m']:.3f} m")
-    elif res.eval:
-        e = res.eval
-        line += (f"\neval nominal: survival {e['survival_rate']:.1%}  position error "
-                 f"{_f(e['position_error_m'], '.3f')} m  yaw {_f(e['yaw_deg'], '.2f')} deg")
-        for name, r in e.items():
-            if name == "nominal" or not (isinstance(r, dict) and "survival_rate" in r):
-                continue
-            line += (f"\neval {name}: survival {r['survival_rate']:.1%}  position error "
-                     f"{_f(r['position_error_m'], '.3f')} m  yaw {_f(r['yaw_deg'], '.2f')} deg  command rate "
-                     f"{_f(r.get('command_rate'), '.3f')}")
+    if res.eval:
+        from .tasks import task_for
+
+        line += "".join("\n" + ln for ln in task_for(cfg).summary(res.eval))
     print(line)
     return 0
-
-
-def _f(v: Any, spec: str) -> str:
-    return "-" if v is None else format(v, spec)
 
 
 def _default_config(rel: str) -> Path:
@@ -186,9 +172,9 @@ def eval_cmd(
     """Re-run the fixed-seed evaluation of RUN_DIR/policy.pt."""
     from .checkpoint import latest_good_checkpoint, safe_load
     from .config import load_config, read_config_file
-    from .evaluate import evaluate, write_eval
-    from .logging.run_dir import RunDir
+    from .logging.run_dir import RunDir, write_eval
     from .networks import actor_from_export
+    from .tasks import task_for
 
     run = RunDir(run_dir).require()
     cfg = load_config(None, [], base=read_config_file(run.config))
@@ -206,69 +192,39 @@ def eval_cmd(
     import torch
 
     torch.set_num_threads(cfg.train.torch_threads)
-    if cfg.env.name == "arm":
-        from .arm import evaluate_arm
-
-        result, trajs = evaluate_arm(actor, cfg, episodes=episodes, seed=seed, train_info=train_info,
-                                     record=video_episodes if video else 0)
-        flight = None
-    else:
-        result, flight = evaluate(actor, cfg, episodes=episodes, seed=seed, train_info=train_info)
-        trajs = []
+    task = task_for(cfg)
+    result, record = task.evaluate(actor, cfg, episodes=episodes, seed=seed, train_info=train_info,
+                                   record=video_episodes if video else 0)
     if save:
         write_eval(result, run.eval)
-        if flight is not None and cfg.eval.plots:
-            from .logging.plots import flight_plot
-
-            flight_plot(flight, run.plots / "flight.png")
+        if cfg.eval.plots:
+            task.write_plots(run, cfg, record)
     if as_json:
         print(json.dumps(result, indent=2))
     else:
-        _print_eval(result)
+        from rich.console import Console
+
+        Console().print(task.eval_table(result))
     if video:
-        _video(cfg, trajs, run.path / "videos" / "eval.gif")
+        _video(cfg, record, run.path / "videos" / "eval.gif")
     return 0
 
 
-def _video(cfg: RunConfig, trajs: list, path: Path) -> None:
-    """Write the evaluation GIF, or print one line saying why not (no GL, not the arm)."""
-    if cfg.env.name != "arm":
-        print(f"video skipped: only the arm env has a MuJoCo scene to render (env.name is {cfg.env.name!r})",
+def _video(cfg: RunConfig, record: Any, path: Path) -> None:
+    """Write the evaluation GIF, or print one line saying why not (no GL, a family with no scene)."""
+    from .tasks import TASKS, task_for
+
+    task = task_for(cfg)
+    if task.video is None:
+        scenes = ", ".join(repr(t.name) for t in TASKS.values() if t.video is not None)
+        print(f"video skipped: only env.name {scenes} has a MuJoCo scene to render (env.name is {cfg.env.name!r})",
               file=sys.stderr)
         return
-    from .video import write_video
-
-    out, reason = write_video(trajs, path, task=cfg.task)
+    out, reason = task.video(cfg, record, path)
     if out is None:
         print(f"video skipped: {reason}", file=sys.stderr)
     else:
         print(f"video: {out}")
-
-
-def _print_eval(result: dict) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    t = Table(title=f"evaluation: {result['episodes']} episodes per block, seed {result['seed']}")
-    if result.get("env") == "arm":
-        for c in ("block", "success", "box-goal distance (m)", "median (m)", "privileges (max)"):
-            t.add_column(c, justify="right")
-        for name in ("nominal", "train_ranges"):
-            if name in result:
-                b = result[name]
-                t.add_row(name, f"{b['success_rate']:.1%}", f"{b['object_goal_distance_m']:.4f}",
-                          f"{b['object_goal_distance_m_median']:.4f}", f"{max(b['privileged_max'].values()):g}")
-        Console().print(t)
-        return
-    for c in ("block", "survival", "position error (m)", "tilt (deg)", "yaw (deg)", "settling (s)",
-              "command rate", "power > 10 Hz"):
-        t.add_column(c, justify="right")
-    for name, b in result.items():
-        if isinstance(b, dict) and "survival_rate" in b:
-            t.add_row(name, f"{b['survival_rate']:.1%}", _f(b["position_error_m"], ".4f"),
-                      _f(b["tilt_deg"], ".2f"), _f(b["yaw_deg"], ".2f"), _f(b.get("settling_time_s"), ".2f"),
-                      _f(b.get("command_rate"), ".3f"), _f(b.get("high_frequency_share"), ".1%"))
-    Console().print(t)
 
 
 # The bench commands call the benchmarks' plain functions (benchmarks/*.py: run_... -> dict,

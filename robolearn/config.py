@@ -9,187 +9,45 @@ from __future__ import annotations
 
 import copy
 import re
-import types
 import typing
-from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Optional
 
 import yaml
-from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, create_model, field_validator,
-                      model_validator)
+from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator
 
+# The run-level model and the shared sections live here; each family's sections live beside
+# its task (robolearn/tasks/<family>/config.py) and are composed below (same keys, same schema).
+from .config_base import KeyedError, Ranges, Strict
+from .tasks.arm.config import ArmSimConfig
+from .tasks.arm.config import check_ranges as check_arm_ranges
+from .tasks.quadrotor.config import (ADRCurriculumConfig, ALPGMMConfig, BanditCurriculumConfig, CovarGMMConfig,
+                                     HardStartsConfig, PointTeacherConfig, PolishConfig, RewardScheduleConfig,
+                                     RIACConfig, SimConfig, SPDLConfig, StartStatesConfig, TrimConfig, WidenConfig)
+from .tasks.quadrotor.config import check_ranges as check_quadrotor_ranges
 from .errors import ConfigError
 
 if TYPE_CHECKING:
-    from sims.manipulation.env import ArmConfig
+    from sims.manipulation.config import ArmConfig
     from sims.quadrotor.config import QuadrotorConfig
 
+_Strict = Strict  # the base of every section (robolearn/config_base.py)
 DEFAULT_CONFIG = "configs/quadrotor_hover.yaml"
 Activation = Literal["tanh", "relu", "elu", "silu"]
-Ranges = dict[str, tuple[float, float]]
 
 
 SEED_MAX = 2**32 - 1  # seeds feed numpy's legacy seeding, which takes 0 .. 2**32 - 1
 
 
-class KeyedError(ValueError):
-    """A validator's error about one sub-key of its field (``env.ranges.<param>``, ``env.sim.<field>``).
-
-    pydantic keeps the exception in the error's ``ctx``; :func:`format_validation_error`
-    appends ``key`` to the field's location.
-    """
-
-    def __init__(self, key: str, msg: str):
-        super().__init__(msg)
-        self.key, self.msg = key, msg
-
-
-def _numeric(ann: Any) -> bool:
-    return ann is int or ann is float
-
-
-def _reject_lax(ann: Any, v: Any, where: str = "") -> None:
-    """Raise ValueError where a bool or a string stands for a number (pydantic's lax mode
-    reads ``true`` as 1 and ``"5"`` as 5), walking lists, tuples, dicts and Optionals."""
-    if _numeric(ann):
-        if isinstance(v, (bool, str)):
-            kind = "an integer" if ann is int else "a number"
-            raise ValueError(f"{where}expected {kind}, got {v!r}")
-        return
-    origin, args = typing.get_origin(ann), typing.get_args(ann)
-    if origin in (typing.Union, types.UnionType):
-        alts = [a for a in args if a is not type(None)]
-        if len(alts) == 1 and v is not None:
-            _reject_lax(alts[0], v, where)
-        return
-    if origin in (list, tuple) and isinstance(v, (list, tuple)) and args:
-        for i, x in enumerate(v):
-            a = args[0] if origin is list or (len(args) == 2 and args[1] is Ellipsis) else (
-                args[i] if i < len(args) else None)
-            if a is not None:
-                _reject_lax(a, x, f"{where}item {i}: ")
-    elif origin is dict and isinstance(v, dict) and len(args) == 2:
-        for k, x in v.items():
-            _reject_lax(args[1], x, f"{where}{k}: ")
-
-
-class _Strict(BaseModel):
-    """Base of every config section: unknown keys, non-finite floats (``.inf``, ``.nan``) and
-    booleans or strings given for numbers are errors."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _strict_numbers(cls, v: Any, info: ValidationInfo) -> Any:
-        f = cls.model_fields.get(info.field_name or "")
-        if f is not None:
-            _reject_lax(f.annotation, v)
-        return v
-
-
 # --------------------------------------------------------------------------- env
-def _field_comments(cls: type, where: str) -> dict[str, str]:
-    """One-line descriptions of a simulator dataclass's fields, from the comments in its
-    source (a trailing ``# ...`` or the comment lines just above the field); a field without
-    one is described by where it is defined."""
-    import inspect
-
-    out: dict[str, str] = {}
-    above: list[str] = []
-    try:
-        src = inspect.getsource(cls).splitlines()
-    except (OSError, TypeError):
-        src = []
-    for ln in src:
-        t = ln.strip()
-        if t.startswith("#"):
-            above.append(t.lstrip("#").strip())
-            continue
-        m = re.match(r"(\w+)\s*:[^=#]+(?:=[^#]*)?(?:#\s*(.*))?$", t)
-        if m and not t.startswith(("def ", "return")):
-            text = " ".join(above + ([m.group(2)] if m.group(2) else []))
-            if text:
-                out[m.group(1)] = text
-        above = []
-    return {f.name: out.get(f.name) or f"{cls.__name__}.{f.name} ({where})" for f in fields(cls)}
-
-
-def _sim_model() -> type[BaseModel]:
-    """A pydantic model mirroring ``sims.quadrotor.QuadrotorConfig`` (minus ``ranges``).
-
-    Built from the dataclass so new simulator settings are accepted without edits here.
-    """
-    from sims.quadrotor.config import QuadrotorConfig
-
-    hints = typing.get_type_hints(QuadrotorConfig)
-    spec: dict[str, Any] = {}
-    desc = _field_comments(QuadrotorConfig, "sims/quadrotor/config.py")
-    for f in fields(QuadrotorConfig):
-        if f.name == "ranges":
-            continue
-        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[operator]
-        spec[f.name] = (hints[f.name], Field(default, description=desc[f.name]))
-    spec["task"] = (Literal["hover", "reach"], Field(QuadrotorConfig.task, description="the task: hover at, or reach, a target"))
-    return create_model("SimConfig", __base__=_Strict, **spec)
-
-
-if TYPE_CHECKING:
-    class SimConfig(_Strict):
-        """Built at run time from ``QuadrotorConfig``'s fields: to mypy they are Any."""
-
-        task: str = "hover"
-
-        def __getattr__(self, name: str) -> Any: ...
-else:
-    SimConfig = _sim_model()
-
-
-def _arm_model() -> type[BaseModel]:
-    """A pydantic model mirroring ``sims.manipulation.ArmConfig`` (minus ``ranges``), plus
-    ``num_threads`` of the ``mujoco.batch`` thread pool (0: all CPUs)."""
-    from sims.manipulation.env import TASKS, ArmConfig
-
-    hints = typing.get_type_hints(ArmConfig)
-    spec: dict[str, Any] = {}
-    desc = _field_comments(ArmConfig, "sims/manipulation/env.py")
-    for f in fields(ArmConfig):
-        if f.name == "ranges":
-            continue
-        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[operator]
-        spec[f.name] = (hints[f.name], Field(default, description=desc[f.name]))
-    spec["task"] = (Literal[TASKS], Field(ArmConfig.task, description="the manipulation task"))
-    spec["num_threads"] = (int, Field(1, ge=0, description="threads of the mujoco.batch pool (0: all CPUs)"))
-    return create_model("ArmSimConfig", __base__=_Strict, **spec)
-
-
-if TYPE_CHECKING:
-    class ArmSimConfig(_Strict):
-        """Built at run time from ``ArmConfig``'s fields plus ``num_threads``: to mypy they are Any."""
-
-        task: str = "push"
-        num_threads: int = 1
-
-        def __getattr__(self, name: str) -> Any: ...
-else:
-    ArmSimConfig = _arm_model()
 ENV_FAMILIES = ("quadrotor", "arm")
+ENV_SECTIONS = {"quadrotor": "sim", "arm": "arm"}  # env.name -> the env section holding its settings
+RANGE_CHECKS = {"quadrotor": check_quadrotor_ranges, "arm": check_arm_ranges}  # env.name -> its range check
 
 
 def check_family_ranges(family: str, v: dict) -> dict:
     """Validate ``{param: (low, high)}`` against the parameter table of ``family``."""
-    if family == "arm":
-        from sims.manipulation.params import check_range
-    else:
-        from sims.quadrotor.config import check_range
-    for name, (lo, hi) in v.items():
-        try:
-            check_range(name, lo, hi)  # names the parameter and its limits
-        except (KeyError, ValueError) as e:
-            msg = e.args[0] if e.args else str(e)
-            raise KeyedError(name, msg) from None
-    return v
+    return RANGE_CHECKS.get(family, check_quadrotor_ranges)(v)
 
 
 class EnvConfig(_Strict):
@@ -211,7 +69,7 @@ class EnvConfig(_Strict):
     @classmethod
     def _check_ranges(cls, v: Ranges) -> Ranges:
         """Quadrotor parameter ranges (also used by the curriculum sections)."""
-        return check_family_ranges("quadrotor", v)
+        return check_quadrotor_ranges(v)
 
     @field_validator("ranges")
     @classmethod
@@ -233,7 +91,7 @@ class EnvConfig(_Strict):
     @field_validator("arm")
     @classmethod
     def _check_arm(cls, v: ArmSimConfig) -> ArmSimConfig:
-        from sims.manipulation.env import ArmConfig
+        from sims.manipulation.config import ArmConfig
 
         d = v.model_dump()
         d.pop("num_threads")
@@ -363,53 +221,12 @@ class TD3Config(_Strict):
 
 
 # ---------------------------------------------------------------------- curriculum
-class RewardScheduleConfig(_Strict):
-    """*Learning to Fly in Seconds*: scale reward weights every ``interval_env_steps``."""
-
-    interval_env_steps: int = Field(100_000, ge=1, description="env steps between two multiplications of the weights")
-    weights: dict[str, tuple[float, float]] = Field(
-        default_factory=lambda: {"reward.action": (1.4, 0.5), "reward.position": (1.2, 40.0)},
-        description="parameter -> [factor, cap]: the weight is multiplied by factor each interval, up to cap")
-
-
 class LinearScheduleItem(_Strict):
     param: str = Field(description="the parameter whose range moves (sims/quadrotor/params.py)")
     start: tuple[float, float] = Field(description="[low, high] at begin_env_steps")
     end: tuple[float, float] = Field(description="[low, high] at end_env_steps")
     begin_env_steps: int = Field(0, ge=0, description="env step at which the range starts moving from start")
     end_env_steps: int = Field(ge=1, description="env step at which the range reaches end")
-
-
-class ADRCurriculumConfig(_Strict):
-    """Automatic domain randomization (teachers/adr.py; OpenAI 2019, DeXtreme 2022).
-
-    Ranges start at the run's initial ranges (the nominal model unless env.ranges says
-    otherwise) and widen towards ``target``, the hard bounds (default: the simulator's
-    params.real_world_ranges(env.sim.vehicle), the randomized block of the evaluation).
-    """
-
-    target: Optional[dict[str, tuple[float, float]]] = Field(
-        None, description="parameter -> [low, high]: the widest ranges ADR may reach (null: the real-world ranges)")
-    boundary_prob: float = Field(0.5, ge=0, le=1, description="OpenAI 2019 / TeachMyAgent 0.5; DeXtreme 0.4")
-    queue_length: int = Field(10, ge=1, description="TeachMyAgent 10 (DeXtreme 256 with ~16k envs)")
-    threshold_low: float = Field(0.5, ge=0, description="success rate of a boundary's queue")
-    threshold_high: float = Field(
-        0.8, ge=0, description="widen a boundary when its queue's score is at or above this")
-    delta_fraction: float = Field(0.2, gt=0, le=1, description="step = this fraction of the target span")
-    multiplicative: bool = Field(False, description="step boundaries by a factor instead of a fixed amount")
-    metric: Literal["success", "return", "length"] = Field(
-        "success", description="length: only with reference rollout")
-    reference: Literal["absolute", "rollout"] = Field(
-        "absolute", description="absolute: thresholds on the boundary queue's mean (OpenAI 2019); rollout: on its ratio "
-                                "to the mean over the last reference_window rollout-worker episodes (teachers/adr.py, "
-                                "opt-in)")
-    reference_window: int = Field(
-        200, ge=1, description="rollout episodes the reference mean is taken over (reference: rollout)")
-
-    @field_validator("target")
-    @classmethod
-    def _check_target(cls, v: Ranges | None) -> Ranges | None:
-        return v if v is None else EnvConfig._check_ranges(v)
 
 
 class PrivilegedCurriculumConfig(_Strict):
@@ -426,122 +243,6 @@ class PrivilegedCurriculumConfig(_Strict):
     step: float = Field(0.2, gt=0, description="amount the coefficient is lowered by per decision")
     factor: Optional[float] = Field(None, ge=0, lt=1, description="multiplicative instead of ``step``")
     min_value: float = Field(0.02, ge=0, description="at or below: snap to 0 (and never come back)")
-
-
-class PointTeacherConfig(_Strict):
-    """Shared by alp_gmm, riac, covar_gmm, spdl: which parameters they sample, and what they learn from."""
-
-    space: Optional[dict[str, tuple[float, float]]] = Field(None, description="default: params.real_world_ranges(env.sim.vehicle)")
-    signal: Literal["success", "return"] = Field("success", description="returns move with the reward schedule")
-    reward_bounds: Optional[tuple[float, float]] = Field(None, description="scale returns to [0, 1] (None: as seen)")
-
-    @field_validator("space")
-    @classmethod
-    def _check_space(cls, v: Ranges | None) -> Ranges | None:
-        return v if v is None else EnvConfig._check_ranges(v)
-
-
-class ALPGMMConfig(PointTeacherConfig):
-    fit_rate: int = Field(250, ge=2, description="Portelas et al. 2019")
-    potential_ks: list[int] = Field(
-        default_factory=lambda: list(range(2, 11)), description="numbers of Gaussian components tried at each fit (best by AIC)")
-    random_task_ratio: float = Field(
-        0.2, ge=0, le=1, description="share of tasks drawn uniformly instead of from the mixture")
-
-
-class CovarGMMConfig(ALPGMMConfig):
-    absolute_lp: bool = Field(False, description="use the absolute learning progress (Moulin-Frier et al. 2014)")
-
-
-class RIACConfig(PointTeacherConfig):
-    max_region_size: int = Field(200, ge=4, description="Baranes & Oudeyer 2009 / Portelas et al. 2019")
-    nb_split_attempts: int = Field(50, ge=1, description="candidate splits tried when a region is full")
-
-
-class SPDLConfig(PointTeacherConfig):
-    update_episodes: int = Field(
-        50, ge=2, description="TeachMyAgent's published SPDL settings (teachers/spdl.py): a small step every ~1-2 "
-                              "iterations")
-    offset_episodes: int = Field(100, ge=0, description="no update before (TeachMyAgent: two update periods)")
-    max_kl: float = Field(0.8, gt=0, description="trust region of each update of the context distribution (KL)")
-    zeta: float = Field(0.05, ge=0, description="weight of the KL to the target distribution")
-    alpha_offset: int = Field(0, ge=0, description="updates before the KL penalty starts")
-    init_std: float = Field(0.05, gt=0, description="of each parameter's span, around the initial ranges' centre")
-
-
-class BanditCurriculumConfig(_Strict):
-    """dump | sec | filter (teachers/bandits.py): choose among named task groups.
-
-    ``groups``: name -> {parameter: [low, high]}; a parameter a group omits keeps the run's
-    initial range there. Default (null): robolearn/curriculum.py DEFAULT_GROUPS, starts of
-    three difficulties (start radius and tilt) x nominal / real-world randomization.
-    """
-
-    groups: Optional[dict[str, dict[str, tuple[float, float]]]] = Field(
-        None, description="name -> {parameter: [low, high]} task groups (null: the default groups)")
-    window: int = Field(100, ge=1, description="recent episodes per group (DUMP's sliding window, the filter's rate)")
-    ucb_c: float = Field(1.0, ge=0, description="DUMP's exploration bonus weight")
-    temperature: float = Field(0.3, gt=0, description="softmax over scores scaled to [-1, 1]")
-    td_alpha: float = Field(0.5, gt=0, le=1, description="SEC's TD(0) step")
-    band: tuple[float, float] = Field(
-        (0.25, 0.75), description="filter: keep groups with success rate in [low, high]")
-    min_count: int = Field(10, ge=0, description="filter: groups with fewer episodes stay eligible")
-
-    @field_validator("groups")
-    @classmethod
-    def _check_groups(cls, v: dict[str, Ranges] | None) -> dict[str, Ranges] | None:
-        if v is None:
-            return v
-        if not v:
-            raise ValueError("must name at least one group (or be null for the default groups)")
-        for g, box in v.items():
-            try:
-                EnvConfig._check_ranges(box)
-            except KeyedError as e:
-                raise KeyedError(f"{g}.{e.key}", e.msg) from None
-            except ValueError as e:
-                raise KeyedError(g, str(e)) from None
-        return v
-
-    @field_validator("band")
-    @classmethod
-    def _check_band(cls, v: tuple[float, float]) -> tuple[float, float]:
-        if not 0.0 <= v[0] <= v[1] <= 1.0:
-            raise ValueError(f"must satisfy 0 <= low <= high <= 1, got {list(v)}")
-        return v
-
-
-class StartStatesConfig(_Strict):
-    """Start-state curriculum (teachers/start_states.py, *Snapshot RL*): quadrotor only.
-
-    Some resets start from states recorded in earlier *successful* episodes of this run
-    (position relative to the target), combined with whichever ``teacher`` runs.
-    """
-
-    enabled: bool = Field(False, description="turn the start-state curriculum on")
-    fraction: float = Field(0.5, ge=0, le=1, description="of resets that start from a snapshot")
-    stop_fraction: float = Field(
-        0.5, ge=0, le=1, description="Snapshot RL uses snapshots in the early phase only: none after this fraction of "
-                                     "train.total_env_steps (1.0: the whole run)")
-    capacity: int = Field(4096, ge=1, description="snapshots kept (ring buffer)")
-    per_episode: int = Field(16, ge=1, description="snapshots kept per episode (one per iteration, thinned)")
-    clusters: int = Field(
-        8, ge=0, description="S3RL status classification: k-means clusters drawn uniformly (0/1: off)")
-
-
-class HardStartsConfig(_Strict):
-    """Training resets from the hover start distribution's hard corner (robolearn/hard_starts.py)."""
-
-    fraction: float = Field(0.0, ge=0, le=1, description="of the resets without a pending start state (0: off)")
-    pool_draws: int = Field(200_000, ge=1, description="nominal starts drawn once; ~10 % lie in the corner")
-
-
-class WidenConfig(_Strict):
-    """Teacher ``widen`` (quadrotor): every parameter of the vehicle's real range
-    (sims.quadrotor.params.real_world_ranges) moves linearly from its nominal range to the
-    real one, reaching it at ``end_fraction`` of train.total_env_steps, then stays there."""
-
-    end_fraction: float = Field(0.6, gt=0, le=1, description="share of the budget at which the real range is reached")
 
 
 class CurriculumConfig(_Strict):
@@ -569,35 +270,6 @@ class CurriculumConfig(_Strict):
         default_factory=StartStatesConfig, description="start-state curriculum (runs alongside the teacher)")
     hard_starts: HardStartsConfig = Field(
         default_factory=HardStartsConfig, description="resets from the hard corner of the start distribution")
-
-
-class PolishConfig(_Strict):
-    """Evolution-strategies polish of the deterministic actor on hard-corner starts, after
-    the last training iteration (robolearn/polish.py; quadrotor hover only)."""
-
-    iterations: int = Field(0, ge=0, description="0: off")
-    pairs: int = Field(8, ge=1, description="antithetic perturbation pairs per iteration")
-    starts: int = Field(32, ge=1, description="hard-corner starts each perturbation flies per iteration")
-    horizon_steps: int = Field(40, ge=1, description="control steps flown from each start")
-    sigma: float = Field(0.01, gt=0, description="perturbation std, in weight units")
-    lr: float = Field(0.03, gt=0, description="step along the rank-weighted perturbations")
-    focus: float = Field(0.5, ge=0, le=1, description="share of each iteration's starts from the current frontier")
-    anchor_coef: float = Field(0.3, ge=0, description="weight of the steady-flight command change in the fitness")
-
-
-class TrimConfig(_Strict):
-    """Re-centre the deployable actor's position input on its steady hover offset, after the
-    polish (robolearn/trim.py; quadrotor only)."""
-
-    episodes: int = Field(0, ge=0, description="nominal episodes the offset is averaged over; 0: off")
-    steps: int = Field(300, ge=1, description="control steps flown in each")
-    keep: int = Field(100, ge=1, description="the last ``keep`` of them are averaged (settled flight)")
-
-    @model_validator(mode="after")
-    def _keep_within_steps(self) -> "TrimConfig":
-        if self.keep > self.steps:
-            raise ValueError(f"trim.keep ({self.keep}) must not exceed trim.steps ({self.steps})")
-        return self
 
 
 class DistillConfig(_Strict):
@@ -650,7 +322,7 @@ class EvalConfig(_Strict):
     @field_validator("randomized_ranges")
     @classmethod
     def _check_eval_ranges(cls, v: Ranges | None) -> Ranges | None:
-        return v if v is None else EnvConfig._check_ranges(v)
+        return v if v is None else check_quadrotor_ranges(v)
     plots: bool = Field(True, description="write the learning-curve and flight plots")
     vehicles: list[str] = Field(default_factory=list, description="other vehicle presets flown at their "
                                 "nominal parameters, one eval block each (e.g. [l2f_paper])")
@@ -703,7 +375,7 @@ class RunConfig(_Strict):
 
     def arm_config(self, ranges: dict | None = None, **changes: Any) -> ArmConfig:
         """The manipulation env's ``ArmConfig`` for this run (``ranges`` default: env.ranges)."""
-        from sims.manipulation.env import ArmConfig
+        from sims.manipulation.config import ArmConfig
 
         d = self.env.arm.model_dump()
         d.pop("num_threads")
@@ -714,7 +386,7 @@ class RunConfig(_Strict):
     @property
     def task(self) -> str:
         """The task name of the configured env family (hover, reach, push, lift, ...)."""
-        return self.env.arm.task if self.env.name == "arm" else self.env.sim.task
+        return str(getattr(self.env, ENV_SECTIONS[self.env.name]).task)
 
 
 # ---------------------------------------------------------------------- YAML I/O
@@ -949,4 +621,8 @@ __all__ = [
     "RunConfig", "EnvConfig", "NetworkConfig", "PPOConfig", "TD3Config", "CurriculumConfig",
     "TrainConfig", "EvalConfig", "load_config", "validate_config", "dump_config", "read_config_file",
     "apply_override", "format_validation_error", "DEFAULT_CONFIG", "describe_config", "SEED_MAX",
+    # the families' sections, defined beside their tasks
+    "SimConfig", "ArmSimConfig", "ADRCurriculumConfig", "ALPGMMConfig", "BanditCurriculumConfig", "CovarGMMConfig",
+    "HardStartsConfig", "PointTeacherConfig", "PolishConfig", "RewardScheduleConfig", "RIACConfig", "SPDLConfig",
+    "StartStatesConfig", "TrimConfig", "WidenConfig", "KeyedError", "Strict",
 ]

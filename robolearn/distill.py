@@ -29,8 +29,7 @@ import torch
 
 from .checkpoint import atomic_save, safe_load
 from .config import RunConfig
-from .curriculum import apply_proposals, build_teacher
-from .hard_starts import build_hard_starts
+from .curriculum import apply_proposals
 from .networks import actor_from_export, linear_layers
 from .ppo import PPO
 
@@ -77,13 +76,17 @@ def train_teacher(cfg: RunConfig, env: Any, seed: int,
     view = PrivilegedView(env)
     algo = PPO(view, ppo_cfg, net, device=cfg.device, seed=seed + 7919, init_action=init_action(cfg),
                total_env_steps=d.teacher_env_steps)
-    curriculum = build_teacher(cfg)
-    hard = build_hard_starts(cfg, env)
+    from .tasks import task_for
+
+    task = task_for(cfg)
+    curriculum = task.build_teacher(cfg)
+    # only the start curricula that need no finished episodes (the hard starts): none are fed back here
+    resets = [r for r in task.build_resets(cfg, env) if not r.learns]
     algo.reset(seed=seed + 7919)
     while algo.env_steps < d.teacher_env_steps:
         apply_proposals(env, curriculum, algo.env_steps)
-        if hard is not None:
-            hard.apply(env)
+        for r in resets:
+            r.apply(env, algo.env_steps)
         stats = algo.iterate()
         if on_iteration is not None:
             on_iteration(algo.env_steps, stats)

@@ -10,9 +10,9 @@ import torch
 
 from benchmarks.failures import analyse, hard_corner, survival
 from robolearn.config import dump_config, load_config
-from robolearn.envs import EvalBlock
-from robolearn.evaluate import run_block
-from robolearn.hard_starts import is_hard, start_conditions
+from robolearn.tasks.quadrotor.env import EvalBlock
+from robolearn.tasks.quadrotor.evaluate import run_block
+from robolearn.tasks.quadrotor.hard_starts import is_hard, start_conditions
 from robolearn.networks import DeterministicActor, export_actor
 from sims.quadrotor import params as P
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from benchmarks.hard_starts import train_with_hard_starts
 from robolearn.config import load_config
-from robolearn.hard_starts import HardStarts, is_hard
+from robolearn.tasks.quadrotor.hard_starts import HardStarts, is_hard
 
 TINY = ["env.num_envs=16", "ppo.rollout_steps=8", "ppo.minibatches=2", "train.total_env_steps=1024",
         "train.progress=false", "eval.episodes=8", "eval.episode_steps=20", "eval.randomized=false",

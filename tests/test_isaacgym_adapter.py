@@ -215,7 +215,8 @@ def test_seeded_resets_repeat():
 
 def test_ppo_td3_and_a_teacher_run_on_the_adapter_unchanged():
     from robolearn.config import NetworkConfig, PPOConfig, TD3Config
-    from robolearn.curriculum import apply_proposals, outcomes_from_arrays
+    from robolearn.curriculum import apply_proposals
+    from robolearn.tasks.quadrotor.curriculum import outcomes_from_arrays
     from robolearn.logging.run_dir import EpisodeStats
     from robolearn.ppo import PPO
     from robolearn.td3 import TD3

@@ -112,7 +112,7 @@ def test_other_tasks_keep_the_cube_and_no_wall(task):
 def test_push_lift_config_builds_the_task_and_all_three_teachers():
     from pathlib import Path
 
-    from robolearn.arm import build_arm_teacher
+    from robolearn.tasks.arm.curriculum import build_arm_teacher
     from robolearn.config import load_config
     from robolearn.envs import make_env
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from robolearn.arm import build_arm_teacher, evaluate_arm, privileged_names, run_arm_block
+from robolearn.tasks.arm.curriculum import build_arm_teacher, privileged_names
+from robolearn.tasks.arm.evaluate import evaluate_arm, run_arm_block
 from robolearn.config import load_config
 from robolearn.curriculum import apply_proposals
 from robolearn.envs import make_env
@@ -196,7 +197,7 @@ def test_eval_cli_and_video(tiny_run):
 
 
 def test_write_video_reports_why_when_no_backend_renders(tmp_path):
-    from robolearn.video import write_video
+    from robolearn.tasks.arm.video import write_video
 
     traj = {"qpos": np.zeros((3, 14)), "goal": np.zeros(3), "success": False}
     out, reason = write_video([traj], tmp_path / "v.gif", backends=["no-such-gl"])

@@ -13,10 +13,11 @@ import pytest
 import torch
 
 from robolearn.config import load_config
-from robolearn.envs import hover_action, make_env
-from robolearn.hard_starts import hard_corner_draw
+from robolearn.envs import make_env
+from robolearn.tasks.quadrotor.env import hover_action
+from robolearn.tasks.quadrotor.hard_starts import hard_corner_draw
 from robolearn.networks import DeterministicActor, actor_from_export, export_actor, linear_layers
-from robolearn.polish import batched_actions, es_step, flatten, fly, polish, stacked_layers, with_parameters
+from robolearn.tasks.quadrotor.polish import batched_actions, es_step, flatten, fly, polish, stacked_layers, with_parameters
 from sims.quadrotor.params import hover_rpm
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,7 +63,7 @@ def test_es_step_climbs_a_quadratic_and_ignores_the_fitness_scale() -> None:
 
 def test_batched_actions_know_every_activation_the_actor_has() -> None:
     from robolearn.networks import ACTIVATIONS
-    from robolearn.polish import _ACTIVATIONS
+    from robolearn.tasks.quadrotor.polish import _ACTIVATIONS
 
     assert set(_ACTIVATIONS) == set(ACTIVATIONS)
     x = torch.linspace(-3, 3, 13)
@@ -101,7 +102,7 @@ def test_fly_counts_survival_and_the_margin_to_the_bound(cfg) -> None:
 
 
 def test_polish_raises_the_hard_start_fitness_and_is_repeatable(cfg, pool) -> None:
-    from robolearn.polish import fitness
+    from robolearn.tasks.quadrotor.polish import fitness
 
     policy = _policy(cfg)
     held_out = hard_corner_draw(cfg, 3000, seed=12)[:64]
@@ -120,7 +121,7 @@ def test_polish_raises_the_hard_start_fitness_and_is_repeatable(cfg, pool) -> No
 
 
 def test_the_anchor_holds_the_steady_flight_commands(cfg, pool) -> None:
-    from robolearn.polish import anchor_penalty, steady_observations
+    from robolearn.tasks.quadrotor.polish import anchor_penalty, steady_observations
 
     policy = _policy(cfg, out_gain=1.0)
     obs = steady_observations(policy, make_env(cfg, num_envs=4, seed=2, backend="cpu"), 30, 10, seed=2)

@@ -13,7 +13,8 @@ from stable_baselines3 import PPO, SAC, TD3  # noqa: E402
 from stable_baselines3.common.vec_env import VecNormalize  # noqa: E402
 
 from robolearn.config import load_config  # noqa: E402
-from robolearn.envs import hover_action, make_env  # noqa: E402
+from robolearn.envs import make_env
+from robolearn.tasks.quadrotor.env import hover_action  # noqa: E402
 from robolearn.sb3 import (AsymmetricActorCriticPolicy, AsymmetricSACPolicy, AsymmetricTD3Policy,  # noqa: E402
                            SB3VecEnv, TeacherCallback, make_vec_env, policy_from_sb3)
 from teachers.base import RangeProposal, Teacher  # noqa: E402

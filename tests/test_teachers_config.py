@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from robolearn.config import config_to_dict, load_config
-from robolearn.curriculum import apply_proposals, build_teacher, outcomes_from_arrays
+from robolearn.curriculum import apply_proposals
+from robolearn.tasks.quadrotor.curriculum import build_teacher, outcomes_from_arrays
 from robolearn.errors import ConfigError
 from sims.quadrotor.config import check_range
 from sims.quadrotor.params import PARAMS, real_world_ranges

@@ -134,7 +134,7 @@ def test_set_start_states_applies_at_reset_and_validates(env_cls):
 # ------------------------------------------------------------------ trainer glue on the real simulator
 def test_trainer_glue_starts_from_stored_states_of_successful_episodes_only(env_cls):
     from robolearn.config import load_config
-    from robolearn.curriculum import build_start_states, outcomes_from_arrays
+    from robolearn.tasks.quadrotor.curriculum import build_start_states, outcomes_from_arrays
     from robolearn.logging.run_dir import EpisodeStats
 
     cfg = load_config("configs/quadrotor_hover.yaml", ["env.num_envs=64", "curriculum.start_states.enabled=true",
@@ -189,7 +189,7 @@ def test_trainer_glue_starts_from_stored_states_of_successful_episodes_only(env_
 
 def test_start_states_need_the_quadrotor():
     from robolearn.config import load_config
-    from robolearn.curriculum import build_start_states
+    from robolearn.tasks.quadrotor.curriculum import build_start_states
     from robolearn.errors import ConfigError
 
     class NoStarts:

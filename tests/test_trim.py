@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from robolearn.config import load_config
-from robolearn.envs import eval_ranges, hover_action, make_env
+from robolearn.envs import make_env
+from robolearn.tasks.quadrotor.env import eval_ranges, hover_action
 from robolearn.networks import DeterministicActor, actor_from_export, export_actor, linear_layers
-from robolearn.trim import steady_offset, trimmed
+from robolearn.tasks.quadrotor.trim import steady_offset, trimmed
 from sims.quadrotor.params import hover_rpm
 
 OBS, ACT = 50, 4  # the default hover policy view (action history 8) and rotor commands
@@ -77,7 +78,7 @@ def test_the_trimmed_actor_reads_its_position_error_plus_the_offset(cfg) -> None
 
 
 def test_a_policy_that_survives_nothing_is_left_as_it_is(cfg) -> None:
-    from robolearn.trim import trim_from_config
+    from robolearn.tasks.quadrotor.trim import trim_from_config
 
     policy = _height_loop(cfg)
     policy["layers.1.bias"] = torch.full((ACT,), -1.0)  # motors off: every episode falls out

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from ..evaluate import FlightRecord
+    from ..tasks.quadrotor.evaluate import FlightRecord
 
 
 def pyplot() -> Any:

@@ -8,7 +8,7 @@
       events.out.tfevents.*   TensorBoard scalars (same values)
       checkpoints/       ckpt_<iteration>.pt (atomic), see robolearn.checkpoint
       policy.pt          the deployable actor (robolearn.networks.export_actor)
-      eval.json          robolearn.evaluate
+      eval.json          the family's evaluation (robolearn.tasks)
       plots/             learning curves and a flight plot (PNG)
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import os
 from pathlib import Path
@@ -282,3 +283,8 @@ class EpisodeStats:
                 if k in a:
                     out[f"episode/{k}"] = float(a[k][surv].mean()) if surv.any() else float("nan")
         return out
+
+
+def write_eval(result: dict, path: str | Path) -> None:
+    """Write an evaluation's result (``eval.json``) atomically."""
+    atomic_write_text(json.dumps(result, indent=2) + "\n", path)

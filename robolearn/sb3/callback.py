@@ -17,7 +17,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from teachers.base import EpisodeOutcomes, Teacher
 
 from ..config import RunConfig
-from ..curriculum import apply_proposals, outcomes_from_arrays
+from ..curriculum import apply_proposals
 from ..logging.run_dir import EpisodeStats
 from .vec_env import SB3VecEnv, find_sb3_vec_env
 
@@ -42,13 +42,9 @@ class TeacherCallback(BaseCallback):
     @classmethod
     def from_config(cls, cfg: RunConfig, **kwargs: Any) -> "TeacherCallback":
         """The teacher a run config selects (``curriculum:`` section), as robolearn train builds it."""
-        if cfg.env.name == "arm":
-            from ..arm import build_arm_teacher
+        from ..tasks import task_for
 
-            return cls(build_arm_teacher(cfg), **kwargs)
-        from ..curriculum import build_teacher
-
-        return cls(build_teacher(cfg), **kwargs)
+        return cls(task_for(cfg).build_teacher(cfg), **kwargs)
 
     def _init_callback(self) -> None:
         self._venv = find_sb3_vec_env(self.training_env)
@@ -84,8 +80,8 @@ class TeacherCallback(BaseCallback):
 
 
 def _outcomes(arrays: dict[str, np.ndarray], param_names: list[str], env_steps: int) -> EpisodeOutcomes:
-    if "success" in arrays:  # the arm reports task success, the quadrotor survival
-        from ..arm import arm_outcomes
+    """The episodes as the teacher of their family reads them (the arm reports task success,
+    the quadrotor survival)."""
+    from ..tasks import task_for_episodes
 
-        return arm_outcomes(arrays, param_names, env_steps)
-    return outcomes_from_arrays(arrays, param_names, env_steps)
+    return task_for_episodes(arrays).outcomes(arrays, param_names, env_steps)

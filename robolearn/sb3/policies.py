@@ -71,7 +71,7 @@ class AsymmetricActorCriticPolicy(ActorCriticPolicy):
     """PPO/A2C policy: Gaussian actor on ``actor_key``, value network on ``critic_key``.
 
     ``init_action``: initial mean action (the output bias), e.g. the quadrotor's hover
-    throttle (``robolearn.envs.hover_action``); SB3's default is 0.
+    throttle (``robolearn.tasks.quadrotor.env.hover_action``); SB3's default is 0.
     """
 
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, lr_schedule: Schedule,

@@ -90,7 +90,6 @@ distance and the episode's parameters, where ``info["_episode"]``.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
@@ -101,9 +100,9 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from mujoco.batch import Batch
 
 from . import params as P
+from .config import INTEGRATOR_NAMES, TASKS, ArmConfig  # noqa: F401 - TASKS and ArmConfig are also read from here
 
 MODEL_PATH = os.path.join(os.path.dirname(__file__), "arm.xml")
-TASKS = ("push", "lift", "push_lift")
 ARM_JOINTS = ("yaw", "shoulder", "elbow", "wrist_pitch", "wrist_roll")
 # geometry of arm.xml (closed-form IK)
 SHOULDER_Z = 0.12
@@ -136,74 +135,9 @@ SOLIMP_SOFT = np.array([0.01, 0.01])
 SOLREF_TIMECONST = 0.02  # arm.xml's (MuJoCo's default); x 100 at table_penetration 1
 ACTION_DIM = 8
 INTEGRATORS = {"euler": mujoco.mjtIntegrator.mjINT_EULER, "implicitfast": mujoco.mjtIntegrator.mjINT_IMPLICITFAST}
+assert tuple(INTEGRATORS) == INTEGRATOR_NAMES
 # block_gripper: the policy's actions are these dims of the full layout (xyz delta, virtual force)
 PUSHER_ACTIONS = np.array([0, 1, 2, 5, 6, 7])
-
-
-@dataclass
-class ArmConfig:
-    task: str = "push"
-    episode_steps: int = 150
-    substeps: int = 10  # physics steps per control step: 10 x 2 ms = 50 Hz control
-    # Physics step (s); None keeps arm.xml's 2 ms. See the module docstring ("Time step")
-    # for why 4 ms (with 5 substeps) is still a stable integration of this scene.
-    timestep: float | None = None
-    # None keeps arm.xml's (implicitfast); "euler" or "implicitfast" overrides it (module
-    # docstring, "Time step": for this model the two differ only in cost).
-    integrator: str | None = None
-    ee_step_m: float = 0.02
-    yaw_step_rad: float = 0.1
-    max_virtual_force_n: float = 3.0
-    # None: the virtual force acts anywhere. r: only near the box, full while the finger-pad
-    # centre is within r of the box centre, fading linearly to 0 at 2 r (see step()).
-    force_radius_m: float | None = None
-    # True: the virtual force acts only while a finger pad touches something (touch sensors,
-    # previous step) on top of the radius gate: help only for a push in contact, the
-    # behaviour that must survive when the coefficient reaches 0.
-    force_needs_touch: bool = False
-    success_threshold_m: float = 0.03
-    terminate_on_success: bool = True
-    success_bonus: float = 10.0
-    fall_penalty: float = 10.0
-    action_penalty: float = 0.01
-    approach_weight: float = 0.5  # push: pads to the box's back face; lift: pads to the box centre
-    # push: None, the box-goal term is paid wherever the pads are; r: only while the pads are
-    # within r of the push point (ManiSkill's PushCube-v1 dense reward gates its "place" term
-    # on the TCP having reached the push pose), so the box-goal reward comes from pushing.
-    place_gate_m: float | None = None
-    # push: + progress_weight x (box-goal distance before the step - after it), per m: a
-    # potential-based term (Ng, Harada, Russell 1999: it leaves the optimal policy unchanged)
-    # that pays each push at once, where the level terms pay only once the box is near.
-    progress_weight: float = 0.0
-    # push: add the approach target minus the end effector and the push direction to both
-    # views (``PUSH_PARTS``); the policy's are computed from its noisy estimates.
-    push_features: bool = False
-    home_noise_m: float = 0.02
-    # FetchPush's interface for pushing (Gymnasium-Robotics, ``block_gripper=True``): the
-    # gripper stays closed and the yaw at 0, and the action space drops the yaw and grip
-    # dims (6: xyz delta, virtual force): the policy moves the closed fingers as one pusher.
-    # Dims that do nothing still cost PPO: their means drift on gradient noise and use up
-    # the KL budget of the adaptive learning rate.
-    block_gripper: bool = False
-    ranges: dict = field(default_factory=dict)  # initial per-param (low, high) overrides
-
-    def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
-        if self.episode_steps < 1 or self.substeps < 1:
-            raise ValueError("episode_steps and substeps must be >= 1")
-        if self.timestep is not None and not 0.0 < self.timestep <= 0.01:
-            # solref time constants (20 ms here) must stay >= 2 timesteps (MuJoCo docs, solref)
-            raise ValueError(f"timestep must be in (0, 0.01] s, got {self.timestep}")
-        if self.integrator is not None and self.integrator not in INTEGRATORS:
-            raise ValueError(f"integrator must be one of {sorted(INTEGRATORS)}, got {self.integrator!r}")
-        for name, (lo, hi) in self.ranges.items():
-            P.check_range(name, lo, hi)
-
-    def initial_ranges(self) -> dict:
-        r = {p.name: p.default for p in P.PARAMS}
-        r.update(self.ranges)
-        return r
 
 
 def ik(target: np.ndarray, yaw: np.ndarray) -> np.ndarray:

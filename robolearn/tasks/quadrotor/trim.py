@@ -30,7 +30,7 @@ import torch
 
 from sims.quadrotor.physics import POLICY_POSITION_ERROR
 
-from .networks import actor_from_export
+from ...networks import actor_from_export
 
 TRIM_SEED = 8_000_009  # + the run's seed
 
@@ -67,7 +67,7 @@ def trim_from_config(cfg: Any, policy: dict) -> tuple[dict, dict]:
     """Trim ``policy`` with the settings of ``cfg.trim`` (a RunConfig, quadrotor); returns the
     trimmed dict and a summary (the offset removed, in m, and the survivors it was measured on).
     A policy that survives none of the episodes (a run stopped early) is returned as it is."""
-    from .envs import eval_ranges, make_env
+    from .env import eval_ranges, make_env
 
     c = cfg.trim
     seed = TRIM_SEED + cfg.seed

@@ -2,7 +2,7 @@
 
 All ``episodes`` of a block run as one batch of that many envs, one episode each (episodes
 that start after an env's auto-reset are ignored; a stateful actor's state is reset with
-every env's episode). Blocks (``robolearn.envs.eval_blocks``):
+every env's episode). Blocks (``robolearn.tasks.quadrotor.env.eval_blocks``):
 
 * ``nominal``: every parameter at its default (the full default initial-state
   distribution, no randomization);
@@ -20,18 +20,19 @@ position error, tilt and |yaw|; settling time to 5 cm; command smoothness (mean
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from .config import RunConfig
-from .envs import EvalBlock, eval_blocks, make_env
-from .flight_metrics import command_rate, finite_mean, high_frequency_share, settling_time, window_steps
-from .networks import prime_cpu_kernels
+from ...flight_metrics import command_rate, finite_mean, high_frequency_share, settling_time, window_steps
+from ...networks import prime_cpu_kernels
+from .env import EvalBlock, eval_blocks, make_env
+
+if TYPE_CHECKING:
+    from ...config import RunConfig
 
 
 @dataclass
@@ -134,7 +135,7 @@ def run_block(policy: torch.nn.Module, cfg: RunConfig, block: EvalBlock, episode
 
 def evaluate(policy: torch.nn.Module, cfg: RunConfig, episodes: int | None = None, seed: int | None = None,
              train_info: dict | None = None) -> tuple[dict, FlightRecord | None]:
-    """Every block of :func:`robolearn.envs.eval_blocks`; returns (eval dict, flight record of nominal env 0)."""
+    """Every block of :func:`robolearn.tasks.quadrotor.env.eval_blocks`; returns (eval dict, flight record of nominal env 0)."""
     episodes = episodes or cfg.eval.episodes
     seed = cfg.eval.seed if seed is None else seed
     prime_cpu_kernels()  # an evaluation's first actor call may be multi-threaded (networks.py)
@@ -155,9 +156,3 @@ def evaluate(policy: torch.nn.Module, cfg: RunConfig, episodes: int | None = Non
         out.setdefault(k, v)
     out["eval_wall_time_s"] = time.perf_counter() - t0
     return out, flight
-
-
-def write_eval(result: dict, path: str | Path) -> None:
-    from .checkpoint import atomic_write_text
-
-    atomic_write_text(json.dumps(result, indent=2) + "\n", path)

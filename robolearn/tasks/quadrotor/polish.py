@@ -234,8 +234,8 @@ POLISH_SEED = 7_000_001  # + the run's seed: the polish env's noise and starts (
 def polish_from_config(cfg: Any, policy: dict, pool: np.ndarray | None = None,
                        on_iteration: Callable[[dict], None] | None = None) -> tuple[dict, list[dict]]:
     """:func:`polish` with the settings of ``cfg.polish`` (a RunConfig, quadrotor); ``pool``
-    default: the run's hard-start pool (robolearn/hard_starts.py), drawn here."""
-    from .envs import make_env
+    default: the run's hard-start pool (robolearn/tasks/quadrotor/hard_starts.py), drawn here."""
+    from .env import make_env
     from .hard_starts import run_pool
 
     c = cfg.polish

@@ -7,7 +7,7 @@ it, else EGL (headless GPU or Mesa), then OSMesa (software) (or the comma-separa
 renders wins; if none does, :func:`write_video` returns the reason instead of a path.
 Frames go to a GIF with Pillow (an MP4 would need an ffmpeg binary).
 
-    python -m robolearn.video TRAJS.npz OUT.gif    (the child; MUJOCO_GL set by the parent)
+    python -m robolearn.tasks.arm.video TRAJS.npz OUT.gif    (the child; MUJOCO_GL set by the parent)
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ FPS = 25  # every 2nd control step of the 50 Hz env: real time
 
 def write_video(trajs: list[dict], path: str | Path, task: str = "push", backends: list[str] | None = None,
                 timeout_s: float = 600.0) -> tuple[Path | None, str | None]:
-    """Render ``trajs`` (from ``robolearn.arm.run_arm_block``) side by side into a GIF.
+    """Render ``trajs`` (from ``robolearn.tasks.arm.evaluate.run_arm_block``) side by side into a GIF.
 
     ``backends`` default: ``MUJOCO_GL`` if set, else ``ROBOLEARN_VIDEO_GL`` (comma-separated),
     else egl then osmesa. Returns ``(path, None)``, or ``(None, reason)`` when none renders.
@@ -47,7 +47,7 @@ def write_video(trajs: list[dict], path: str | Path, task: str = "push", backend
             if b == "osmesa":
                 env.setdefault("PYOPENGL_PLATFORM", "osmesa")  # PyOpenGL must load the same library
             try:
-                r = subprocess.run([sys.executable, "-m", "robolearn.video", str(npz), str(path)], env=env,
+                r = subprocess.run([sys.executable, "-m", "robolearn.tasks.arm.video", str(npz), str(path)], env=env,
                                    capture_output=True, text=True, timeout=timeout_s)
             except subprocess.TimeoutExpired:
                 reasons.append(f"{b}: timed out after {timeout_s:.0f} s")

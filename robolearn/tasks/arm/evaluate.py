@@ -1,92 +1,24 @@
-"""Wiring of the manipulation env family (``env.name: arm``): curriculum and evaluation.
+"""Evaluation of an arm policy (``eval.json``) and its box-path plot.
 
-Curriculum (``curriculum.teacher``): ``none``, ``linear`` (any ``sims.manipulation``
-parameter) or ``privileged``. The arm has three privilege coefficients
-(``privileged.force_scale``, ``gravity_scale``, ``table_penetration``);
-``curriculum.privileged.param`` is a comma-separated list of globs over the env's parameter
-names (``privileged.*``: all three) and each matching coefficient gets its own
-``teachers.privileged.PrivilegedAnnealing`` with the same settings. All of them see every
-finished episode and count only those that ran with their current value, so with one
-``initial`` and ``step`` they step down in the same iteration: in effect one coefficient
-driving all three, while a config can still anneal a single privilege.
-
-Evaluation (``eval.json``): ``eval.episodes`` fixed-seed episodes, one per env of one
-batch, with **every privilege coefficient forced to 0**; the coefficients each episode
-actually ran with are reported (``privileged_max``) so that a reader can check.
+``eval.episodes`` fixed-seed episodes, one per env of one batch, with **every privilege
+coefficient forced to 0**; the coefficients each episode actually ran with are reported
+(``privileged_max``) so that a reader can check.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import time
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from teachers.base import EpisodeOutcomes, NoTeacher, Teacher
-from teachers.privileged import PrivilegedAnnealing
-from teachers.schedule import CombinedTeacher, LinearItem, LinearSchedule
+from .curriculum import privileged_names
+from .env import make_env
 
-from .config import RunConfig
-from .envs import make_env
-from .errors import ConfigError
-
-Range = tuple[float, float]
-
-ARM_TEACHERS = ("none", "linear", "privileged")
-
-
-def privileged_names() -> list[str]:
-    from sims.manipulation.params import PARAMS, PRIVILEGED
-
-    return [p.name for p in PARAMS[PRIVILEGED]]
-
-
-def build_arm_teacher(cfg: RunConfig) -> Teacher:
-    from sims.manipulation.params import PARAMS
-
-    c = cfg.curriculum
-    limits = {p.name: p.limits for p in PARAMS}
-    if c.teacher not in ARM_TEACHERS:
-        raise ConfigError(f"config: 'curriculum.teacher': {c.teacher!r} is not wired for env.name 'arm'; "
-                          f"use one of {', '.join(ARM_TEACHERS)}")
-    if c.teacher == "none":
-        return NoTeacher()
-    if c.teacher == "linear":
-        items = []
-        for i, it in enumerate(c.linear):
-            if it.param not in limits:
-                raise ConfigError(f"config: 'curriculum.linear.{i}.param': unknown arm parameter {it.param!r}")
-            if it.end_env_steps <= it.begin_env_steps:
-                raise ConfigError(f"config: 'curriculum.linear.{i}': end_env_steps must be > begin_env_steps")
-            items.append(LinearItem(it.param, cast(Range, tuple(it.start)), cast(Range, tuple(it.end)),
-                                    it.begin_env_steps, it.end_env_steps))
-        if not items:
-            raise ConfigError("config: 'curriculum.linear' must list at least one schedule when teacher is 'linear'")
-        return LinearSchedule(items)
-    p = c.privileged
-    globs = [g.strip() for g in p.param.split(",") if g.strip()]
-    names = [n for n in privileged_names() if any(fnmatch.fnmatchcase(n, g) for g in globs)]
-    if not names:
-        raise ConfigError(f"config: 'curriculum.privileged.param': {p.param!r} matches none of the arm's privilege "
-                          f"coefficients ({', '.join(privileged_names())}); e.g. 'privileged.*'")
-    teachers = []
-    for n in names:
-        if not limits[n][0] <= p.initial <= limits[n][1]:
-            raise ConfigError(f"config: 'curriculum.privileged.initial': {p.initial} is outside {n}'s "
-                              f"limits {limits[n]}")
-        teachers.append(PrivilegedAnnealing(n, p.initial, limits[n], p.success_threshold, p.window, p.step,
-                                            p.factor, p.min_value))
-    return teachers[0] if len(teachers) == 1 else CombinedTeacher(teachers)
-
-
-def arm_outcomes(a: dict[str, np.ndarray], param_names: list[str], env_steps: int) -> EpisodeOutcomes:
-    """Finished arm episodes for a teacher: success = the box reached the goal."""
-    return EpisodeOutcomes(returns=a["return"], success=a["success"] > 0.5, params=a["params"],
-                           param_names=param_names, env_ids=a["env_ids"], env_steps=env_steps,
-                           extra={k: a[k] for k in ("length", "object_goal_distance_m") if k in a})
+if TYPE_CHECKING:
+    from ...config import RunConfig
 
 
 def eval_ranges_arm(cfg: RunConfig, block: str) -> dict:
@@ -190,7 +122,7 @@ def trajectory_plot(trajs: list[dict], path: str | Path) -> None:
     """Top view of the box paths of a few evaluation episodes (start, path, goal)."""
     from sims.manipulation import load_model
 
-    from .logging.plots import _plt
+    from ...logging.plots import _plt
 
     m = load_model()
     a = m.jnt_qposadr[m.joint("object").id]

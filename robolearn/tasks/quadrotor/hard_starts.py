@@ -17,14 +17,16 @@ and 98.7 % with 30 % of resets from the corner (seed 0).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from teachers.sampling import rng_state, set_rng_state
 
-from .config import RunConfig
-from .errors import ConfigError
+from ...errors import ConfigError
+
+if TYPE_CHECKING:
+    from ...config import RunConfig
 
 HARD_TILT_DEG = 40.0
 HARD_VZ_MPS = -0.2
@@ -47,7 +49,7 @@ def is_hard(rel_states: np.ndarray) -> np.ndarray:
 
 def hard_corner_draw(cfg: RunConfig, draws: int, seed: int) -> np.ndarray:
     """The hard-corner starts among ``draws`` starts of the nominal start distribution (relative states)."""
-    from .envs import eval_ranges, make_env
+    from .env import eval_ranges, make_env
 
     env = make_env(cfg, num_envs=draws, seed=seed, ranges=eval_ranges(cfg, False), backend="cpu")
     env.reset(seed=seed)
@@ -70,13 +72,16 @@ def run_pool(cfg: RunConfig) -> np.ndarray:
 class HardStarts:
     """Gives a share of the training resets a start from the hard corner (``env.set_start_states``)."""
 
+    key = "hard_starts"  # its state's key in the checkpoint
+    learns = False  # the pool is fixed: finished episodes change nothing
+
     def __init__(self, cfg: RunConfig) -> None:
         self.fraction = float(cfg.curriculum.hard_starts.fraction)
         self.pool = run_pool(cfg)
         self.rng = np.random.default_rng(cfg.seed)
         self.given = 0
 
-    def apply(self, env: Any) -> int:
+    def apply(self, env: Any, env_steps: int = 0) -> int:
         """Before an iteration: draw which envs without a pending start get a hard one."""
         ids = np.flatnonzero(~env.pending_start_states)
         ids = ids[self.rng.random(len(ids)) < self.fraction]
@@ -84,6 +89,9 @@ class HardStarts:
             env.set_start_states(self.pool[self.rng.integers(0, len(self.pool), len(ids))], ids)
             self.given += len(ids)
         return len(ids)
+
+    def update(self, env: Any, outcomes: Any) -> None:
+        """After an iteration: nothing to learn."""
 
     def metrics(self) -> dict[str, float]:
         return {"hard_starts/given": float(self.given)}
