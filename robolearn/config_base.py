@@ -7,10 +7,10 @@ from __future__ import annotations
 import re
 import types
 import typing
-from dataclasses import fields
-from typing import Any
+from dataclasses import MISSING, fields
+from typing import Any, Callable
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, create_model, field_validator
 
 Ranges = dict[str, tuple[float, float]]
 
@@ -95,3 +95,34 @@ def field_comments(cls: type, where: str) -> dict[str, str]:
                 out[m.group(1)] = text
         above = []
     return {f.name: out.get(f.name) or f"{cls.__name__}.{f.name} ({where})" for f in fields(cls)}
+
+
+def check_ranges_with(check_range: Callable[[str, float, float], Any], v: Ranges) -> Ranges:
+    """Validate ``{param: (low, high)}`` with a simulator's ``check_range(name, low, high)``;
+    its KeyError / ValueError (naming the parameter and its limits) becomes a KeyedError on
+    that parameter."""
+    for name, (lo, hi) in v.items():
+        try:
+            check_range(name, lo, hi)
+        except (KeyError, ValueError) as e:
+            msg = e.args[0] if e.args else str(e)
+            raise KeyedError(name, msg) from None
+    return v
+
+
+def mirror_dataclass(cls: type, where: str, model_name: str, **extra: Any) -> type[BaseModel]:
+    """A strict pydantic model with one field per field of the simulator dataclass ``cls``
+    (minus ``ranges``, which the run config validates on its own), each described by its
+    source comment (:func:`field_comments`, ``where`` names the file), plus ``extra``
+    fields ``name=(annotation, Field(...))`` that add to or replace them. Built from the
+    dataclass so new simulator settings are accepted without edits in robolearn."""
+    hints = typing.get_type_hints(cls)
+    desc = field_comments(cls, where)
+    spec: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.name == "ranges":
+            continue
+        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[operator]
+        spec[f.name] = (hints[f.name], Field(default, description=desc[f.name]))
+    spec.update(extra)
+    return create_model(model_name, __base__=Strict, **spec)

@@ -1,13 +1,36 @@
 """Glue between a teacher (``teachers/``) and a vector env, whatever the family: applying
-its proposals, and the trainer's per-episode advantage for the bandits."""
+its proposals, the trainer's per-episode advantage for the bandits, and the linear schedule
+built from ``curriculum.linear``."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Container, Sequence
+from typing import Any, cast
 
 import numpy as np
 
 from teachers.base import EpisodeOutcomes, Teacher
+from teachers.schedule import LinearItem, LinearSchedule
+
+from .errors import ConfigError
+
+Range = tuple[float, float]  # pydantic validates config ranges to 2-tuples; cast() only tells mypy
+
+
+def linear_schedule(items: Sequence[Any], known: Container[str], what: str = "parameter") -> LinearSchedule:
+    """``curriculum.linear`` (LinearScheduleItem configs) as a LinearSchedule, each item's
+    parameter one of ``known`` (``what`` names such a parameter in the error)."""
+    out = []
+    for i, it in enumerate(items):
+        if it.param not in known:
+            raise ConfigError(f"config: 'curriculum.linear.{i}.param': unknown {what} {it.param!r}")
+        if it.end_env_steps <= it.begin_env_steps:
+            raise ConfigError(f"config: 'curriculum.linear.{i}': end_env_steps must be > begin_env_steps")
+        out.append(LinearItem(it.param, cast(Range, tuple(it.start)), cast(Range, tuple(it.end)),
+                              it.begin_env_steps, it.end_env_steps))
+    if not out:
+        raise ConfigError("config: 'curriculum.linear' must list at least one schedule when teacher is 'linear'")
+    return LinearSchedule(out)
 
 
 def apply_proposals(env: Any, teacher: Teacher, env_steps: int) -> int:

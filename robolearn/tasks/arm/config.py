@@ -3,26 +3,18 @@ module that does not import MuJoCo), and its parameter-range check."""
 
 from __future__ import annotations
 
-import typing
-from dataclasses import MISSING, fields
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, Field
 
-from ...config_base import KeyedError, Ranges, Strict, field_comments
+from ...config_base import Ranges, Strict, check_ranges_with, mirror_dataclass
 
 
 def check_ranges(v: Ranges) -> Ranges:
     """Validate ``{param: (low, high)}`` against the arm's parameter table (sims/manipulation/params.py)."""
     from sims.manipulation.params import check_range
 
-    for name, (lo, hi) in v.items():
-        try:
-            check_range(name, lo, hi)  # names the parameter and its limits
-        except (KeyError, ValueError) as e:
-            msg = e.args[0] if e.args else str(e)
-            raise KeyedError(name, msg) from None
-    return v
+    return check_ranges_with(check_range, v)
 
 
 def _arm_model() -> type[BaseModel]:
@@ -30,17 +22,10 @@ def _arm_model() -> type[BaseModel]:
     ``num_threads`` of the ``mujoco.batch`` thread pool (0: all CPUs)."""
     from sims.manipulation.config import TASKS, ArmConfig
 
-    hints = typing.get_type_hints(ArmConfig)
-    spec: dict[str, Any] = {}
-    desc = field_comments(ArmConfig, "sims/manipulation/config.py")
-    for f in fields(ArmConfig):
-        if f.name == "ranges":
-            continue
-        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[operator]
-        spec[f.name] = (hints[f.name], Field(default, description=desc[f.name]))
-    spec["task"] = (Literal[TASKS], Field(ArmConfig.task, description="the manipulation task"))
-    spec["num_threads"] = (int, Field(1, ge=0, description="threads of the mujoco.batch pool (0: all CPUs)"))
-    return create_model("ArmSimConfig", __base__=Strict, **spec)
+    return mirror_dataclass(
+        ArmConfig, "sims/manipulation/config.py", "ArmSimConfig",
+        task=(Literal[TASKS], Field(ArmConfig.task, description="the manipulation task")),
+        num_threads=(int, Field(1, ge=0, description="threads of the mujoco.batch pool (0: all CPUs)")))
 
 
 if TYPE_CHECKING:

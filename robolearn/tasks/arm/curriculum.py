@@ -13,20 +13,19 @@ driving all three, while a config can still anneal a single privilege.
 from __future__ import annotations
 
 import fnmatch
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from teachers.base import EpisodeOutcomes, NoTeacher, Teacher
 from teachers.privileged import PrivilegedAnnealing
-from teachers.schedule import CombinedTeacher, LinearItem, LinearSchedule
+from teachers.schedule import CombinedTeacher
 
+from ...curriculum import linear_schedule
 from ...errors import ConfigError
 
 if TYPE_CHECKING:
     from ...config import RunConfig
-
-Range = tuple[float, float]
 
 ARM_TEACHERS = ("none", "linear", "privileged")
 
@@ -48,17 +47,7 @@ def build_arm_teacher(cfg: RunConfig) -> Teacher:
     if c.teacher == "none":
         return NoTeacher()
     if c.teacher == "linear":
-        items = []
-        for i, it in enumerate(c.linear):
-            if it.param not in limits:
-                raise ConfigError(f"config: 'curriculum.linear.{i}.param': unknown arm parameter {it.param!r}")
-            if it.end_env_steps <= it.begin_env_steps:
-                raise ConfigError(f"config: 'curriculum.linear.{i}': end_env_steps must be > begin_env_steps")
-            items.append(LinearItem(it.param, cast(Range, tuple(it.start)), cast(Range, tuple(it.end)),
-                                    it.begin_env_steps, it.end_env_steps))
-        if not items:
-            raise ConfigError("config: 'curriculum.linear' must list at least one schedule when teacher is 'linear'")
-        return LinearSchedule(items)
+        return linear_schedule(c.linear, limits, "arm parameter")
     p = c.privileged
     globs = [g.strip() for g in p.param.split(",") if g.strip()]
     names = [n for n in privileged_names() if any(fnmatch.fnmatchcase(n, g) for g in globs)]

@@ -6,26 +6,18 @@ its teachers' settings, the start-state curricula and the finishing stages (poli
 
 from __future__ import annotations
 
-import typing
-from dataclasses import MISSING, fields
 from typing import TYPE_CHECKING, Any, Literal, Optional
 
-from pydantic import BaseModel, Field, create_model, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
-from ...config_base import KeyedError, Ranges, Strict, field_comments
+from ...config_base import KeyedError, Ranges, Strict, check_ranges_with, mirror_dataclass
 
 
 def check_ranges(v: Ranges) -> Ranges:
     """Validate ``{param: (low, high)}`` against the quadrotor's parameter table (sims/quadrotor/params.py)."""
     from sims.quadrotor.config import check_range
 
-    for name, (lo, hi) in v.items():
-        try:
-            check_range(name, lo, hi)  # names the parameter and its limits
-        except (KeyError, ValueError) as e:
-            msg = e.args[0] if e.args else str(e)
-            raise KeyedError(name, msg) from None
-    return v
+    return check_ranges_with(check_range, v)
 
 
 def _sim_model() -> type[BaseModel]:
@@ -35,16 +27,8 @@ def _sim_model() -> type[BaseModel]:
     """
     from sims.quadrotor.config import QuadrotorConfig
 
-    hints = typing.get_type_hints(QuadrotorConfig)
-    spec: dict[str, Any] = {}
-    desc = field_comments(QuadrotorConfig, "sims/quadrotor/config.py")
-    for f in fields(QuadrotorConfig):
-        if f.name == "ranges":
-            continue
-        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[operator]
-        spec[f.name] = (hints[f.name], Field(default, description=desc[f.name]))
-    spec["task"] = (Literal["hover", "reach"], Field(QuadrotorConfig.task, description="the task: hover at, or reach, a target"))
-    return create_model("SimConfig", __base__=Strict, **spec)
+    return mirror_dataclass(QuadrotorConfig, "sims/quadrotor/config.py", "SimConfig", task=(
+        Literal["hover", "reach"], Field(QuadrotorConfig.task, description="the task: hover at, or reach, a target")))
 
 
 if TYPE_CHECKING:

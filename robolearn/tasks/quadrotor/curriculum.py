@@ -19,6 +19,7 @@ from teachers.schedule import CombinedTeacher, LinearItem, LinearSchedule, Rewar
 from teachers.spdl import SPDL
 from teachers.start_states import SnapshotStarts
 
+from ...curriculum import linear_schedule
 from ...errors import ConfigError
 
 if TYPE_CHECKING:
@@ -50,17 +51,7 @@ def build_teacher(cfg: RunConfig) -> Teacher:
         return LinearSchedule([LinearItem(name, initial[name], (float(lo), float(hi)), 0, end)
                                for name, (lo, hi) in real_world_ranges(cfg.env.sim.vehicle).items()])
     if c.teacher == "linear":
-        items = []
-        for i, it in enumerate(c.linear):
-            if it.param not in initial:
-                raise ConfigError(f"config: 'curriculum.linear.{i}.param': unknown parameter {it.param!r}")
-            if it.end_env_steps <= it.begin_env_steps:
-                raise ConfigError(f"config: 'curriculum.linear.{i}': end_env_steps must be > begin_env_steps")
-            items.append(LinearItem(it.param, cast(Range, tuple(it.start)), cast(Range, tuple(it.end)),
-                                    it.begin_env_steps, it.end_env_steps))
-        if not items:
-            raise ConfigError("config: 'curriculum.linear' must list at least one schedule when teacher is 'linear'")
-        return LinearSchedule(items)
+        return linear_schedule(c.linear, initial)
     raise ConfigError(f"config: 'curriculum.teacher': unknown teacher {c.teacher!r}")
 
 
