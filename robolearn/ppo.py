@@ -343,17 +343,14 @@ class PPO:
         # index_select, not x[idx]: the same rows, gathered ~4x faster on the CPU (BENCHMARKS.md)
         flat = {"obs_p": obs_p_n, "obs_c": obs_c_n, "actions": actions, "old_logp": old_logp, "adv": adv,
                 "ret_n": ret_n, "old_v_n": old_v_n}
-        if smooth_t:
-            # Row i = t N + n of the rollout is followed in its episode by row i + N unless the
-            # episode ended at step t (then row i + N is the next episode's first state) or t is
-            # the rollout's last step (its successor is in the next rollout): those rows weigh 0.
-            nxt = torch.arange(B, device=self.device) + N
-            valid = buf.dones.reshape(B) == 0
-            valid[B - N:] = False
-            flat["next_obs_p"] = obs_p_n.index_select(0, nxt.clamp(max=B - 1))
-            flat["next_valid"] = valid.to(obs_p_n.dtype)
-        if n_smooth:
-            flat["smooth_w"] = (self._rollout_ep_step.reshape(B) >= cfg.smoothness_after_steps).to(obs_p_n.dtype)
+        # The smoothness losses' row weights, once per update: 1 for rows at least
+        # smoothness_after_steps into their episode. Row i = t N + n of the rollout is followed
+        # in its episode by row i + N unless the episode ended at step t (row i + N is then the
+        # next episode's first state) or t is the rollout's last step (its successor is in the
+        # next rollout): those rows weigh 0 in the temporal term.
+        smooth_w = (self._rollout_ep_step.reshape(B) >= cfg.smoothness_after_steps).to(obs_p_n.dtype)
+        next_w = smooth_w * (buf.dones.reshape(B) == 0)
+        next_w[B - N:] = 0
         kick = self.teacher is not None and self.kick_coef > 0 and not self.freeze_actor
         if kick:
             assert self.teacher is not None
@@ -396,7 +393,8 @@ class PPO:
                 entropy = (log_std + 0.5 * math.log(2 * math.pi * math.e)).sum()
                 loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
                 if n_smooth and not self.freeze_actor:
-                    smooth_loss = self._smoothness_loss(model, mean[:n_smooth], b, n_smooth, stats)
+                    smooth_loss = self._smoothness_loss(model, mean[:n_smooth], b["obs_p"][:n_smooth], obs_p_n,
+                                                        idx[:n_smooth], N, smooth_w, next_w, stats)
                     loss = loss + smooth_loss
                 if kick:
                     kick_loss = (mean.clamp(self.act_low, self.act_high) - b["kick"]).square().mean()
@@ -446,29 +444,31 @@ class PPO:
         self.timers["update"] += time.perf_counter() - t_start
         return out
 
-    def _smoothness_loss(self, model: "ActorCritic", mean: torch.Tensor, b: dict[str, torch.Tensor], n: int,
+    def _smoothness_loss(self, model: "ActorCritic", mean: torch.Tensor, x: torch.Tensor, obs_n: torch.Tensor,
+                         rows: torch.Tensor, stride: int, w: torch.Tensor, next_w: torch.Tensor,
                          stats: dict[str, float]) -> torch.Tensor:
-        """CAPS (Mysore et al. 2021) on the first ``n`` rows of a minibatch ``b``: the weighted sum of
-        the temporal term, mean_i |mu(s_i) - mu(s_i')| over rows whose successor s_i' is in the same
-        episode, and the spatial term, mean_i |mu(s_i) - mu(s_i + e_i)|, e_i ~ N(0, std^2) in the
-        normalized observation; both over rows at least ``smoothness_after_steps`` into their episode.
-        ``mean`` (n, act_dim) is mu(s_i), already computed for PPO's loss.
+        """CAPS (Mysore et al. 2021) on the rollout rows ``rows`` (n,): the weighted sum of the
+        temporal term, mean_i |mu(s_i) - mu(s_i')| with s_i' = row i + ``stride`` of the normalized
+        rollout ``obs_n`` (B, obs_dim), weighted by ``next_w`` (B,), and the spatial term,
+        mean_i |mu(s_i) - mu(s_i + e_i)|, e_i ~ N(0, std^2) in the normalized observation, weighted
+        by ``w`` (B,). ``x`` (n, obs_dim) is s_i and ``mean`` (n, act_dim) mu(s_i), already there
+        for PPO's loss. Only the successors of these rows are gathered, not the minibatch's.
 
         L2 norms, not squared (as CAPS): a chattering command is penalized in proportion to its
         size, so small residual chatter keeps a gradient that a squared term would flatten."""
         cfg = self.cfg
         total = mean.new_zeros(())
         if cfg.smoothness_coef > 0:
-            w = b["next_valid"][:n] * b["smooth_w"][:n]
-            diff = (model.actor(b["next_obs_p"][:n]) - mean).norm(dim=-1)
-            term = (diff * w).sum() / w.sum().clamp(min=1.0)
+            wt = next_w.index_select(0, rows)
+            nxt = obs_n.index_select(0, (rows + stride).clamp(max=obs_n.shape[0] - 1))
+            diff = (model.actor(nxt) - mean).norm(dim=-1)
+            term = (diff * wt).sum() / wt.sum().clamp(min=1.0)
             total = total + cfg.smoothness_coef * term
             stats["loss/smooth_temporal"] += term.item()
         if cfg.smoothness_spatial_coef > 0:
-            x = b["obs_p"][:n]
             noise = torch.randn(x.shape, generator=self.gen, device=self.device) * cfg.smoothness_spatial_std
-            w = b["smooth_w"][:n]
-            term = ((model.actor(x + noise) - mean).norm(dim=-1) * w).sum() / w.sum().clamp(min=1.0)
+            ws = w.index_select(0, rows)
+            term = ((model.actor(x + noise) - mean).norm(dim=-1) * ws).sum() / ws.sum().clamp(min=1.0)
             total = total + cfg.smoothness_spatial_coef * term
             stats["loss/smooth_spatial"] += term.item()
         return total
