@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable, cast
 import numpy as np
 import torch
 
-from .checkpoint import atomic_save, latest_checkpoint, latest_good_checkpoint, save_checkpoint, set_rng_state
+from .checkpoint import latest_checkpoint, latest_good_checkpoint, save_checkpoint, set_rng_state
 from .config import RunConfig, actor_param_count, config_to_dict, dump_config
 from .arm import arm_outcomes, build_arm_teacher
 from .curriculum import (apply_proposals, attach_abs_advantage, build_start_states, build_teacher,
@@ -34,6 +34,8 @@ from .logging.run_dir import EpisodeStats, MetricsLogger, RunDir, read_metrics
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from firmware_export.policy_file import PolicySpec
 
     from .ppo import PPO
     from .td3 import TD3
@@ -454,6 +456,7 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
             return TrainResult(run.path, algo.env_steps, train_wall, dict(algo.timers), interrupted=True,
                                startup_s=startup_s, stop_signal=stop.signum)
         from .networks import with_integrator
+        from .policy import save_policy
 
         policy = with_integrator(algo.export_policy(), sess.integrator)
         timers = dict(algo.timers)
@@ -472,10 +475,10 @@ def train(cfg: RunConfig, out: str | Path | None = None, resume: str | Path | No
             except KeyboardInterrupt:  # keep the trainer's actor; --resume finishes it
                 interrupted = True
         progress.close()
-        if not all(bool(torch.isfinite(t).all()) for t in _tensors(policy) if t.is_floating_point()):
+        if not policy.is_finite():
             raise TrainingDiverged(f"non-finite weights in the final actor; {_divergence_hint(cfg)}; policy.pt "
                                    f"was not written", algo.iteration)
-        atomic_save(policy, run.policy)
+        save_policy(policy, run.policy)
         result = TrainResult(run.path, algo.env_steps, train_wall, timers, interrupted=interrupted,
                              startup_s=startup_s, stop_signal=stop.signum)
         if interrupted:
@@ -594,10 +597,10 @@ def _student_schedule(cfg: RunConfig, run: RunDir, algo: Any) -> None:
     """The student's PPO after distillation: critic warm-up, then a kickstart weight falling to 0."""
     d = cfg.distill
     if algo.teacher is None and d.kickstart_coef > 0:
-        from .checkpoint import safe_load
-        from .networks import actor_from_export
+        from .networks import actor_from_spec
+        from .policy import read_policy
 
-        algo.teacher = actor_from_export(safe_load(run.path / "teacher.pt", "teacher file"))
+        algo.teacher = actor_from_spec(read_policy(run.path / "teacher.pt"))
     algo.update_policy_norm = False  # the distilled weights were fitted to these statistics
     algo.freeze_actor = algo.iteration < d.critic_warmup_iterations
     p = algo.env_steps / max(d.kickstart_fraction * cfg.train.total_env_steps, 1.0)
@@ -609,11 +612,11 @@ def _fmt_polish(row: dict, cfg: RunConfig) -> str:
             f"{cfg.polish.horizon_steps} steps {row['horizon_survival_mean']:.1%}")
 
 
-def _finish_actor(cfg: RunConfig, run: RunDir, policy: dict, pool: np.ndarray | None,
-                  on_polish_iteration: Callable[[dict], None]) -> tuple[dict, dict, dict[str, float]]:
+def _finish_actor(cfg: RunConfig, run: RunDir, policy: PolicySpec, pool: np.ndarray | None,
+                  on_polish_iteration: Callable[[dict], None]) -> tuple[PolicySpec, dict, dict[str, float]]:
     """The polish and the trim of the trainer's actor (each when configured), in that order.
 
-    Returns the finished policy.pt dict, a summary per stage (for eval.json) and each
+    Returns the finished policy, a summary per stage (for eval.json) and each
     stage's wall time, which counts as training time.
     """
     info: dict = {}
@@ -631,8 +634,8 @@ def _finish_actor(cfg: RunConfig, run: RunDir, policy: dict, pool: np.ndarray | 
     return policy, info, times
 
 
-def _polish(cfg: RunConfig, run: RunDir, policy: dict, pool: np.ndarray | None,
-            on_iteration: Callable[[dict], None]) -> tuple[dict, dict]:
+def _polish(cfg: RunConfig, run: RunDir, policy: PolicySpec, pool: np.ndarray | None,
+            on_iteration: Callable[[dict], None]) -> tuple[PolicySpec, dict]:
     """The ES polish stage (robolearn/polish.py); writes polish.csv, returns the new policy and a summary."""
     import csv
     import io
@@ -651,12 +654,12 @@ def _polish(cfg: RunConfig, run: RunDir, policy: dict, pool: np.ndarray | None,
                     "horizon_survival_last": rows[-1]["horizon_survival_mean"]}
 
 
-def finish_run(run: RunDir, cfg: RunConfig, policy: dict, train_info: dict, episodes: int | None = None) -> dict:
-    """Evaluate ``policy`` (a policy.pt dict) and write eval.json and the plots."""
+def finish_run(run: RunDir, cfg: RunConfig, policy: PolicySpec, train_info: dict, episodes: int | None = None) -> dict:
+    """Evaluate ``policy`` and write eval.json and the plots."""
     from .evaluate import write_eval
-    from .networks import actor_from_export
+    from .networks import actor_from_spec
 
-    actor = actor_from_export(policy)
+    actor = actor_from_spec(policy)
     if cfg.env.name == "arm":
         from .arm import evaluate_arm
 
