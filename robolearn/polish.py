@@ -109,11 +109,11 @@ def fly(policy: PolicySpec, theta: torch.Tensor, env: Any, starts: np.ndarray, h
     Returns per env (M * S,): alive at the horizon, steps survived, smallest margin to the
     position bound (1 - distance / bound; 0 if terminated).
     """
+    actor = _stateless_actor(policy)
     m = theta.shape[0]
     env.set_start_states(starts)
     obs, _ = env.reset(seed=seed)
     layers = stacked_layers(policy, theta)
-    actor = _stateless_actor(policy)
     n = len(starts)
     alive = np.ones(n, bool)
     steps = np.zeros(n)
@@ -189,6 +189,7 @@ def polish(policy: PolicySpec, env: Any, pool: np.ndarray, c: Any, bound_m: floa
     """
     if env.num_envs != 2 * c.pairs * c.starts:
         raise ValueError(f"polish: env has {env.num_envs} envs, needs 2 * pairs * starts = {2 * c.pairs * c.starts}")
+    _stateless_actor(policy)  # a stateful one is refused before any flight
     theta = flatten(policy)
     anchor = None  # (steady observations, the unpolished actor's commands there)
     if anchor_obs is not None and c.anchor_coef > 0:

@@ -200,3 +200,12 @@ def test_the_spec_is_the_type_the_stages_pass_on() -> None:
     assert isinstance(moved, PolicySpec)
     np.testing.assert_allclose(moved.obs_mean[:3] - spec.obs_mean[:3], [-0.01, 0.0, 0.02], atol=1e-6)
     np.testing.assert_array_equal(moved.obs_mean[3:], spec.obs_mean[3:])
+
+
+def test_the_polish_refuses_a_stateful_actor_in_one_line() -> None:
+    from robolearn.polish import flatten, fly
+
+    spec = read_policy(FIX / "policy_v2.pt")
+    with pytest.raises(ValueError, match="polish.iterations=0") as e:
+        fly(spec, flatten(spec)[None], None, np.zeros((1, 17), np.float32), 1, 0.6, seed=0)
+    assert "\n" not in str(e.value)
