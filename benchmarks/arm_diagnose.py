@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> dict:
     from robolearn.tasks.arm.curriculum import privileged_names
     from robolearn.config import load_config
     from robolearn.envs import make_env
-    from robolearn.networks import actor_from_export
+    from robolearn.policy import load_policy
     from sims.manipulation.env import WALL_HALF, WALL_Y
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     run = Path(args.run)
     cfg = load_config(run / "config.yaml")
-    actor = actor_from_export(torch.load(run / "policy.pt", weights_only=True))
+    actor = load_policy(run / "policy.pt")
     import fnmatch
 
     globs = [g.strip() for g in cfg.curriculum.privileged.param.split(",")]

@@ -101,15 +101,14 @@ def distill(teacher_run: str | Path, student_run: str | Path, out: str | Path, r
             steps: int = 300, hard_fraction: float = 0.5, epochs: int = 3, lr: float = 3e-4, batch: int = 8192,
             seed: int = 0, pool_draws: int = 200_000, hard_eval: int = 2000) -> dict:
     """Run DAgger from ``teacher_run``'s policy into ``student_run``'s; write a run directory at ``out``."""
-    from robolearn.checkpoint import atomic_save, atomic_write_text
+    from robolearn.checkpoint import atomic_write_text
     from robolearn.config import dump_config
     from robolearn.errors import UserError
     from robolearn.logging.run_dir import write_eval
     from robolearn.tasks.quadrotor.evaluate import evaluate
     from robolearn.tasks.quadrotor.hard_starts import hard_corner_draw
     from robolearn.logging.run_dir import RunDir
-    from robolearn.networks import export_actor
-    from robolearn.policy import load_run
+    from robolearn.policy import load_run, save_policy
 
     from .failures import HARD_SEED, hard_corner, survival
 
@@ -154,8 +153,7 @@ def distill(teacher_run: str | Path, student_run: str | Path, out: str | Path, r
     run = RunDir(out)  # the trainer's file names, written atomically as the trainer writes them
     run.path.mkdir(parents=True, exist_ok=True)
     run.write_config(dump_config(cfg))
-    atomic_save(export_actor(student.norm, student.net, student.activation, student.action_low, student.action_high,
-                             student.output_activation), run.policy)
+    save_policy(student.spec(), run.policy)
     ev, _ = evaluate(student, cfg)
     write_eval(ev, run.eval)
     result = {"teacher_run": str(teacher_run), "student_run": str(student_run), "rounds": rounds, "envs": envs,

@@ -1,11 +1,29 @@
 """Load and validate ``policy.pt`` (``robolearn.actor/1`` or ``/2``) without importing robolearn.
 
-The file is a plain dict of tensors and Python scalars (documented at the top of
-``robolearn/networks.py``). It is read with ``torch.load(weights_only=True)`` so a
-pickle that carries code is refused, then checked key by key; every problem is a
-one-line :class:`ExportError`. The result, :class:`PolicySpec`, holds numpy float32
-arrays and is the one typed policy object the ONNX, C, quantization and verification
-code consume (``PolicySpec.from_dict`` / ``to_dict`` convert from / to the file's dict).
+The file is a plain dict of tensors and Python scalars (keys below). It is read with
+``torch.load(weights_only=True)`` so a pickle that carries code is refused, then checked
+key by key; every problem is a one-line :class:`ExportError`. The result,
+:class:`PolicySpec`, holds numpy float32 arrays and is THE policy format: robolearn's
+trainers write one (``robolearn.networks.spec_from_actor``), its finishing stages (polish,
+trim), evaluation and HIL read one, and the ONNX, C, quantization and verification code
+consume one. ``PolicySpec.from_dict`` / ``to_dict`` are the only conversions from / to
+the file's dict, :func:`load_policy` / :func:`save_policy` the only file reader / writer.
+
+Keys of format 1 (``robolearn.actor/1``)::
+
+    format        "robolearn.actor/1"
+    obs_dim       int                      act_dim  int
+    hidden_sizes  int64 tensor (L,)        activation  "tanh" | "relu" | "elu" | "silu"
+    obs_mean      float32 (obs_dim,)       obs_std  float32 (obs_dim,)   obs_clip float
+    layers.{i}.weight / layers.{i}.bias    float32, i = 0..L (last one is the output layer)
+    output_activation  "none" | "tanh"     applied to the output layer
+    action_low / action_high               float32 (act_dim,): clip range of the output
+
+The normalizer has this one representation: float32 ``mean`` and ``std`` and the clip
+``c``. Every backend computes ``clip((x - mean) * inv_std, -c, c)`` with the same
+``inv_std = float32(1 / float64(std))`` (:attr:`PolicySpec.obs_inv_std`); the float C
+kernel folds that ``inv_std`` into its first layer (and clips ``x - mean`` at ``c * std``),
+the ONNX graph and the int8 C keep it as a separate multiply.
 
 Format 2 (``robolearn.actor/2``) adds an OPTIONAL integrator of k raw observation
 entries (keys ``integrator.index`` int64 (k,), ``integrator.gain``, ``integrator.limit``);
@@ -14,14 +32,16 @@ absent, or format 1, means k = 0 (stateless). Per episode::
     reset:  z = 0                                                  (k floats)
     step:   z = clip(z + gain * obs[index], -limit, limit)         (integrate first, then use)
             x = concat(obs, z)                                     (obs_dim + k)
-            action = clip(out(mlp(clip((x - mean) / std, -c, c))), low, high)
+            action = clip(out(mlp(clip((x - mean) * inv_std, -c, c))), low, high)
 
 ``obs_mean``/``obs_std`` and ``layers.0.weight`` then have ``obs_dim + k`` inputs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -104,11 +124,38 @@ class PolicySpec:
             d["integrator.limit"] = float(self.integrator_limit)
         return d
 
+    def replace(self, **changes: object) -> "PolicySpec":
+        """A copy with ``changes`` (field=value); not the file it was loaded from (``path`` and
+        ``sha256`` cleared), and each array copied, so neither spec's arrays alias the other's."""
+        new = dataclasses.replace(self, path=None, sha256=None, **changes)  # type: ignore[arg-type]
+        for f in ("obs_mean", "obs_std", "action_low", "action_high", "integrator_index"):
+            setattr(new, f, np.array(getattr(new, f)))
+        new.weights, new.biases = [np.array(w) for w in new.weights], [np.array(b) for b in new.biases]
+        return new
+
+    def is_finite(self) -> bool:
+        """Whether every weight, bias and normalizer value is finite (a diverged actor is not)."""
+        arrays = [*self.weights, *self.biases, self.obs_mean, self.obs_std, self.action_low, self.action_high]
+        return all(bool(np.all(np.isfinite(a))) for a in arrays)
+
+    @property
+    def content_sha256(self) -> str:
+        """SHA-256 of what the actor computes: format, shapes, names, and every array's float32
+        bytes in a fixed order; unlike :attr:`sha256` (the file's bytes) it does not depend on
+        how torch serialized the file, so two files of the same actor have the same one."""
+        h = hashlib.sha256()
+        head = (f"{self.format}|{self.obs_dim}|{self.act_dim}|{list(self.hidden)}|{self.activation}|"
+                f"{self.output_activation}|{np.float32(self.obs_clip)!r}|{list(map(int, self.integrator_index))}|"
+                f"{np.float32(self.integrator_gain)!r}|{np.float32(self.integrator_limit)!r}")
+        h.update(head.encode())
+        for a in (self.obs_mean, self.obs_std, self.action_low, self.action_high, *self.weights, *self.biases):
+            h.update(np.ascontiguousarray(a, np.float32).tobytes())
+        return h.hexdigest()
+
     @property
     def obs_inv_std(self) -> np.ndarray:
-        """float32(1 / std), computed in float64 as robolearn's normalizer does
-        (``(x - mean) * inv_std``), so all backends multiply by the same constant."""
-        return (1.0 / self.obs_std.astype(np.float64)).astype(np.float32)
+        """:func:`inverse_std` of ``obs_std``: the constant every backend multiplies by."""
+        return inverse_std(self.obs_std)
 
     @property
     def layer_sizes(self) -> list[int]:
@@ -126,11 +173,18 @@ class PolicySpec:
         return int(sum(w.size for w in self.weights))
 
 
+def inverse_std(std: np.ndarray) -> np.ndarray:
+    """float32(1 / float64(std)): the normalizer's multiplier, ``(x - mean) * inv_std``, the same
+    constant in robolearn's torch actor, the numpy reference, the ONNX graph and the C code."""
+    out: np.ndarray = (1.0 / np.asarray(std, np.float32).astype(np.float64)).astype(np.float32)
+    return out
+
+
 def _tensor(d: dict, key: str, shape: tuple[int, ...], where: str) -> np.ndarray:
     import torch
 
     if key not in d:
-        raise ExportError(f"{where}: missing key {key!r}; re-export the policy with robolearn (networks.export_actor)")
+        raise ExportError(f"{where}: missing key {key!r}; re-export the policy with robolearn (robolearn.policy.save_policy)")
     t = d[key]
     if not isinstance(t, torch.Tensor):
         raise ExportError(f"{where}: {key} must be a tensor, got {type(t).__name__}")
@@ -246,19 +300,45 @@ def _integrator(d: dict, fmt: str, obs_dim: int, where: str) -> tuple[np.ndarray
     g32, l32 = np.float32(gain), np.float32(limit)
     if not (np.isfinite(g32) and np.isfinite(l32)):
         raise ExportError(f"{where}: integrator.gain and integrator.limit must fit a float32 (|v| < 3.4e38)")
-    return index, float(g32), float(l32)
+    # Kept as written (a file round-trips unchanged); every backend applies them as float32.
+    return index, float(gain), float(limit)
+
+
+def policy_bytes(spec: PolicySpec) -> bytes:
+    """The ``policy.pt`` file of ``spec``: ``torch.save`` of :meth:`PolicySpec.to_dict`."""
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(spec.to_dict(), buf)
+    return buf.getvalue()
+
+
+def save_policy(spec: PolicySpec, path: str | Path) -> Path:
+    """Write ``spec`` as ``policy.pt`` at ``path`` (not atomic; robolearn writes through its
+    atomic writer, ``robolearn.policy.save_policy``)."""
+    path = Path(path)
+    path.write_bytes(policy_bytes(spec))
+    return path
 
 
 def load_policy(path: str | Path) -> PolicySpec:
     """Read ``policy.pt`` safely (weights only) and validate it."""
-    import torch
-
     path = Path(path)
     if not path.is_file():
         raise ExportError(f"no policy at {path}; train one first (robolearn train) or pass the run directory holding policy.pt")
     raw = path.read_bytes()
+    spec = parse_policy(read_policy_dict(raw, path), str(path))
+    spec.path = path
+    spec.sha256 = hashlib.sha256(raw).hexdigest()
+    return spec
+
+
+def read_policy_dict(raw: bytes, path: str | Path) -> object:
+    """``torch.load(weights_only=True)`` of a file's bytes; a one-line :class:`ExportError` if
+    it pickles code or is not a torch file."""
+    import torch
+
     try:
-        import io
         import warnings
 
         with warnings.catch_warnings():  # torch warns about pickle protocols before refusing them
@@ -271,15 +351,12 @@ def load_policy(path: str | Path) -> PolicySpec:
         code = re.search(r"Unsupported global: (GLOBAL \S+)", text)
         if code:
             raise ExportError(f"{path} is not a weights-only file (it pickles code: {code.group(1)}); "
-                              "export the actor with robolearn.networks.export_actor") from None
+                              "export the actor with robolearn (robolearn.policy.save_policy)") from None
         why = re.search(r"WeightsUnpickler error:\s*([^\n]+)", text)
         first = why.group(1) if why else (text.strip().splitlines() or [type(e).__name__])[0]
         raise ExportError(f"{path} is corrupt or not a torch file ({type(e).__name__}: {first.strip()[:120]}); "
                           "re-export the policy from its run") from None
-    spec = parse_policy(d, str(path))
-    spec.path = path
-    spec.sha256 = hashlib.sha256(raw).hexdigest()
-    return spec
+    return d
 
 
 # ------------------------------------------------------------------ reference forwards

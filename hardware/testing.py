@@ -135,23 +135,17 @@ def hover_weights(obs_dim: int, eps: float = 0.01, ki_z: float | None = None) ->
 def write_policy_pt(path: str | Path, weights: list[tuple[np.ndarray, np.ndarray]],
                     activation: str = "tanh", mean: np.ndarray | None = None, std: np.ndarray | None = None,
                     obs_clip: float = 10.0) -> Path:
-    """A ``policy.pt`` (format ``robolearn.actor/1``, see ``robolearn/networks.py``) with
+    """A ``policy.pt`` (format ``robolearn.actor/1``, ``firmware_export.policy_file``) with
     the given layers, for the exporter."""
-    import torch
+    from firmware_export.policy_file import PolicySpec, save_policy
 
     obs_dim, act_dim = int(weights[0][0].shape[1]), int(weights[-1][0].shape[0])
-    d = {"format": "robolearn.actor/1", "obs_dim": obs_dim, "act_dim": act_dim,
-         "hidden_sizes": torch.tensor([w.shape[0] for w, _ in weights[:-1]], dtype=torch.int64),
-         "activation": activation,
-         "obs_mean": torch.as_tensor(np.zeros(obs_dim) if mean is None else mean, dtype=torch.float32),
-         "obs_std": torch.as_tensor(np.ones(obs_dim) if std is None else std, dtype=torch.float32),
-         "obs_clip": float(obs_clip),
-         "action_low": torch.full((act_dim,), -1.0), "action_high": torch.full((act_dim,), 1.0)}
-    for i, (w, b) in enumerate(weights):
-        d[f"layers.{i}.weight"] = torch.as_tensor(w, dtype=torch.float32)
-        d[f"layers.{i}.bias"] = torch.as_tensor(b, dtype=torch.float32)
-    torch.save(d, str(path))
-    return Path(path)
+    f32 = lambda a: np.array(a, np.float32)  # noqa: E731
+    spec = PolicySpec(obs_dim, act_dim, [int(w.shape[0]) for w, _ in weights[:-1]], activation, "none",
+                      f32(np.zeros(obs_dim) if mean is None else mean), f32(np.ones(obs_dim) if std is None else std),
+                      float(obs_clip), [f32(w) for w, _ in weights], [f32(b) for _, b in weights],
+                      np.full(act_dim, -1.0, np.float32), np.full(act_dim, 1.0, np.float32))
+    return save_policy(spec, path)
 
 
 def _c_floats(a: np.ndarray) -> str:

@@ -6,6 +6,7 @@ Public API::
     cfg = load_config("configs/quadrotor_hover.yaml", ["seed=1"])
     result = train(cfg, out="runs/demo")          # -> TrainResult (run_dir, eval, ...)
     actor = load_policy("runs/demo/policy.pt")     # torch module: obs["policy"] -> actions
+    spec = read_policy("runs/demo/policy.pt")      # the typed format (firmware_export PolicySpec)
 
 Heavy modules (torch, the simulator) load on first use of these names.
 """
@@ -29,6 +30,11 @@ _LAZY = {
     "export_actor": ("networks", "export_actor"),
     "actor_from_export": ("networks", "actor_from_export"),
     "load_policy": ("policy", "load_policy"),
+    "read_policy": ("policy", "read_policy"),
+    "save_policy": ("policy", "save_policy"),
+    "PolicySpec": ("networks", "PolicySpec"),
+    "spec_from_actor": ("networks", "spec_from_actor"),
+    "actor_from_spec": ("networks", "actor_from_spec"),
     "UserError": ("errors", "UserError"),
     "ConfigError": ("errors", "ConfigError"),
     "CheckpointError": ("errors", "CheckpointError"),

@@ -170,19 +170,15 @@ def eval_cmd(
     video_episodes: int = typer.Option(4, "--video-episodes", min=1, max=16, help="episodes in the video"),
 ) -> int:
     """Re-run the fixed-seed evaluation of RUN_DIR/policy.pt."""
-    from .checkpoint import latest_good_checkpoint, safe_load
+    from .checkpoint import latest_good_checkpoint
     from .config import load_config, read_config_file
     from .logging.run_dir import RunDir, write_eval
-    from .networks import actor_from_export
+    from .policy import load_policy
     from .tasks import task_for
 
     run = RunDir(run_dir).require()
     cfg = load_config(None, [], base=read_config_file(run.config))
-    policy = safe_load(run.policy, "policy file")
-    try:
-        actor = actor_from_export(policy)
-    except ValueError as e:
-        raise UserError(f"corrupt policy file {run.policy}: {e}") from None
+    actor = load_policy(run.policy)
     train_info = {}
     # the checkpoints only add the training's time and steps: a bad one is skipped (and left in place)
     found = latest_good_checkpoint(run.checkpoints, lambda m: print(m, file=sys.stderr), move_bad=False)

@@ -13,7 +13,7 @@
    cannot copy, and the RL phase makes it as good as its information allows (the
    teacher-student recipe of Lee et al. 2020, Kumar et al. 2021's RMA, without a latent).
 
-The teacher is saved as ``teacher.pt`` in the run directory (a ``policy.pt``-format dict)
+The teacher is saved as ``teacher.pt`` in the run directory (in the policy format, as ``policy.pt``)
 and a resumed run reuses it; the distilled student goes into the first checkpoint.
 """
 
@@ -27,10 +27,11 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from .checkpoint import atomic_save, safe_load
+from firmware_export.policy_file import PolicySpec
+
 from .config import RunConfig
 from .curriculum import apply_proposals
-from .networks import actor_from_export, linear_layers
+from .networks import actor_from_spec
 from .ppo import PPO
 
 
@@ -63,10 +64,10 @@ class PrivilegedView:
 
 
 def train_teacher(cfg: RunConfig, env: Any, seed: int,
-                  on_iteration: Callable[[int, dict], None] | None = None) -> dict:
+                  on_iteration: Callable[[int, dict], None] | None = None) -> PolicySpec:
     """PPO with the actor on the privileged view of ``env`` (the raw vector env) for
     ``distill.teacher_env_steps``; the run's curriculum and hard starts apply as in training.
-    Returns the teacher's ``policy.pt``-format dict."""
+    Returns the teacher's deterministic actor."""
     d = cfg.distill
     net = cfg.network.model_copy(update={"actor_hidden": list(d.teacher_hidden),
                                          "max_actor_params": 10**9})
@@ -94,12 +95,14 @@ def train_teacher(cfg: RunConfig, env: Any, seed: int,
 
 
 def load_or_train_teacher(cfg: RunConfig, env: Any, path: Any, seed: int,
-                          on_iteration: Callable[[int, dict], None] | None = None) -> tuple[dict, bool]:
+                          on_iteration: Callable[[int, dict], None] | None = None) -> tuple[PolicySpec, bool]:
     """The run's teacher: ``path`` if it exists (a resumed run), else trained and saved there."""
+    from .policy import read_policy, save_policy
+
     if path.exists():
-        return safe_load(path, "teacher file"), False
+        return read_policy(path), False
     teacher = train_teacher(cfg, env, seed, on_iteration)
-    atomic_save(teacher, path)
+    save_policy(teacher, path)
     return teacher, True
 
 
@@ -126,14 +129,14 @@ def _collect(env: Any, student: PPO, teacher: torch.nn.Module, steps: int, beta:
     return torch.cat(xs), torch.cat(ys), fails
 
 
-def distill_into(cfg: RunConfig, env: Any, student: PPO, teacher_dict: dict, seed: int,
+def distill_into(cfg: RunConfig, env: Any, student: PPO, teacher_policy: PolicySpec, seed: int,
                  on_round: Callable[[dict], None] | None = None) -> list[dict]:
     """DAgger the teacher into ``student``'s actor (and its observation normalizer), in place.
 
     ``env`` is the student's env (policy view incl. integrator state; critic view whose
     first entries are the teacher's input). Returns one summary row per round."""
     d = cfg.distill
-    teacher = actor_from_export(teacher_dict)
+    teacher = actor_from_spec(teacher_policy)
     gen = torch.Generator().manual_seed(seed + 104729)
     model = student.model
     opt = torch.optim.Adam(list(model.actor.parameters()), lr=d.lr)
@@ -172,6 +175,6 @@ def distill_into(cfg: RunConfig, env: Any, student: PPO, teacher_dict: dict, see
     return rows
 
 
-def teacher_parameters(teacher_dict: dict) -> int:
-    """Weights and biases of a teacher dict's MLP."""
-    return sum(p.numel() for lin in linear_layers(actor_from_export(teacher_dict).net) for p in lin.parameters())
+def teacher_parameters(teacher: PolicySpec) -> int:
+    """Weights and biases of the teacher's MLP."""
+    return teacher.num_parameters

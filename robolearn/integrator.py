@@ -15,7 +15,9 @@ Semantics (the ``robolearn.actor/2`` contract, shared with ``firmware_export``):
 
 :class:`IntegratedObsEnv` applies it to a vector env's ``policy`` view during training
 (and appends ``z`` to the ``critic`` view, since the actor's behaviour depends on it);
-:class:`robolearn.networks.DeterministicActor` applies it at deployment.
+:class:`robolearn.networks.DeterministicActor` applies it at deployment; in the policy format
+(``firmware_export.policy_file.PolicySpec``) it is ``integrator_index`` / ``_gain`` / ``_limit``
+(``robolearn.networks.integrator_of`` and ``spec_from_actor`` convert).
 """
 
 from __future__ import annotations
@@ -58,23 +60,6 @@ class IntegratorSpec:
         z += np.float32(self.gain) * obs[:, list(self.index)]
         np.clip(z, -np.float32(self.limit), np.float32(self.limit), out=z)
         return z
-
-    def to_policy_keys(self) -> dict[str, Any]:
-        """The ``policy.pt`` keys of this spec (``integrator.*``)."""
-        import torch
-
-        return {"integrator.index": torch.tensor(self.index, dtype=torch.int64),
-                "integrator.gain": float(self.gain), "integrator.limit": float(self.limit)}
-
-    @classmethod
-    def from_policy(cls, d: dict) -> IntegratorSpec | None:
-        """The spec stored in a ``policy.pt`` dict, or None for a stateless actor."""
-        if "integrator.index" not in d:
-            return None
-        import torch
-
-        idx = tuple(int(i) for i in torch.as_tensor(d["integrator.index"]).reshape(-1).tolist())
-        return cls(idx, float(d["integrator.gain"]), float(d["integrator.limit"]))
 
 
 class IntegratedObsEnv:

@@ -1,40 +1,37 @@
-"""Actor and critic networks, and the deployable actor format (``policy.pt``).
+"""Actor and critic networks, and the torch side of the policy format.
 
-``policy.pt`` is a plain ``dict`` loadable with ``torch.load(weights_only=True)``::
+The deployable actor's format is :class:`firmware_export.policy_file.PolicySpec` (the
+``policy.pt`` keys, formats ``robolearn.actor/1`` and ``/2``, and its semantics are
+documented there). This module holds its two torch conversions, used by every part of
+robolearn that makes or runs an actor:
 
-    format        "robolearn.actor/1"
-    obs_dim       int                      act_dim  int
-    hidden_sizes  int64 tensor (L,)        activation  "tanh" | "relu" | "elu" | "silu"
-    obs_mean      float32 (obs_dim,)       obs_std  float32 (obs_dim,)   obs_clip float
-    layers.{i}.weight / layers.{i}.bias    float32, i = 0..L (last one is the output layer)
-    output_activation  "none" | "tanh"     applied to the output layer
-    action_low / action_high               float32 (act_dim,): clip range of the output
+* :func:`spec_from_actor`: a trained normalizer + MLP (+ integrator) -> ``PolicySpec``
+  (the trainers' final export, distillation, SB3 export);
+* :func:`actor_from_spec`: ``PolicySpec`` -> :class:`DeterministicActor`, a torch module
+  (evaluation, polish, trim, the kickstart teacher, benchmarks).
 
-The deterministic action is ``clip(out(mlp(clip((obs - mean) / std, -c, c))), low, high)``
-where ``out`` is the output activation.
-
-Format ``robolearn.actor/2`` adds an optional integrator state (``robolearn/integrator.py``)::
-
-    integrator.index  int64 tensor (k,)   raw observation entries integrated
-    integrator.gain   float               per-step gain
-    integrator.limit  float               clamp |z| <= limit
-
-``obs_dim`` stays the raw observation size; ``obs_mean`` / ``obs_std`` and the first layer
-then have ``obs_dim + k`` entries: after a reset ``z = 0``, and at every step
-``z = clip(z + gain * obs[index], -limit, limit)``, then the action of ``concat(obs, z)``.
-Files of format 1 load as stateless actors.
+The actor's one torch forward pass is :func:`actor_head` after the normalizer (and
+:meth:`DeterministicActor.net_input`, the integrator step); the polish evaluates many
+perturbed weight sets through the same function. ``firmware_export.policy_file`` holds
+the numpy one the exports are verified against.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
 
+import numpy as np
+import torch.nn.functional as F
+
+from firmware_export.errors import ExportError
+from firmware_export.policy_file import PolicySpec, parse_policy
+
 from .integrator import IntegratorSpec
-from .normalizer import RunningNorm
+from .normalizer import FrozenNorm, RunningNorm
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "tanh": nn.Tanh,
@@ -42,9 +39,10 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "elu": nn.ELU,
     "silu": nn.SiLU,
 }
-POLICY_FORMAT = "robolearn.actor/1"
-POLICY_FORMAT_STATEFUL = "robolearn.actor/2"
-POLICY_FORMATS = (POLICY_FORMAT, POLICY_FORMAT_STATEFUL)
+# The functional forms of ACTIVATIONS, for :func:`actor_head` (a module call per layer and
+# step would add ~5 us to the polish's hot loop; tests/test_polish.py checks they agree).
+FUNCTIONAL: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "tanh": torch.tanh, "relu": torch.relu, "elu": F.elu, "silu": F.silu}
 
 
 def prime_cpu_kernels() -> None:
@@ -84,17 +82,38 @@ def linear_layers(net: nn.Sequential) -> list[nn.Linear]:
     return [m for m in net if isinstance(m, nn.Linear)]
 
 
+def actor_head(h: torch.Tensor, layers: Sequence[tuple[torch.Tensor, torch.Tensor]], activation: str,
+               output_activation: str, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """The actor's MLP, output activation and action clip on the NORMALIZED input ``h``.
+
+    ``h`` (B, in) with ``layers`` [(W (out, in), b (out,)), ...] (``nn.Linear`` layout), or
+    ``h`` (M, B, in) with M stacked weight sets [(W^T (M, in, out), b (M, 1, out)), ...] (the
+    polish's perturbations, one batched matmul per layer). Returns (B, act) or (M, B, act)."""
+    act = FUNCTIONAL[activation]
+    n = len(layers)
+    for i, (w, b) in enumerate(layers):
+        h = torch.baddbmm(b, h, w) if h.dim() == 3 else F.linear(h, w, b)
+        if i < n - 1:
+            h = act(h)
+    if output_activation == "tanh":
+        h = torch.tanh(h)
+    return torch.maximum(torch.minimum(h, high), low)
+
+
 class DeterministicActor(nn.Module):
     """Normalizer + MLP + clip: the network that runs on the robot.
 
-    With an ``integrator`` the actor carries state across calls: ``forward`` takes one
-    control step of a batch of (B, obs_dim) observations and updates a (B, k) integral;
-    :meth:`reset_state` zeroes it (all rows, or those of a (B,) mask) at episode starts. A
-    call with another batch size starts from zero.
+    Built empty (a :class:`RunningNorm`, for an actor trained as a whole, e.g. by
+    ``benchmarks/distill.py``) or from a policy file by :func:`actor_from_spec` (a
+    :class:`FrozenNorm` with the file's constants). With an ``integrator`` the actor carries
+    state across calls: ``forward`` takes one control step of a batch of (B, obs_dim)
+    observations and updates a (B, k) integral; :meth:`reset_state` zeroes it (all rows, or
+    those of a (B,) mask) at episode starts. A call with another batch size starts from zero.
     """
 
     action_low: torch.Tensor  # registered buffers
     action_high: torch.Tensor
+    norm: RunningNorm | FrozenNorm
 
     def __init__(self, obs_dim: int, act_dim: int, hidden: list[int], activation: str,
                  obs_clip: float = 10.0, action_low: float = -1.0, action_high: float = 1.0,
@@ -145,82 +164,111 @@ class DeterministicActor(nn.Module):
         self._z = z.clamp(-spec.limit, spec.limit)
         return torch.cat([obs, self._z], dim=1)
 
+    def layers(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(weight (out, in), bias (out,)) of each linear layer, input to output."""
+        return [(lin.weight, lin.bias) for lin in linear_layers(self.net)]
+
+    def head(self, h: torch.Tensor, layers: Sequence[tuple[torch.Tensor, torch.Tensor]] | None = None) -> torch.Tensor:
+        """:func:`actor_head` with this actor's activations and action bounds (and its own layers
+        unless ``layers`` is given) on normalized inputs ``h``."""
+        return actor_head(h, self.layers() if layers is None else layers, self.activation, self.output_activation,
+                          self.action_low, self.action_high)
+
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        y = self.net(self.norm(self.net_input(obs)))
-        if self.output_activation == "tanh":
-            y = torch.tanh(y)
-        return torch.maximum(torch.minimum(y, self.action_high), self.action_low)
+        return self.head(self.norm(self.net_input(obs)))
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.net.parameters())
 
+    def spec(self) -> PolicySpec:
+        """This actor as the policy format (:func:`spec_from_actor`)."""
+        return spec_from_actor(self.norm, self.net, self.activation, self.action_low, self.action_high,
+                               self.output_activation, self.integrator)
 
-def export_actor(norm: RunningNorm, net: nn.Sequential, activation: str,
-                 action_low: torch.Tensor | float = -1.0, action_high: torch.Tensor | float = 1.0,
-                 output_activation: str = "none", integrator: IntegratorSpec | None = None) -> dict:
-    """The ``policy.pt`` dict for a normalizer and an MLP built by :func:`mlp`.
 
-    With an ``integrator`` the normalizer and the MLP take ``concat(obs, z)`` (format 2)."""
+def _f32(t: torch.Tensor | float, n: int | None = None) -> np.ndarray:
+    a = torch.as_tensor(t).detach().to("cpu", torch.float32)
+    if n is not None:
+        a = a.expand(n)
+    return a.numpy().copy()
+
+
+def spec_from_actor(norm: RunningNorm | FrozenNorm, net: nn.Sequential, activation: str,
+                    action_low: torch.Tensor | float = -1.0, action_high: torch.Tensor | float = 1.0,
+                    output_activation: str = "none", integrator: IntegratorSpec | None = None) -> PolicySpec:
+    """The policy format of a normalizer and an MLP built by :func:`mlp`: THE writer of actors.
+
+    The normalizer's statistics are converted once, here (``norm.frozen()``: float32 mean,
+    std). With an ``integrator`` the normalizer and the MLP take ``concat(obs, z)`` (format 2);
+    ``obs_dim`` is then the raw observation size."""
     lins = linear_layers(net)
     act_dim = lins[-1].out_features
     k = integrator.dim if integrator is not None else 0
-    d: dict = {
-        "format": POLICY_FORMAT if integrator is None else POLICY_FORMAT_STATEFUL,
-        "obs_dim": int(norm.dim) - k,
-        "act_dim": int(act_dim),
-        "hidden_sizes": torch.tensor([l.out_features for l in lins[:-1]], dtype=torch.int64),
-        "activation": activation,
-        "output_activation": output_activation,
-        "obs_mean": norm.mean.detach().float().cpu().clone(),
-        "obs_std": norm.std.detach().cpu().clone(),
-        "obs_clip": float(norm.clip),
-        "action_low": torch.as_tensor(action_low, dtype=torch.float32).expand(act_dim).clone(),
-        "action_high": torch.as_tensor(action_high, dtype=torch.float32).expand(act_dim).clone(),
-    }
-    for i, lin in enumerate(lins):
-        d[f"layers.{i}.weight"] = lin.weight.detach().float().cpu().clone()
-        d[f"layers.{i}.bias"] = lin.bias.detach().float().cpu().clone()
-    if integrator is not None:
-        d.update(integrator.to_policy_keys())
-    return d
+    mean, std = norm.frozen()
+    return PolicySpec(
+        obs_dim=int(norm.dim) - k, act_dim=int(act_dim), hidden=[lin.out_features for lin in lins[:-1]],
+        activation=activation, output_activation=output_activation, obs_mean=mean, obs_std=std,
+        obs_clip=float(norm.clip), weights=[_f32(lin.weight) for lin in lins], biases=[_f32(lin.bias) for lin in lins],
+        action_low=_f32(action_low, act_dim), action_high=_f32(action_high, act_dim),
+        integrator_index=np.asarray(integrator.index if integrator is not None else (), np.int64),
+        integrator_gain=float(integrator.gain) if integrator is not None else 0.0,
+        integrator_limit=float(integrator.limit) if integrator is not None else 1.0)
 
 
-def with_integrator(d: dict, spec: IntegratorSpec | None) -> dict:
-    """A trainer's export whose input ends with the integrator state, as a format-2 ``policy.pt`` dict.
+def with_integrator(spec: PolicySpec, integrator: IntegratorSpec | None) -> PolicySpec:
+    """A trainer's actor whose input ends with the integrator state, as a format-2 policy.
 
-    The trainer's actor saw ``concat(obs, z)`` as one observation; the deployable file
-    names the raw size and how ``z`` is made from it. ``spec`` None returns ``d`` unchanged."""
-    if spec is None:
-        return d
-    out = dict(d)
-    out["format"] = POLICY_FORMAT_STATEFUL
-    out["obs_dim"] = int(d["obs_dim"]) - spec.dim
-    out.update(spec.to_policy_keys())
-    return out
+    The trainer's actor saw ``concat(obs, z)`` as one observation; the deployable policy
+    names the raw size and how ``z`` is made from it. ``integrator`` None returns ``spec``."""
+    if integrator is None:
+        return spec
+    return spec.replace(obs_dim=spec.obs_dim - integrator.dim,
+                        integrator_index=np.asarray(integrator.index, np.int64),
+                        integrator_gain=float(integrator.gain), integrator_limit=float(integrator.limit))
 
 
-def actor_from_export(d: dict) -> DeterministicActor:
-    """Rebuild a :class:`DeterministicActor` from a ``policy.pt`` dict (raises ValueError if malformed)."""
-    try:
-        if d.get("format") not in POLICY_FORMATS:
-            raise ValueError(f"format is {d.get('format')!r}, expected one of {POLICY_FORMATS}")
-        hidden = [int(h) for h in torch.as_tensor(d["hidden_sizes"]).tolist()]
-        integ = IntegratorSpec.from_policy(d) if d["format"] == POLICY_FORMAT_STATEFUL else None
-        actor = DeterministicActor(int(d["obs_dim"]), int(d["act_dim"]), hidden, str(d["activation"]),
-                                   obs_clip=float(d["obs_clip"]),
-                                   output_activation=str(d.get("output_activation", "none")),
-                                   integrator=integ)
-        with torch.no_grad():
-            std = d["obs_std"].double()
-            actor.norm.mean.copy_(d["obs_mean"].double())
-            actor.norm.var.copy_(std.square() - actor.norm.eps)
-            actor.norm.count.fill_(1.0)
-            actor.norm._refresh()
-            for i, lin in enumerate(linear_layers(actor.net)):
-                lin.weight.copy_(d[f"layers.{i}.weight"])
-                lin.bias.copy_(d[f"layers.{i}.bias"])
-            actor.action_low.copy_(d["action_low"])
-            actor.action_high.copy_(d["action_high"])
-    except (KeyError, TypeError, RuntimeError, AttributeError, IndexError) as e:
-        raise ValueError(f"malformed policy dict: {type(e).__name__}: {e}") from None
+def integrator_of(spec: PolicySpec) -> IntegratorSpec | None:
+    """The integrator of a policy (None: stateless)."""
+    if not spec.state_dim:
+        return None
+    return IntegratorSpec(tuple(int(i) for i in spec.integrator_index), float(spec.integrator_gain),
+                          float(spec.integrator_limit))
+
+
+def actor_from_spec(spec: PolicySpec) -> DeterministicActor:
+    """The torch module of a policy (eval mode): THE builder. Its normalizer is the spec's
+    (:class:`FrozenNorm`), so it computes what the ONNX graph and the C code compute."""
+    actor = DeterministicActor(spec.obs_dim, spec.act_dim, list(spec.hidden), spec.activation,
+                               obs_clip=spec.obs_clip, output_activation=spec.output_activation,
+                               integrator=integrator_of(spec))
+    actor.norm = FrozenNorm.of(spec)
+    with torch.no_grad():
+        for lin, w, b in zip(linear_layers(actor.net), spec.weights, spec.biases):
+            lin.weight.copy_(torch.from_numpy(np.asarray(w, np.float32)))
+            lin.bias.copy_(torch.from_numpy(np.asarray(b, np.float32)))
+        actor.action_low.copy_(torch.from_numpy(np.asarray(spec.action_low, np.float32)))
+        actor.action_high.copy_(torch.from_numpy(np.asarray(spec.action_high, np.float32)))
     return actor.eval()
+
+
+def as_spec(policy: PolicySpec | dict, where: str = "policy") -> PolicySpec:
+    """A spec as it is, or a ``policy.pt`` dict validated into one (ValueError, one line, if malformed)."""
+    if isinstance(policy, PolicySpec):
+        return policy
+    try:
+        return parse_policy(policy, where)
+    except ExportError as e:
+        raise ValueError(str(e)) from None
+
+
+# ------------------------------------------------------------------ policy.pt dicts (compatibility)
+def export_actor(norm: RunningNorm | FrozenNorm, net: nn.Sequential, activation: str,
+                 action_low: torch.Tensor | float = -1.0, action_high: torch.Tensor | float = 1.0,
+                 output_activation: str = "none", integrator: IntegratorSpec | None = None) -> dict:
+    """The ``policy.pt`` dict of :func:`spec_from_actor` (``PolicySpec.to_dict``)."""
+    return spec_from_actor(norm, net, activation, action_low, action_high, output_activation, integrator).to_dict()
+
+
+def actor_from_export(policy: PolicySpec | dict) -> DeterministicActor:
+    """:func:`actor_from_spec` of a spec or a ``policy.pt`` dict (ValueError, one line, if malformed)."""
+    return actor_from_spec(as_spec(policy))

@@ -1,16 +1,33 @@
-"""Running mean / standard deviation of observations (batched parallel-variance update).
+"""Observation normalizers: the trainers' running statistics and the deployed, frozen one.
 
-Chan, Golub & LeVeque, "Updating formulae and a pairwise algorithm for computing sample
-variances" (1979): merging the moments of a batch into the running moments is exact,
-so the statistics equal numpy's ``mean`` / ``var`` over everything seen so far.
+:class:`RunningNorm` (training): running mean / variance, batched parallel-variance update
+(Chan, Golub & LeVeque, "Updating formulae and a pairwise algorithm for computing sample
+variances" (1979): merging the moments of a batch into the running moments is exact, so the
+statistics equal numpy's ``mean`` / ``var`` over everything seen so far), in float64.
+
+:class:`FrozenNorm` (deployment): the policy format's normalizer, float32 ``mean`` / ``std``
+and a clip (``firmware_export.policy_file``), computed as every export computes it. The
+float64 statistics become that representation in one place, :func:`frozen_stats`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
+
+from firmware_export.policy_file import PolicySpec, inverse_std
+
+
+def frozen_stats(mean: Any, var: Any, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """float64 running statistics -> the policy format's float32 (mean (D,), std (D,)),
+    ``std = float32(sqrt(var + eps))``: the one conversion (robolearn's normalizer, SB3's
+    ``VecNormalize``, whose formula ``(x - mean) / sqrt(var + epsilon)`` is the same)."""
+    m = np.asarray(torch.as_tensor(mean, dtype=torch.float64).cpu(), np.float64)
+    v = np.asarray(torch.as_tensor(var, dtype=torch.float64).cpu(), np.float64)
+    return m.astype(np.float32), np.sqrt(v + float(eps)).astype(np.float32)
 
 
 class RunningNorm(nn.Module):
@@ -69,9 +86,9 @@ class RunningNorm(nn.Module):
         self._mean32.copy_(self.mean.float())
         self._inv_std32.copy_(torch.rsqrt(self.var + self.eps).float())
 
-    @property
-    def std(self) -> torch.Tensor:
-        return torch.sqrt(self.var + self.eps).float()
+    def frozen(self) -> tuple[np.ndarray, np.ndarray]:
+        """The policy format's (mean, std), float32 (see :func:`frozen_stats`)."""
+        return frozen_stats(self.mean.detach(), self.var.detach(), self.eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return ((x - self._mean32) * self._inv_std32).clamp_(-self.clip, self.clip)
@@ -79,3 +96,30 @@ class RunningNorm(nn.Module):
     def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
         super()._load_from_state_dict(*args, **kwargs)
         self._refresh()
+
+
+class FrozenNorm(nn.Module):
+    """The deployed normalizer of a :class:`~firmware_export.policy_file.PolicySpec`:
+    ``clip((x - mean) * inv_std, -clip, clip)`` with the spec's float32 ``mean`` and
+    ``obs_inv_std``, the constants the ONNX graph and the C code use. No statistics to update."""
+
+    mean: torch.Tensor  # registered buffers, float32 (D,)
+    inv_std: torch.Tensor
+
+    def __init__(self, mean: np.ndarray, std: np.ndarray, clip: float):
+        super().__init__()
+        self.dim, self.clip = int(np.asarray(mean).size), float(clip)
+        self._std = np.array(std, np.float32)  # kept as given: the spec is written back from it unchanged
+        self.register_buffer("mean", torch.tensor(np.asarray(mean, np.float32)))
+        self.register_buffer("inv_std", torch.from_numpy(inverse_std(self._std)))
+
+    @classmethod
+    def of(cls, spec: PolicySpec) -> FrozenNorm:
+        return cls(spec.obs_mean, spec.obs_std, spec.obs_clip)
+
+    def frozen(self) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, std) float32, as loaded."""
+        return self.mean.detach().cpu().numpy().copy(), self._std.copy()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return ((x - self.mean) * self.inv_std).clamp_(-self.clip, self.clip)

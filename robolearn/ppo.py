@@ -33,7 +33,7 @@ from torch import nn
 from .buffers import RolloutBuffer
 from .config import NetworkConfig, PPOConfig
 from .errors import TrainingDiverged, check_finite
-from .networks import export_actor, mlp
+from .networks import PolicySpec, mlp, spec_from_actor
 from .normalizer import RunningNorm
 
 
@@ -144,8 +144,8 @@ class ActorCritic(nn.Module):
     def value(self, obs_critic: torch.Tensor) -> torch.Tensor:
         return self.denormalize(self.value_raw(obs_critic))
 
-    def export(self) -> dict:
-        return export_actor(self.policy_norm, self.actor, self.activation)
+    def export(self) -> PolicySpec:
+        return spec_from_actor(self.policy_norm, self.actor, self.activation)
 
 
 def gaussian_logprob(actions: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
@@ -505,7 +505,8 @@ class PPO:
     def act(self, obs_policy: torch.Tensor) -> torch.Tensor:
         return self.model.action_mean(obs_policy).clamp(self.act_low, self.act_high)
 
-    def export_policy(self) -> dict:
+    def export_policy(self) -> PolicySpec:
+        """The deterministic actor in the policy format (written once, at the end of a run)."""
         return self.model.export()
 
     def state_dict(self) -> dict:

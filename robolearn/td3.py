@@ -23,7 +23,7 @@ from torch import nn
 from .buffers import ReplayBuffer
 from .config import NetworkConfig, TD3Config
 from .errors import TrainingDiverged, check_finite
-from .networks import export_actor, mlp
+from .networks import PolicySpec, mlp, spec_from_actor
 from .normalizer import RunningNorm
 
 
@@ -192,8 +192,9 @@ class TD3:
         out["grad_steps"] = float(self.grad_steps)
         return out
 
-    def export_policy(self) -> dict:
-        return export_actor(self.policy_norm, self.actor, self.activation, output_activation="tanh")
+    def export_policy(self) -> PolicySpec:
+        """The deterministic actor in the policy format (written once, at the end of a run)."""
+        return spec_from_actor(self.policy_norm, self.actor, self.activation, output_activation="tanh")
 
     def state_dict(self) -> dict:
         return {

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 import torch
 
-from .checkpoint import atomic_save, latest_checkpoint, latest_good_checkpoint, save_checkpoint, set_rng_state
+from .checkpoint import latest_checkpoint, latest_good_checkpoint, save_checkpoint, set_rng_state
 from .config import RunConfig, actor_param_count, config_to_dict, dump_config
 from .curriculum import apply_proposals, attach_abs_advantage
 from .envs import check_device, init_action
@@ -37,6 +37,8 @@ from .tasks import StageContext, Task, check_switches, resume_fixed_keys, task_f
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from firmware_export.policy_file import PolicySpec
 
     from .ppo import PPO
     from .td3 import TD3
@@ -536,21 +538,21 @@ def _student_schedule(cfg: RunConfig, run: RunDir, algo: Any) -> None:
     """The student's PPO after distillation: critic warm-up, then a kickstart weight falling to 0."""
     d = cfg.distill
     if algo.teacher is None and d.kickstart_coef > 0:
-        from .checkpoint import safe_load
-        from .networks import actor_from_export
+        from .networks import actor_from_spec
+        from .policy import read_policy
 
-        algo.teacher = actor_from_export(safe_load(run.path / "teacher.pt", "teacher file"))
+        algo.teacher = actor_from_spec(read_policy(run.path / "teacher.pt"))
     algo.update_policy_norm = False  # the distilled weights were fitted to these statistics
     algo.freeze_actor = algo.iteration < d.critic_warmup_iterations
     p = algo.env_steps / max(d.kickstart_fraction * cfg.train.total_env_steps, 1.0)
     algo.kick_coef = d.kickstart_coef * max(0.0, 1.0 - p)
 
 
-def _finish_stages(cfg: RunConfig, run: RunDir, s: _Session, policy: dict,
-                   progress: Progress) -> tuple[dict, dict, dict[str, float]]:
+def _finish_stages(cfg: RunConfig, run: RunDir, s: _Session, policy: PolicySpec,
+                   progress: Progress) -> tuple[PolicySpec, dict, dict[str, float]]:
     """The family's finishing stages that are switched on, in its order (polish, trim).
 
-    Returns the finished policy.pt dict, a summary per stage (for eval.json) and each
+    Returns the finished policy, a summary per stage (for eval.json) and each
     stage's wall time, which counts as training time.
     """
     ctx = StageContext(cfg, run, s.resets, lambda text: progress.update(s.algo.env_steps, text, force=True))
@@ -564,12 +566,14 @@ def _finish_stages(cfg: RunConfig, run: RunDir, s: _Session, policy: dict,
     return policy, info, times
 
 
-def _save_policy(cfg: RunConfig, run: RunDir, policy: dict, iteration: int) -> None:
+def _save_policy(cfg: RunConfig, run: RunDir, policy: PolicySpec, iteration: int) -> None:
     """Write policy.pt (atomic), refusing an actor with non-finite weights."""
-    if not all(bool(torch.isfinite(t).all()) for t in _tensors(policy) if t.is_floating_point()):
+    from .policy import save_policy
+
+    if not policy.is_finite():
         raise TrainingDiverged(f"non-finite weights in the final actor; {_divergence_hint(cfg)}; policy.pt "
                                f"was not written", iteration)
-    atomic_save(policy, run.policy)
+    save_policy(policy, run.policy)
 
 
 def _train_info(cfg: RunConfig, run: RunDir, s: _Session, result: TrainResult, startup_s: float,
@@ -588,12 +592,12 @@ def _train_info(cfg: RunConfig, run: RunDir, s: _Session, result: TrainResult, s
 
 
 # --------------------------------------------------------------------------- evaluation
-def finish_run(run: RunDir, cfg: RunConfig, policy: dict, train_info: dict, episodes: int | None = None) -> dict:
-    """Evaluate ``policy`` (a policy.pt dict) and write eval.json and the plots."""
-    from .networks import actor_from_export
+def finish_run(run: RunDir, cfg: RunConfig, policy: PolicySpec, train_info: dict, episodes: int | None = None) -> dict:
+    """Evaluate ``policy`` and write eval.json and the plots."""
+    from .networks import actor_from_spec
 
     task = task_for(cfg)
-    result, record = task.evaluate(actor_from_export(policy), cfg, episodes=episodes, train_info=train_info)
+    result, record = task.evaluate(actor_from_spec(policy), cfg, episodes=episodes, train_info=train_info)
     write_eval(result, run.eval)
     if cfg.eval.plots:
         from .logging.plots import learning_curves

@@ -16,7 +16,7 @@ from robolearn.config import load_config
 from robolearn.envs import make_env
 from robolearn.tasks.quadrotor.env import hover_action
 from robolearn.tasks.quadrotor.hard_starts import hard_corner_draw
-from robolearn.networks import DeterministicActor, actor_from_export, export_actor, linear_layers
+from robolearn.networks import DeterministicActor, actor_from_spec, linear_layers
 from robolearn.tasks.quadrotor.polish import batched_actions, es_step, flatten, fly, polish, stacked_layers, with_parameters
 from sims.quadrotor.params import hover_rpm
 
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OBS, ACT = 50, 4  # the default hover policy view (action history 8) and rotor commands
 
 
-def _policy(cfg, seed: int = 0, out_gain: float = 0.01) -> dict:
+def _policy(cfg, seed: int = 0, out_gain: float = 0.01):
     """A fresh actor as PPO starts it: orthogonal init, small output layer, bias at hover."""
     torch.manual_seed(seed)
     actor = DeterministicActor(OBS, ACT, [28, 24], "tanh")
@@ -32,7 +32,7 @@ def _policy(cfg, seed: int = 0, out_gain: float = 0.01) -> dict:
     with torch.no_grad():
         last.weight.mul_(out_gain)
         last.bias.fill_(hover_action(cfg))
-    return export_actor(actor.norm, actor.net, "tanh")
+    return actor.spec()
 
 
 @pytest.fixture(scope="module")
@@ -62,25 +62,25 @@ def test_es_step_climbs_a_quadratic_and_ignores_the_fitness_scale() -> None:
 
 
 def test_batched_actions_know_every_activation_the_actor_has() -> None:
-    from robolearn.networks import ACTIVATIONS
-    from robolearn.tasks.quadrotor.polish import _ACTIVATIONS
+    from robolearn.networks import ACTIVATIONS, FUNCTIONAL
 
-    assert set(_ACTIVATIONS) == set(ACTIVATIONS)
+    assert set(FUNCTIONAL) == set(ACTIVATIONS)
     x = torch.linspace(-3, 3, 13)
     for name, module in ACTIVATIONS.items():
-        assert torch.equal(_ACTIVATIONS[name](x), module()(x)), name
+        assert torch.equal(FUNCTIONAL[name](x), module()(x)), name
 
 
 def test_batched_actions_are_the_deployed_actors_and_parameters_round_trip(cfg) -> None:
     policy = _policy(cfg, out_gain=1.0)
     theta = flatten(policy)
-    assert theta.numel() == sum(policy[k].numel() for k in policy if k.startswith("layers."))
-    assert all(torch.equal(policy[k], with_parameters(policy, theta)[k]) for k in policy if k.startswith("layers."))
+    assert theta.numel() == policy.num_parameters
+    back = with_parameters(policy, theta)
+    assert all(np.array_equal(a, b) for a, b in zip(policy.weights + policy.biases, back.weights + back.biases))
     cand = theta + 0.05 * torch.randn(3, theta.numel())
     obs = torch.randn(3, 7, OBS)
     got = batched_actions(policy, stacked_layers(policy, cand), obs)
     for k in range(3):
-        ref = actor_from_export(with_parameters(policy, cand[k]))(obs[k])
+        ref = actor_from_spec(with_parameters(policy, cand[k]))(obs[k])
         assert torch.allclose(got[k], ref, atol=1e-5)
 
 
@@ -94,7 +94,7 @@ def test_fly_counts_survival_and_the_margin_to_the_bound(cfg) -> None:
     rest[:, 3] = 1.0
     rest[:, 13:] = hover_rpm("l2f_paper")  # rotors already at the hover speed
     off = with_parameters(policy, flatten(policy))
-    off["layers.2.bias"] = torch.full((ACT,), -1.0)
+    off.biases[2] = np.full(ACT, -1.0, np.float32)
     alive, steps, margin = fly(policy, flatten(policy)[None], env, rest[:1].repeat(2, 0), 40, 0.6, seed=3)
     assert alive.all() and (steps == 40).all() and (margin > 0.9).all()
     alive, steps, margin = fly(off, flatten(off)[None], env, rest[:1].repeat(2, 0), 100, 0.6, seed=3)
@@ -117,7 +117,7 @@ def test_polish_raises_the_hard_start_fitness_and_is_repeatable(cfg, pool) -> No
     again, _ = polish(policy, env, pool, c, bound_m=0.6, seed=5)
     assert torch.equal(flatten(again), flatten(new))
     # the observation normalizer is not touched
-    assert torch.equal(new["obs_mean"], policy["obs_mean"]) and torch.equal(new["obs_std"], policy["obs_std"])
+    assert np.array_equal(new.obs_mean, policy.obs_mean) and np.array_equal(new.obs_std, policy.obs_std)
 
 
 def test_the_anchor_holds_the_steady_flight_commands(cfg, pool) -> None:
@@ -129,7 +129,7 @@ def test_the_anchor_holds_the_steady_flight_commands(cfg, pool) -> None:
     ref = batched_actions(policy, stacked_layers(policy, flatten(policy)[None]), obs[None])[0]
     # the penalty is the mean squared change of the command vector
     moved = with_parameters(policy, flatten(policy))
-    moved["layers.2.bias"] = policy["layers.2.bias"] + torch.tensor([0.1, 0.0, -0.2, 0.0])
+    moved.biases[2] = policy.biases[2] + np.array([0.1, 0.0, -0.2, 0.0], np.float32)
     assert float(anchor_penalty(policy, flatten(policy)[None], obs, ref)[0]) == 0.0
     unclipped = (ref[:, 0].abs() < 0.9) & (ref[:, 2].abs() < 0.8)
     pen = anchor_penalty(moved, flatten(moved)[None], obs[unclipped], ref[unclipped])[0]

@@ -9,7 +9,7 @@ import torch
 from robolearn.config import load_config
 from robolearn.envs import make_env
 from robolearn.tasks.quadrotor.env import eval_ranges, hover_action
-from robolearn.networks import DeterministicActor, actor_from_export, export_actor, linear_layers
+from robolearn.networks import DeterministicActor, actor_from_spec, linear_layers
 from robolearn.tasks.quadrotor.trim import steady_offset, trimmed
 from sims.quadrotor.params import hover_rpm
 
@@ -24,8 +24,8 @@ def cfg():
     return load_config("configs/quadrotor_hover_l2f.yaml")
 
 
-def _height_loop(cfg) -> dict:
-    """A policy.pt dict of a collective-thrust PD loop on height alone, biased BIAS above hover.
+def _height_loop(cfg):
+    """A policy of a collective-thrust PD loop on height alone, biased BIAS above hover.
 
     From a level start at rest all four commands stay equal: no torque, the vehicle stays
     level and only its height moves. Thrust equals weight at the hover command, so the loop
@@ -41,7 +41,7 @@ def _height_loop(cfg) -> dict:
         last.weight.zero_()
         last.weight[:, 0] = 1.0 / LIN
         last.bias.fill_(hover_action(cfg) + BIAS)
-    return export_actor(actor.norm, actor.net, "tanh")
+    return actor.spec()
 
 
 def _level_env(cfg, n: int, seed: int):
@@ -66,26 +66,26 @@ def test_the_offset_of_a_height_loop_is_its_closed_form_and_the_trim_removes_it(
 def test_the_trimmed_actor_reads_its_position_error_plus_the_offset(cfg) -> None:
     torch.manual_seed(0)
     actor = DeterministicActor(OBS, ACT, [28, 24], "tanh")
-    policy = export_actor(actor.norm, actor.net, "tanh")
+    policy = actor.spec()
     offset = np.array([0.03, -0.02, 0.05])
     new = trimmed(policy, offset)
-    assert torch.equal(new["obs_mean"][3:], policy["obs_mean"][3:]) and torch.equal(new["obs_std"], policy["obs_std"])
-    assert all(torch.equal(new[k], policy[k]) for k in policy if k.startswith("layers."))
+    assert np.array_equal(new.obs_mean[3:], policy.obs_mean[3:]) and np.array_equal(new.obs_std, policy.obs_std)
+    assert all(np.array_equal(a, b) for a, b in zip(new.weights + new.biases, policy.weights + policy.biases))
     obs = torch.randn(64, OBS)
     shifted = obs.clone()
     shifted[:, :3] += torch.tensor(offset, dtype=torch.float32)
-    assert torch.allclose(actor_from_export(new)(obs), actor_from_export(policy)(shifted), atol=1e-6)
+    assert torch.allclose(actor_from_spec(new)(obs), actor_from_spec(policy)(shifted), atol=1e-6)
 
 
 def test_a_policy_that_survives_nothing_is_left_as_it_is(cfg) -> None:
     from robolearn.tasks.quadrotor.trim import trim_from_config
 
     policy = _height_loop(cfg)
-    policy["layers.1.bias"] = torch.full((ACT,), -1.0)  # motors off: every episode falls out
+    policy.biases[1] = np.full(ACT, -1.0, np.float32)  # motors off: every episode falls out
     c = load_config("configs/quadrotor_hover_l2f.yaml", ["trim.episodes=8"])
     new, info = trim_from_config(c, policy)
     assert info["survivors"] == 0 and info["offset_m"] == [0.0, 0.0, 0.0]
-    assert torch.equal(new["obs_mean"], policy["obs_mean"])
+    assert np.array_equal(new.obs_mean, policy.obs_mean)
 
 
 def test_trim_keep_longer_than_steps_is_a_one_line_error(tmp_path) -> None:

@@ -7,7 +7,7 @@
       metrics.csv        one row per logged iteration
       events.out.tfevents.*   TensorBoard scalars (same values)
       checkpoints/       ckpt_<iteration>.pt (atomic), see robolearn.checkpoint
-      policy.pt          the deployable actor (robolearn.networks.export_actor)
+      policy.pt          the deployable actor (robolearn.policy.save_policy of a PolicySpec)
       eval.json          the family's evaluation (robolearn.tasks)
       plots/             learning curves and a flight plot (PNG)
 """

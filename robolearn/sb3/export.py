@@ -1,9 +1,10 @@
-"""SB3 model -> ``policy.pt`` (``robolearn.actor/1``) and a run directory ``robolearn export`` reads.
+"""SB3 model -> the policy format (``policy.pt``, ``robolearn.actor/1``) and a run directory ``robolearn export`` reads.
 
 The deterministic SB3 action is an MLP on the (``VecNormalize``-normalized) ``policy``
 view: PPO/A2C ``action_net(policy_net(x))`` clipped to the action space, TD3 ``mu(x)``
 (tanh output), SAC ``tanh(mu(latent_pi(x)))``. ``VecNormalize``'s statistics become the
-policy's ``obs_mean`` / ``obs_std`` / ``obs_clip``, so the exported actor takes raw
+policy's ``obs_mean`` / ``obs_std`` / ``obs_clip`` (``robolearn.normalizer.frozen_stats``,
+the conversion robolearn's own normalizer uses), so the exported actor takes raw
 observations like every robolearn policy.
 """
 
@@ -21,8 +22,10 @@ from torch import nn
 
 from ..config import RunConfig
 from ..errors import UserError
-from ..networks import ACTIVATIONS, export_actor
-from ..normalizer import RunningNorm
+from firmware_export.policy_file import PolicySpec
+
+from ..networks import ACTIVATIONS, spec_from_actor
+from ..normalizer import FrozenNorm, frozen_stats
 from .policies import AsymmetricActorCriticPolicy, AsymmetricSACPolicy, AsymmetricTD3Policy
 
 ALGOS = ("ppo", "a2c", "sac", "td3")
@@ -59,8 +62,8 @@ def _actor_net(policy: nn.Module) -> tuple[list[nn.Module], str, str]:
                     "(AsymmetricActorCriticPolicy, AsymmetricTD3Policy, AsymmetricSACPolicy)")
 
 
-def policy_from_sb3(model: BaseAlgorithm, vec_normalize: VecNormalize | None = None) -> dict[str, Any]:
-    """The ``policy.pt`` dict of an SB3 model trained with a robolearn asymmetric policy.
+def policy_from_sb3(model: BaseAlgorithm, vec_normalize: VecNormalize | None = None) -> PolicySpec:
+    """The deployable actor of an SB3 model trained with a robolearn asymmetric policy.
 
     ``vec_normalize``: the ``VecNormalize`` the model was trained in (its ``policy``
     statistics are folded in), or None if observations were not normalized.
@@ -76,15 +79,13 @@ def policy_from_sb3(model: BaseAlgorithm, vec_normalize: VecNormalize | None = N
         # SB3 rescales tanh outputs to [low, high]; policy.pt has no output affine.
         raise UserError("SAC/TD3 export needs the action space [-1, 1] (the robolearn envs' space)")
     norm = _normalizer(vec_normalize, key, obs_dim)
-    return export_actor(norm, nn.Sequential(*mods).cpu(), _activation(mods), low, high, output_activation=out_act)
+    return spec_from_actor(norm, nn.Sequential(*mods).cpu(), _activation(mods), low, high, output_activation=out_act)
 
 
-def _normalizer(vec_normalize: VecNormalize | None, key: str, obs_dim: int) -> RunningNorm:
+def _normalizer(vec_normalize: VecNormalize | None, key: str, obs_dim: int) -> FrozenNorm:
     if vec_normalize is None or not vec_normalize.norm_obs:
-        norm = RunningNorm(obs_dim, clip=NO_CLIP, eps=0.0)
-        norm.count.fill_(1.0)
-        norm._refresh()
-        return norm
+        mean, std = np.zeros(obs_dim, np.float32), np.ones(obs_dim, np.float32)
+        return FrozenNorm(mean, std, NO_CLIP)
     stats = vec_normalize.obs_rms
     if isinstance(stats, dict) and key not in stats:
         raise UserError(f"VecNormalize does not normalize the {key!r} observation key; export it without "
@@ -94,13 +95,8 @@ def _normalizer(vec_normalize: VecNormalize | None, key: str, obs_dim: int) -> R
     if mean.shape != (obs_dim,):
         raise UserError(f"VecNormalize statistics have shape {mean.shape}, the policy takes {obs_dim} observations")
     # VecNormalize: clip((x - mean) / sqrt(var + epsilon), -clip_obs, clip_obs), robolearn's formula.
-    norm = RunningNorm(obs_dim, clip=float(vec_normalize.clip_obs), eps=float(vec_normalize.epsilon))
-    with torch.no_grad():
-        norm.mean.copy_(torch.from_numpy(mean))
-        norm.var.copy_(torch.from_numpy(var))
-        norm.count.fill_(float(rms.count))
-        norm._refresh()
-    return norm
+    m32, s32 = frozen_stats(mean, var, float(vec_normalize.epsilon))
+    return FrozenNorm(m32, s32, float(vec_normalize.clip_obs))
 
 
 def load_model(path: str | Path, algo: str) -> BaseAlgorithm:
@@ -144,16 +140,16 @@ def write_run_dir(model: BaseAlgorithm, cfg: RunConfig, out: str | Path, vec_nor
     ``cfg`` is the robolearn run config whose env the model was trained on; ``robolearn
     export`` and ``robolearn eval`` read the simulator settings from it.
     """
-    from ..checkpoint import atomic_save
     from ..config import dump_config
     from ..logging.run_dir import RunDir
+    from ..policy import save_policy
     from ..train import finish_run
 
     policy = policy_from_sb3(model, vec_normalize)
     _check_env_match(policy, cfg)
     run = RunDir(out).create()
     run.write_config(dump_config(cfg))
-    atomic_save(policy, run.policy)
+    save_policy(policy, run.policy)
     result = None
     if evaluate:
         info = {"algo": f"sb3-{type(model).__name__.lower()}", "seed": cfg.seed, "env_steps": int(model.num_timesteps),
@@ -162,12 +158,12 @@ def write_run_dir(model: BaseAlgorithm, cfg: RunConfig, out: str | Path, vec_nor
     return run.path, result
 
 
-def _check_env_match(policy: dict[str, Any], cfg: RunConfig) -> None:
+def _check_env_match(policy: PolicySpec, cfg: RunConfig) -> None:
     from ..envs import make_env
 
     env = make_env(cfg, num_envs=1, backend="cpu")
     want = (env.single_observation_space["policy"].shape[0], env.single_action_space.shape[0])
-    got = (policy["obs_dim"], policy["act_dim"])
+    got = (policy.obs_dim, policy.act_dim)
     if want != got:
         raise UserError(f"the SB3 model takes {got[0]} observations and gives {got[1]} actions, the config's env has "
                         f"{want[0]} and {want[1]}; pass the config (and --set overrides) the model was trained with")

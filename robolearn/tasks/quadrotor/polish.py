@@ -39,65 +39,58 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from firmware_export.policy_file import PolicySpec
+
+from ...networks import DeterministicActor, actor_from_spec
+
 # Weights of the graded fitness terms beside survival to the horizon (ours): both lie in
 # [0, 1], so a saved start is worth more than any improvement of a failed one.
 W_ALIVE_FRACTION = 0.5
 W_MARGIN = 0.5
 
 
-def layer_keys(policy: dict) -> list[tuple[str, str]]:
-    """(weight, bias) keys of a policy.pt dict's linear layers, input to output."""
-    n = len(policy["hidden_sizes"]) + 1
-    return [(f"layers.{i}.weight", f"layers.{i}.bias") for i in range(n)]
+def flatten(policy: PolicySpec) -> torch.Tensor:
+    """All linear-layer parameters of ``policy`` as one float32 vector (per layer W row-major, then b)."""
+    return torch.from_numpy(np.concatenate([a.ravel() for w, b in zip(policy.weights, policy.biases)
+                                            for a in (w, b)]).astype(np.float32))
 
 
-def flatten(policy: dict) -> torch.Tensor:
-    """All linear-layer parameters of a policy.pt dict as one float32 vector."""
-    return torch.cat([torch.cat([policy[w].flatten(), policy[b]]) for w, b in layer_keys(policy)]).float()
-
-
-def unflatten(policy: dict, theta: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def unflatten(policy: PolicySpec, theta: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """(M, D) parameter vectors -> per layer (W (M, out, in), b (M, out)), shaped as ``policy``'s layers."""
     out, k = [], 0
-    for w, b in layer_keys(policy):
-        nw, nb = policy[w].numel(), policy[b].numel()
-        out.append((theta[:, k:k + nw].reshape(-1, *policy[w].shape), theta[:, k + nw:k + nw + nb]))
+    for w, b in zip(policy.weights, policy.biases):
+        nw, nb = w.size, b.size
+        out.append((theta[:, k:k + nw].reshape(-1, *w.shape), theta[:, k + nw:k + nw + nb]))
         k += nw + nb
     return out
 
 
-def stacked_layers(policy: dict, theta: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """(M, D) parameter vectors -> per layer (W^T (M, in, out), b (M, 1, out)), contiguous: what
-    :func:`batched_actions` multiplies with (built once per iteration, not once per step)."""
+def stacked_layers(policy: PolicySpec, theta: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(M, D) parameter vectors -> per layer (W^T (M, in, out), b (M, 1, out)), contiguous: the
+    stacked layout of :func:`robolearn.networks.actor_head` (built once per iteration, not per step)."""
     return [(w.transpose(1, 2).contiguous(), b[:, None, :].contiguous()) for w, b in unflatten(policy, theta)]
 
 
-def with_parameters(policy: dict, theta: torch.Tensor) -> dict:
+def with_parameters(policy: PolicySpec, theta: torch.Tensor) -> PolicySpec:
     """A copy of ``policy`` whose linear layers hold the vector ``theta`` (D,)."""
-    new = dict(policy)
-    for (w, b), (W, B) in zip(layer_keys(policy), unflatten(policy, theta[None])):
-        new[w], new[b] = W[0].clone(), B[0].clone()
-    return new
+    layers = unflatten(policy, theta[None])
+    return policy.replace(weights=[w[0].numpy().copy() for w, _ in layers], biases=[b[0].numpy().copy() for _, b in layers])
 
 
-# The functional forms of networks.ACTIVATIONS (tests/test_polish.py checks they name the same
-# set): a module call per layer and step would add ~5 us to the polish's hot loop.
-_ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "elu": torch.nn.functional.elu,
-                "silu": torch.nn.functional.silu}
-
-
-def batched_actions(policy: dict, layers: list[tuple[torch.Tensor, torch.Tensor]], obs: torch.Tensor) -> torch.Tensor:
+def batched_actions(policy: PolicySpec | DeterministicActor, layers: list[tuple[torch.Tensor, torch.Tensor]],
+                    obs: torch.Tensor) -> torch.Tensor:
     """Actions (M, S, act) of M parameter sets (``stacked_layers``) on observations (M, S, obs):
-    the actor of networks.py."""
-    act = _ACTIVATIONS[policy["activation"]]
-    x = ((obs - policy["obs_mean"]) / policy["obs_std"]).clamp(-policy["obs_clip"], policy["obs_clip"])
-    for i, (wt, b) in enumerate(layers):
-        x = torch.baddbmm(b, x, wt)
-        if i < len(layers) - 1:
-            x = act(x)
-    if policy.get("output_activation", "none") == "tanh":
-        x = torch.tanh(x)
-    return torch.maximum(torch.minimum(x, policy["action_high"]), policy["action_low"])
+    the deployed actor's normalizer and :meth:`~robolearn.networks.DeterministicActor.head`
+    (pass the actor, :func:`robolearn.networks.actor_from_spec`, to build it once)."""
+    actor = policy if isinstance(policy, DeterministicActor) else _stateless_actor(policy)
+    return actor.head(actor.norm(obs), layers)
+
+
+def _stateless_actor(policy: PolicySpec) -> DeterministicActor:
+    if policy.state_dim:
+        raise ValueError("polish: the actor carries an integrator state (robolearn.actor/2); the polish flies "
+                         "stateless actors only: set polish.iterations=0")
+    return actor_from_spec(policy)
 
 
 def es_step(theta: torch.Tensor, eps: torch.Tensor, fitness: np.ndarray, lr: float) -> torch.Tensor:
@@ -109,13 +102,14 @@ def es_step(theta: torch.Tensor, eps: torch.Tensor, fitness: np.ndarray, lr: flo
     return theta + lr / (2 * p) * (w @ eps)
 
 
-def fly(policy: dict, theta: torch.Tensor, env: Any, starts: np.ndarray, horizon: int, bound_m: float,
+def fly(policy: PolicySpec, theta: torch.Tensor, env: Any, starts: np.ndarray, horizon: int, bound_m: float,
         seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fly M parameter sets ``theta`` (M, D), each from its S of ``starts`` (M * S, 17), for ``horizon`` steps.
 
     Returns per env (M * S,): alive at the horizon, steps survived, smallest margin to the
     position bound (1 - distance / bound; 0 if terminated).
     """
+    actor = _stateless_actor(policy)
     m = theta.shape[0]
     env.set_start_states(starts)
     obs, _ = env.reset(seed=seed)
@@ -127,7 +121,7 @@ def fly(policy: dict, theta: torch.Tensor, env: Any, starts: np.ndarray, horizon
     with torch.inference_mode():
         for _ in range(horizon):
             o = torch.from_numpy(obs["policy"]).view(m, n // m, -1)
-            obs, _, term, _, _ = env.step(batched_actions(policy, layers, o).reshape(n, -1).numpy())
+            obs, _, term, _, _ = env.step(batched_actions(actor, layers, o).reshape(n, -1).numpy())
             alive &= ~term
             steps += alive
             d = env.state[:, :3] - env.targets
@@ -136,7 +130,7 @@ def fly(policy: dict, theta: torch.Tensor, env: Any, starts: np.ndarray, horizon
     return alive, steps, np.where(alive, 1.0 - np.sqrt(far2) / bound_m, 0.0)
 
 
-def fitness(policy: dict, theta: torch.Tensor, env: Any, starts: np.ndarray, horizon: int,
+def fitness(policy: PolicySpec, theta: torch.Tensor, env: Any, starts: np.ndarray, horizon: int,
             bound_m: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Fitness (M,) and survival to the horizon (M,) of M parameter sets ``theta`` (M, D) on ``starts`` (S, 17).
 
@@ -149,7 +143,7 @@ def fitness(policy: dict, theta: torch.Tensor, env: Any, starts: np.ndarray, hor
     return f, surv
 
 
-def anchor_penalty(policy: dict, theta: torch.Tensor, anchor_obs: torch.Tensor, anchor_act: torch.Tensor) -> np.ndarray:
+def anchor_penalty(policy: PolicySpec, theta: torch.Tensor, anchor_obs: torch.Tensor, anchor_act: torch.Tensor) -> np.ndarray:
     """Mean over ``anchor_obs`` (K, obs) of the squared change of the action vector (M,), for
     parameter sets ``theta`` (M, D), against ``anchor_act`` (K, act)."""
     with torch.inference_mode():
@@ -158,21 +152,22 @@ def anchor_penalty(policy: dict, theta: torch.Tensor, anchor_obs: torch.Tensor, 
 
 
 @torch.inference_mode()
-def steady_observations(policy: dict, env: Any, steps: int, keep: int, seed: int, every: int = 1) -> torch.Tensor:
+def steady_observations(policy: PolicySpec, env: Any, steps: int, keep: int, seed: int, every: int = 1) -> torch.Tensor:
     """Policy observations of every ``every``-th of the last ``keep`` of ``steps`` control steps that
     ``policy`` flies in ``env``."""
     obs, _ = env.reset(seed=seed)
     layers = stacked_layers(policy, flatten(policy)[None])
+    actor = _stateless_actor(policy)
     out = []
     for t in range(steps):
         o = torch.from_numpy(obs["policy"])
         if t >= steps - keep and (t - steps + keep) % every == 0:
             out.append(o.clone())
-        obs, *_ = env.step(batched_actions(policy, layers, o[None])[0].numpy())
+        obs, *_ = env.step(batched_actions(actor, layers, o[None])[0].numpy())
     return torch.cat(out)
 
 
-def frontier(policy: dict, theta: torch.Tensor, env: Any, pool: np.ndarray, horizon: int, bound_m: float,
+def frontier(policy: PolicySpec, theta: torch.Tensor, env: Any, pool: np.ndarray, horizon: int, bound_m: float,
              rng: np.random.Generator, seed: int) -> np.ndarray:
     """The starts among ``env.num_envs`` fresh pool starts that ``theta`` (D,) fails or nearly fails
     within the horizon (the whole pool if there are none)."""
@@ -182,9 +177,9 @@ def frontier(policy: dict, theta: torch.Tensor, env: Any, pool: np.ndarray, hori
     return pool[near] if len(near) else pool
 
 
-def polish(policy: dict, env: Any, pool: np.ndarray, c: Any, bound_m: float, seed: int,
-           anchor_obs: torch.Tensor | None = None, on_iteration: Callable[[dict], None] | None = None) -> tuple[dict, list[dict]]:
-    """Run ``c.iterations`` ES steps on ``policy`` (a policy.pt dict); returns the new dict and one row per step.
+def polish(policy: PolicySpec, env: Any, pool: np.ndarray, c: Any, bound_m: float, seed: int,
+           anchor_obs: torch.Tensor | None = None, on_iteration: Callable[[dict], None] | None = None) -> tuple[PolicySpec, list[dict]]:
+    """Run ``c.iterations`` ES steps on ``policy``; returns the new policy and one row per step.
 
     ``c``: the settings (a ``robolearn.config.PolishConfig``); ``env``: a quadrotor vector
     env of ``2 * c.pairs * c.starts`` envs; ``pool``: hard-corner start states (N, 17)
@@ -194,6 +189,7 @@ def polish(policy: dict, env: Any, pool: np.ndarray, c: Any, bound_m: float, see
     """
     if env.num_envs != 2 * c.pairs * c.starts:
         raise ValueError(f"polish: env has {env.num_envs} envs, needs 2 * pairs * starts = {2 * c.pairs * c.starts}")
+    _stateless_actor(policy)  # a stateful one is refused before any flight
     theta = flatten(policy)
     anchor = None  # (steady observations, the unpolished actor's commands there)
     if anchor_obs is not None and c.anchor_coef > 0:
@@ -231,8 +227,8 @@ FRONTIER_SEED_OFFSET = 500_000  # the frontier searches fly other noise streams 
 POLISH_SEED = 7_000_001  # + the run's seed: the polish env's noise and starts (not the evaluation's seed)
 
 
-def polish_from_config(cfg: Any, policy: dict, pool: np.ndarray | None = None,
-                       on_iteration: Callable[[dict], None] | None = None) -> tuple[dict, list[dict]]:
+def polish_from_config(cfg: Any, policy: PolicySpec, pool: np.ndarray | None = None,
+                       on_iteration: Callable[[dict], None] | None = None) -> tuple[PolicySpec, list[dict]]:
     """:func:`polish` with the settings of ``cfg.polish`` (a RunConfig, quadrotor); ``pool``
     default: the run's hard-start pool (robolearn/tasks/quadrotor/hard_starts.py), drawn here."""
     from .env import make_env

@@ -15,9 +15,10 @@ once in simulation:
    on where the vehicle is; ground effect is negligible at the target's height), so the
    same flight now settles ``e`` closer to the target.
 
-Only ``obs_mean`` of the position-error entries changes; the exports carry the normalizer
-(ONNX and C subtract ``obs_mean`` from the raw observation; the float C folds only ``1/std``
-into its first layer), so the firmware gets the trim for free. The seed is the
+Only ``obs_mean`` of the position-error entries changes (in the policy format,
+``firmware_export.policy_file.PolicySpec``); every export subtracts ``obs_mean`` from the
+raw observation in a separate step (ONNX and both C kernels; the float C folds only
+``1/std`` into its first layer), so the firmware gets the trim for free. The seed is the
 run's own (``TRIM_SEED`` + run seed), not the evaluation's.
 """
 
@@ -30,17 +31,19 @@ import torch
 
 from sims.quadrotor.physics import POLICY_POSITION_ERROR
 
-from ...networks import actor_from_export
+from firmware_export.policy_file import PolicySpec
+
+from ...networks import actor_from_spec
 
 TRIM_SEED = 8_000_009  # + the run's seed
 
 
 @torch.inference_mode()
-def steady_offset(policy: dict, env: Any, steps: int, keep: int, seed: int) -> tuple[np.ndarray, int]:
+def steady_offset(policy: PolicySpec, env: Any, steps: int, keep: int, seed: int) -> tuple[np.ndarray, int]:
     """Mean position error (3,) (m, position minus target) over the last ``keep`` of ``steps``
     control steps of the episodes ``policy`` survives in ``env``, and how many survived (zeros
     if none did)."""
-    actor = actor_from_export(policy)
+    actor = actor_from_spec(policy)
     obs, _ = env.reset(seed=seed)
     alive = np.ones(env.num_envs, bool)
     total = np.zeros((env.num_envs, 3))
@@ -54,16 +57,15 @@ def steady_offset(policy: dict, env: Any, steps: int, keep: int, seed: int) -> t
     return total[alive].mean(0) / keep, int(alive.sum())
 
 
-def trimmed(policy: dict, offset: np.ndarray) -> dict:
-    """A copy of ``policy`` (a policy.pt dict) that reads its position error plus ``offset`` (3,)."""
-    new = dict(policy)
-    mean = policy["obs_mean"].clone()
-    mean[POLICY_POSITION_ERROR] -= torch.as_tensor(offset, dtype=mean.dtype)
-    new["obs_mean"] = mean
-    return new
+def trimmed(policy: PolicySpec, offset: np.ndarray) -> PolicySpec:
+    """A copy of ``policy`` that reads its position error plus ``offset`` (3,), m."""
+    mean = policy.obs_mean.copy()
+    # float32 arithmetic, as the float32 tensor subtraction this replaced
+    mean[POLICY_POSITION_ERROR] -= np.asarray(offset, np.float64).astype(np.float32)
+    return policy.replace(obs_mean=mean)
 
 
-def trim_from_config(cfg: Any, policy: dict) -> tuple[dict, dict]:
+def trim_from_config(cfg: Any, policy: PolicySpec) -> tuple[PolicySpec, dict]:
     """Trim ``policy`` with the settings of ``cfg.trim`` (a RunConfig, quadrotor); returns the
     trimmed dict and a summary (the offset removed, in m, and the survivors it was measured on).
     A policy that survives none of the episodes (a run stopped early) is returned as it is."""
