@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 if TYPE_CHECKING:
     import numpy as np
 
+    from firmware_export.policy_file import PolicySpec
     from teachers.base import EpisodeOutcomes, Teacher
 
     from ..config import RunConfig
@@ -58,14 +59,14 @@ class FinishStage:
     """A step after the last training iteration that turns the actor into a better one.
 
     ``key`` is the config switch that turns it on (``polish.iterations``); ``name`` its entry
-    in eval.json and in ``time_breakdown_s``. ``run(ctx, policy)`` returns the new policy.pt
-    dict and a summary. A stage's wall time counts as training time.
+    in eval.json and in ``time_breakdown_s``. ``run(ctx, policy)`` returns the new policy
+    (a :class:`~firmware_export.policy_file.PolicySpec`) and a summary. A stage's wall time counts as training time.
     """
 
     name: str
     key: str
     enabled: Callable[[RunConfig], bool]
-    run: Callable[[StageContext, dict], tuple[dict, dict]]
+    run: Callable[[StageContext, PolicySpec], tuple[PolicySpec, dict]]
     stateless_only: bool = True  # it flies the actor without an integrator state
 
 

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from ..base import FinishStage, StageContext
 
 if TYPE_CHECKING:
+    from firmware_export.policy_file import PolicySpec
+
     from ...config import RunConfig
 
 
@@ -19,7 +21,7 @@ def _fmt_polish(row: dict, cfg: RunConfig) -> str:
             f"{cfg.polish.horizon_steps} steps {row['horizon_survival_mean']:.1%}")
 
 
-def run_polish(ctx: StageContext, policy: dict) -> tuple[dict, dict]:
+def run_polish(ctx: StageContext, policy: PolicySpec) -> tuple[PolicySpec, dict]:
     """The ES polish; reuses the hard-start pool of the run's hard starts (else draws it),
     writes polish.csv, returns the new policy and a summary."""
     from ...checkpoint import atomic_write_text
@@ -38,7 +40,7 @@ def run_polish(ctx: StageContext, policy: dict) -> tuple[dict, dict]:
                     "horizon_survival_last": rows[-1]["horizon_survival_mean"]}
 
 
-def run_trim(ctx: StageContext, policy: dict) -> tuple[dict, dict]:
+def run_trim(ctx: StageContext, policy: PolicySpec) -> tuple[PolicySpec, dict]:
     """Re-centre the actor's position input on its steady hover offset."""
     from .trim import trim_from_config
 
