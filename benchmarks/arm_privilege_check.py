@@ -27,6 +27,7 @@ SETTINGS = {
 
 def main(argv: list[str] | None = None) -> dict:
     from robolearn.config import load_config
+    from robolearn.tasks.arm.env import arm_config
     from sims.manipulation import ArmVecEnv
     from sims.manipulation.scripted import ScriptedPushLift
 
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--config", default="configs/arm_push_lift.yaml")
     ap.add_argument("--envs", type=int, default=32)
     args = ap.parse_args(argv)
-    base = load_config(args.config).arm_config()
+    base = arm_config(load_config(args.config))
     n, out = args.envs, {}
     for name, priv in SETTINGS.items():
         ranges = dict(base.ranges) | {k: (v, v) for k, v in priv.items()}

@@ -153,6 +153,7 @@ def run_peers(run_dirs: list[str] | tuple[str, ...] = (), episodes: int | None =
     if episodes < 1 or steps < 2:
         raise UserError(f"need episodes >= 1 and steps >= 2, got {episodes} and {steps}")
     from robolearn.networks import prime_cpu_kernels
+    from robolearn.tasks.quadrotor.env import sim_config
 
     torch.set_num_threads(1)
     prime_cpu_kernels()  # as the evaluation does before its first actor call (networks.py)
@@ -160,7 +161,7 @@ def run_peers(run_dirs: list[str] | tuple[str, ...] = (), episodes: int | None =
     dt = float(cfg.env.sim.dt)
     changes = {} if termination_m is None else {"termination_position_m": float(termination_m)}
     out: dict = {"sim": sim, "episodes": episodes, "episode_steps": steps, "seed": seed,
-                 "termination_m": cfg.sim_config(ranges={}, **changes).termination_m,
+                 "termination_m": sim_config(cfg, ranges={}, **changes).termination_m,
                  "action_history": cfg.env.sim.action_history, "blocks": {}, "wall_time_s": {}, "cpu_time_s": {}}
     if sim == "ours":
         ctrls = _controllers(cfg, list(run_dirs), episodes, raptor, hover_action(cfg))
@@ -182,9 +183,10 @@ def run_peers(run_dirs: list[str] | tuple[str, ...] = (), episodes: int | None =
         return out
 
     from robolearn.peers.l2f_env import SCALED_DYNAMICS, L2FConfig, L2FHoverVecEnv
+    from robolearn.tasks.quadrotor.env import sim_config
     from sims.quadrotor.params import PARAM_INDEX
 
-    sc = cfg.sim_config(ranges={}, episode_steps=steps, **changes)
+    sc = sim_config(cfg, ranges={}, episode_steps=steps, **changes)
     lenv = L2FHoverVecEnv(episodes, L2FConfig(dt=dt, episode_steps=steps, action_history=sc.action_history,
                                               termination_m=sc.termination_m, max_speed=sc.termination_velocity_mps,
                                               max_rate=sc.termination_angvel_rps, ground_z=float(sc.home_target[2])),

@@ -317,9 +317,10 @@ def optimise(model: TorchQuadrotor, starts: np.ndarray, target: np.ndarray, hori
 def _load_run(run_dir: str | Path) -> tuple[Any, Any, QuadrotorConfig, TorchQuadrotor, tuple[float, float, float]]:
     """A run's config, policy, nominal simulator config, its torch replica and the termination bounds."""
     from robolearn.policy import load_run
+    from robolearn.tasks.quadrotor.env import sim_config
 
     cfg, policy = load_run(run_dir)
-    sim_cfg = cfg.sim_config(ranges={})
+    sim_cfg = sim_config(cfg, ranges={})
     bounds = (sim_cfg.termination_m, sim_cfg.termination_velocity_mps, sim_cfg.termination_angvel_rps)
     return cfg, policy, sim_cfg, TorchQuadrotor.from_config(sim_cfg), bounds
 

@@ -21,15 +21,14 @@ from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_va
 from .config_base import KeyedError, Ranges, Strict
 from .tasks.arm.config import ArmSimConfig
 from .tasks.arm.config import check_ranges as check_arm_ranges
+from .tasks.arm.config import check_section as check_arm_section
 from .tasks.quadrotor.config import (ADRCurriculumConfig, ALPGMMConfig, BanditCurriculumConfig, CovarGMMConfig,
                                      HardStartsConfig, PointTeacherConfig, PolishConfig, RewardScheduleConfig,
                                      RIACConfig, SimConfig, SPDLConfig, StartStatesConfig, TrimConfig, WidenConfig)
 from .tasks.quadrotor.config import check_ranges as check_quadrotor_ranges
+from .tasks.quadrotor.config import check_section as check_sim_section
+from .tasks.quadrotor.config import migrate_section as migrate_sim_section
 from .errors import ConfigError
-
-if TYPE_CHECKING:
-    from sims.manipulation.config import ArmConfig
-    from sims.quadrotor.config import QuadrotorConfig
 
 _Strict = Strict  # the base of every section (robolearn/config_base.py)
 DEFAULT_CONFIG = "configs/quadrotor_hover.yaml"
@@ -76,30 +75,16 @@ class EnvConfig(_Strict):
     def _check_env_ranges(cls, v: Ranges, info: ValidationInfo) -> Ranges:
         return check_family_ranges(info.data.get("name", "quadrotor"), v)
 
+    # each family's section is checked by its own code (robolearn/tasks/<family>/config.py)
     @field_validator("sim")
     @classmethod
     def _check_sim(cls, v: SimConfig) -> SimConfig:
-        from sims.quadrotor.config import QuadrotorConfig
-
-        try:
-            QuadrotorConfig(**v.model_dump())
-        except ValueError as e:
-            m = re.match(r"QuadrotorConfig\.([\w/]+): (.*)", str(e))
-            raise (KeyedError(m.group(1), m.group(2)) if m else ValueError(str(e))) from None
-        return v
+        return check_sim_section(v)
 
     @field_validator("arm")
     @classmethod
     def _check_arm(cls, v: ArmSimConfig) -> ArmSimConfig:
-        from sims.manipulation.config import ArmConfig
-
-        d = v.model_dump()
-        d.pop("num_threads")
-        try:
-            ArmConfig(**d)
-        except ValueError as e:
-            raise ValueError(str(e)) from None
-        return v
+        return check_arm_section(v)
 
 
 # ---------------------------------------------------------------------- networks
@@ -350,39 +335,6 @@ class RunConfig(_Strict):
     train: TrainConfig = Field(default_factory=TrainConfig, description="budget, threads and checkpoints")
     eval: EvalConfig = Field(default_factory=EvalConfig, description="the final evaluation")
 
-    def sim_config(self, ranges: dict | None = None, **changes: Any) -> QuadrotorConfig:
-        """The simulator's ``QuadrotorConfig`` for this run (``ranges`` default: env.ranges)."""
-        from sims.quadrotor.config import QuadrotorConfig
-
-        d = self.env.sim.model_dump()
-        d.update(changes)
-        d["home_target"] = tuple(d["home_target"])
-        if ranges is None:
-            ranges = self.training_ranges()
-        d["ranges"] = dict(ranges)
-        return QuadrotorConfig(**d)
-
-    def training_ranges(self) -> dict[str, tuple[float, float]]:
-        """The quadrotor's training ranges: the vehicle's real range if ``env.train_real_range``,
-        then ``env.ranges`` over it."""
-        out: dict[str, tuple[float, float]] = {}
-        if self.env.train_real_range:
-            from sims.quadrotor.params import real_world_ranges
-
-            out.update(real_world_ranges(self.env.sim.vehicle))
-        out.update({k: (float(v[0]), float(v[1])) for k, v in self.env.ranges.items()})
-        return out
-
-    def arm_config(self, ranges: dict | None = None, **changes: Any) -> ArmConfig:
-        """The manipulation env's ``ArmConfig`` for this run (``ranges`` default: env.ranges)."""
-        from sims.manipulation.config import ArmConfig
-
-        d = self.env.arm.model_dump()
-        d.pop("num_threads")
-        d.update(changes)
-        d["ranges"] = {k: tuple(v) for k, v in (self.env.ranges if ranges is None else ranges).items()}
-        return ArmConfig(**d)
-
     @property
     def task(self) -> str:
         """The task name of the configured env family (hover, reach, push, lift, ...)."""
@@ -546,15 +498,10 @@ def format_validation_error(e: ValidationError, model: type[BaseModel] | None = 
 
 
 def validate_config(data: dict) -> RunConfig:
+    """A RunConfig from a dict (a YAML file's content), or a one-line ConfigError."""
     env = data.get("env")
     if isinstance(env, dict) and isinstance(env.get("sim"), dict):
-        from sims.quadrotor.config import migrate_sim_settings
-
-        try:  # a run directory from before the vehicle presets: its model was l2f_paper
-            data = {**data, "env": {**env, "sim": migrate_sim_settings(env["sim"])}}
-        except ValueError as e:
-            m = re.match(r"QuadrotorConfig\.([\w/]+): (.*)", str(e))
-            raise ConfigError(f"config: 'env.sim.{m.group(1)}': {m.group(2)}" if m else str(e)) from None
+        data = {**data, "env": {**env, "sim": migrate_sim_section(env["sim"])}}
     try:
         return RunConfig.model_validate(data)
     except ValidationError as e:

@@ -8,6 +8,7 @@ import pytest
 
 from robolearn.config import config_to_dict, load_config
 from robolearn.errors import ConfigError
+from robolearn.tasks.quadrotor.env import sim_config
 
 
 def _write(path: Path, text: str) -> Path:
@@ -70,7 +71,7 @@ def test_env_sim_vehicle_is_validated_with_the_presets_listed():
                                          r"crazyflie_2_1, crazyflie_2_1_brushless, l2f_paper$"):
         load_config("configs/quadrotor_hover.yaml", ["env.sim.vehicle=cf9"])
     cfg = load_config("configs/quadrotor_hover.yaml", ["env.sim.vehicle=crazyflie_2_1"])
-    assert cfg.sim_config().vehicle == "crazyflie_2_1"
+    assert sim_config(cfg).vehicle == "crazyflie_2_1"
     # the shipped configs keep flying the Learning-to-Fly constants
     for name in ("quadrotor_hover_l2f", "quadrotor_reach", "quadrotor_hover_adr"):
         assert load_config(f"configs/{name}.yaml", []).env.sim.vehicle == "l2f_paper"
@@ -81,7 +82,7 @@ def test_a_run_config_from_before_the_vehicle_presets_loads_as_l2f_paper(tmp_pat
 
     old = {"env": {"sim": {"task": "hover", "rpm_min": 0.0, "rpm_max": 21702.0}}}
     cfg = load_config(None, base=old)
-    assert cfg.env.sim.vehicle == "l2f_paper" and cfg.sim_config().rpm_max == 21702.0
+    assert cfg.env.sim.vehicle == "l2f_paper" and sim_config(cfg).rpm_max == 21702.0
     with pytest.raises(ConfigError, match=r"^config: 'env.sim.rpm_min/rpm_max': \[0, 30000\] RPM is no vehicle"):
         load_config(None, base={"env": {"sim": {"rpm_min": 0.0, "rpm_max": 30000.0}}})
     with pytest.raises(ConfigError, match="not settings any more"):

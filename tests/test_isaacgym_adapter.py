@@ -90,7 +90,7 @@ def test_step_before_reset_and_bad_inputs_raise():
     env.reset()
     with pytest.raises(ValueError, match="shape"):
         env.step(np.zeros((4, 2), np.float32))
-    with pytest.raises(KeyError, match="unknown parameter"):
+    with pytest.raises(ValueError, match="unknown parameter"):
         env.set_range("randomization.nope", 1, 1)
     with pytest.raises(ValueError, match="limits"):
         env.set_range("randomization.mass_scale", 0.01, 1.0)

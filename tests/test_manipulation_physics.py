@@ -8,6 +8,7 @@ import pytest
 
 from benchmarks.arm_physics import parse_variant, rest, scripted
 from robolearn.config import load_config
+from robolearn.tasks.arm.env import arm_config
 from sims.manipulation import ArmVecEnv
 
 REF = (0.002, 20, "implicitfast")  # arm.xml's step, 20 x 2 ms = one 25 Hz control step
@@ -15,7 +16,7 @@ REF = (0.002, 20, "implicitfast")  # arm.xml's step, 20 x 2 ms = one 25 Hz contr
 
 def _fast() -> tuple[float, int, str]:
     """The step configs/arm_push_lift.yaml trains with (so that the test follows the config)."""
-    c = load_config("configs/arm_push_lift.yaml").arm_config()
+    c = arm_config(load_config("configs/arm_push_lift.yaml"))
     return float(c.timestep or 0.002), c.substeps, c.integrator or "implicitfast"
 
 

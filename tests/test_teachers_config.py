@@ -8,6 +8,7 @@ from robolearn.config import config_to_dict, load_config
 from robolearn.curriculum import apply_proposals
 from robolearn.tasks.quadrotor.curriculum import build_teacher, outcomes_from_arrays
 from robolearn.errors import ConfigError
+from robolearn.tasks.quadrotor.env import sim_config
 from sims.quadrotor.config import check_range
 from sims.quadrotor.params import PARAMS, real_world_ranges
 from teachers.adr import ADRTeacher
@@ -43,7 +44,7 @@ def test_each_teacher_builds_runs_and_keeps_the_reward_schedule(teacher):
     cfg = cfg_for(teacher)
     t = build_teacher(cfg)
     assert isinstance(t, CombinedTeacher) and isinstance(t.teachers[0], RewardWeightSchedule)
-    initial = cfg.sim_config().initial_ranges()
+    initial = sim_config(cfg).initial_ranges()
     env = RangeEnv(16, initial)
     rng = np.random.default_rng(0)
     for it in range(5):
@@ -125,7 +126,7 @@ def test_bandit_default_groups_are_start_difficulty_by_randomization_width():
     m = t.names.index("randomization.mass_scale")
     assert (box["full_nominal"][0][m], box["full_nominal"][1][m]) == (1.0, 1.0)
     assert (box["full_real"][0][m], box["full_real"][1][m]) == real_world_ranges("l2f_paper")["randomization.mass_scale"]
-    env = RangeEnv(16, cfg.sim_config().initial_ranges())
+    env = RangeEnv(16, sim_config(cfg).initial_ranges())
     apply_proposals(env, t, 0)  # every box passes the simulator's range check
     rows = {tuple(np.round(np.r_[env.lo[e], env.hi[e]], 6)) for e in range(16)}
     assert 1 < len(rows) <= 6
@@ -136,7 +137,7 @@ def test_bandit_groups_from_the_config_fill_omitted_parameters_and_errors_name_t
                   "windy: {randomization.disturbance_force_n: [0.0, 0.01]}}")
     t = build_teacher(cfg).teachers[1]
     assert t.group_names == ["easy", "windy"] and t.rule == "sec"
-    initial = cfg.sim_config().initial_ranges()
+    initial = sim_config(cfg).initial_ranges()
     j, k = t.names.index("task.start_tilt_rad"), t.names.index("randomization.disturbance_force_n")
     assert (t.lo[0, j], t.hi[0, j]) == (0.1, 0.2) and (t.lo[0, k], t.hi[0, k]) == tuple(initial[t.names[k]])
     assert (t.lo[1, j], t.hi[1, j]) == tuple(initial[t.names[j]]) and t.hi[1, k] == 0.01

@@ -3,14 +3,16 @@
 ``task_for(cfg)`` picks the family of ``cfg.env.name`` once; the core calls its functions.
 A family's ``Task`` is loaded on first use (``robolearn/tasks/<name>/task.py``), so that
 importing this package, or a family's config sections, loads neither torch nor a simulator.
-Adding a family: a folder ``robolearn/tasks/<name>/`` whose ``task.py`` defines ``TASK``, its
-name in ``FAMILIES`` and a loader below, and ``<name>`` in ``env.name``'s choices
-(robolearn/config.py).
+Adding a family: a folder ``robolearn/tasks/<name>/`` whose ``task.py`` defines ``TASK`` and
+whose ``config.py`` holds its config section, its name in ``FAMILIES``, and in
+robolearn/config.py ``<name>`` in ``env.name``'s choices, its section in ``EnvConfig`` and
+its two table entries (``ENV_SECTIONS``, ``RANGE_CHECKS``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+import importlib
+from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import ConfigError
 from .base import FinishStage, ResetCurriculum, StageContext, Switch, Task
@@ -21,28 +23,12 @@ if TYPE_CHECKING:
 FAMILIES = ("quadrotor", "arm")  # env.name values, in the registry's order
 
 
-def _quadrotor() -> Task:
-    from .quadrotor.task import TASK
-
-    return TASK
-
-
-def _arm() -> Task:
-    from .arm.task import TASK
-
-    return TASK
-
-
-_LOADERS: dict[str, Callable[[], Task]] = {"quadrotor": _quadrotor, "arm": _arm}
-
-
 def task_named(name: str) -> Task:
     """The family called ``name`` (an ``env.name`` value)."""
-    try:
-        return _LOADERS[name]()
-    except KeyError:
+    if name not in FAMILIES:
         raise ConfigError(f"config: 'env.name': unknown robot family {name!r}; use one of "
-                          f"{', '.join(FAMILIES)}") from None
+                          f"{', '.join(FAMILIES)}")
+    return cast(Task, importlib.import_module(f"{__name__}.{name}.task").TASK)
 
 
 def all_tasks() -> dict[str, Task]:

@@ -162,7 +162,7 @@ class IsaacGymVecEnv(VectorEnv[Obs, Array, Array]):
     # ------------------------------------------------------------------ internals
     def _param(self, name: str) -> int:
         if name not in self._index:
-            raise KeyError(f"unknown parameter {name!r}; known: {', '.join(self.param_names)}")
+            raise ValueError(f"unknown parameter {name!r}; known: {', '.join(self.param_names)}")
         return self._index[name]
 
     def _reset_envs(self, ids: np.ndarray) -> None:

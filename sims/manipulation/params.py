@@ -8,17 +8,10 @@ reset (:meth:`ArmVecEnv.set_range` changes the range; it takes effect at the nex
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 import numpy as np
 
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    default: tuple[float, float]
-    limits: tuple[float, float]
-    doc: str
+from ..param_table import Param
+from ..param_table import check_range as _check_range
 
 
 PARAMS: tuple[Param, ...] = (
@@ -60,14 +53,4 @@ NOISE_OBJECT_ROT = 0.03
 
 def check_range(name: str, lo: float | np.ndarray, hi: float | np.ndarray) -> None:
     """Raise ValueError naming the parameter if [lo, hi] is not inside its hard limits."""
-    if name not in PARAM_INDEX:
-        raise KeyError(f"unknown parameter {name!r}; known: {', '.join(PARAM_INDEX)}")
-    lim_lo, lim_hi = PARAMS[PARAM_INDEX[name]].limits
-    lo_a = np.asarray(lo, dtype=np.float64)
-    hi_a = np.asarray(hi, dtype=np.float64)
-    if not (np.all(np.isfinite(lo_a)) and np.all(np.isfinite(hi_a))):
-        raise ValueError(f"{name}: range must be finite, got [{lo}, {hi}]")
-    if np.any(lo_a > hi_a):
-        raise ValueError(f"{name}: low must be <= high, got [{lo}, {hi}]")
-    if np.any(lo_a < lim_lo) or np.any(hi_a > lim_hi):
-        raise ValueError(f"{name}: range [{lo}, {hi}] leaves the hard limits [{lim_lo}, {lim_hi}]")
+    _check_range(PARAMS, PARAM_INDEX, name, lo, hi)

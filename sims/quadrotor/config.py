@@ -144,16 +144,6 @@ def migrate_sim_settings(sim: dict) -> dict:
 
 def check_range(name: str, lo: float | np.ndarray, hi: float | np.ndarray) -> None:
     """Raise ValueError naming the parameter if [lo, hi] is not inside its hard limits."""
-    import numpy as np
+    from ..param_table import check_range as check
 
-    if name not in P.PARAM_INDEX:
-        raise ValueError(f"unknown parameter {name!r}; known: {', '.join(P.PARAM_INDEX)}")
-    lim_lo, lim_hi = P.PARAMS[P.PARAM_INDEX[name]].limits
-    lo_a = np.asarray(lo, dtype=np.float64)
-    hi_a = np.asarray(hi, dtype=np.float64)
-    if not (np.all(np.isfinite(lo_a)) and np.all(np.isfinite(hi_a))):
-        raise ValueError(f"{name}: range must be finite, got [{lo}, {hi}]")
-    if np.any(lo_a > hi_a):
-        raise ValueError(f"{name}: low must be <= high, got [{lo}, {hi}]")
-    if np.any(lo_a < lim_lo) or np.any(hi_a > lim_hi):
-        raise ValueError(f"{name}: range [{lo}, {hi}] leaves the hard limits [{lim_lo}, {lim_hi}]")
+    check(P.PARAMS, P.PARAM_INDEX, name, lo, hi)

@@ -19,10 +19,10 @@ every preset. The randomization parameters below are scales on those constants.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
+from ..param_table import Param
 from . import vehicles as V
 from .vehicles import GRAVITY  # noqa: F401  (re-exported: m/s^2, as in RLtools)
 
@@ -41,19 +41,6 @@ def hover_rpm(vehicle: str = V.DEFAULT_VEHICLE, mass_scale: float = 1.0, thrust_
 def hover_action(vehicle: str = V.DEFAULT_VEHICLE, mass_scale: float = 1.0, thrust_scale: float = 1.0) -> float:
     """The hover command as an action in [-1, 1] (``vehicles.hover_command``, the one formula)."""
     return V.get(vehicle).hover_action(mass_scale, thrust_scale)
-
-
-@dataclass(frozen=True)
-class Param:
-    """One per-environment parameter, sampled uniformly in [low, high] at each reset.
-
-    ``default`` is the nominal range; ``limits`` are hard bounds no curriculum may pass.
-    """
-
-    name: str
-    default: tuple[float, float]
-    limits: tuple[float, float]
-    doc: str
 
 
 # The order of this table is the column order of the per-env parameter arrays

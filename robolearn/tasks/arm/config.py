@@ -28,6 +28,20 @@ def _arm_model() -> type[BaseModel]:
         num_threads=(int, Field(1, ge=0, description="threads of the mujoco.batch pool (0: all CPUs)")))
 
 
+def check_section(v: ArmSimConfig) -> ArmSimConfig:
+    """``env.arm`` as the simulator checks it (``ArmConfig.__post_init__``; ``num_threads``
+    belongs to the batch, not to the model)."""
+    from sims.manipulation.config import ArmConfig
+
+    d = v.model_dump()
+    d.pop("num_threads")
+    try:
+        ArmConfig(**d)
+    except ValueError as e:
+        raise ValueError(str(e)) from None
+    return v
+
+
 if TYPE_CHECKING:
     class ArmSimConfig(Strict):
         """Built at run time from ``ArmConfig``'s fields plus ``num_threads``: to mypy they are Any."""

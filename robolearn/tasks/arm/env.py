@@ -7,7 +7,21 @@ from typing import TYPE_CHECKING, Any
 from ...errors import UserError
 
 if TYPE_CHECKING:
+    from sims.manipulation.config import ArmConfig
+
     from ...config import RunConfig
+
+
+def arm_config(cfg: RunConfig, ranges: dict | None = None, **changes: Any) -> ArmConfig:
+    """The manipulation env's ``ArmConfig`` for ``cfg`` (``env.arm`` with ``changes`` over it;
+    ``ranges`` default: env.ranges). Raises ValueError on a bad range."""
+    from sims.manipulation.config import ArmConfig
+
+    d = cfg.env.arm.model_dump()
+    d.pop("num_threads")  # a property of the batch, not of the model (ArmVecEnv's argument)
+    d.update(changes)
+    d["ranges"] = {k: tuple(v) for k, v in (cfg.env.ranges if ranges is None else ranges).items()}
+    return ArmConfig(**d)
 
 
 def make_env(cfg: RunConfig, num_envs: int | None = None, seed: int | None = None,
@@ -19,7 +33,7 @@ def make_env(cfg: RunConfig, num_envs: int | None = None, seed: int | None = Non
     from sims.manipulation import ArmVecEnv
 
     try:
-        arm_cfg = cfg.arm_config(ranges=ranges, **sim_changes)
+        arm_cfg = arm_config(cfg, ranges=ranges, **sim_changes)
     except ValueError as e:
         raise UserError(f"arm config: {e}") from None
     return ArmVecEnv(num_envs or cfg.env.num_envs, config=arm_cfg, seed=cfg.seed if seed is None else seed,

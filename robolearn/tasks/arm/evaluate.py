@@ -122,12 +122,12 @@ def trajectory_plot(trajs: list[dict], path: str | Path) -> None:
     """Top view of the box paths of a few evaluation episodes (start, path, goal)."""
     from sims.manipulation import load_model
 
-    from ...logging.plots import _plt
+    from ...logging.plots import pyplot
 
     m = load_model()
     a = m.jnt_qposadr[m.joint("object").id]
     object_qpos = slice(a, a + 3)
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     for k, t in enumerate(trajs):
         xy = t["qpos"][:, object_qpos][:, :2]

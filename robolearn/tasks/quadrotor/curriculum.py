@@ -21,6 +21,7 @@ from teachers.start_states import SnapshotStarts
 
 from ...curriculum import linear_schedule
 from ...errors import ConfigError
+from .env import sim_config
 
 if TYPE_CHECKING:
     from ...config import CurriculumConfig, RunConfig
@@ -31,7 +32,7 @@ Range = tuple[float, float]  # pydantic validates config ranges to 2-tuples; cas
 
 def build_teacher(cfg: RunConfig) -> Teacher:
     c = cfg.curriculum
-    initial = cfg.sim_config().initial_ranges()
+    initial = sim_config(cfg).initial_ranges()
     if c.teacher == "none":
         return NoTeacher()
     if c.teacher == "reward_schedule":

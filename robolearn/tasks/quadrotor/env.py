@@ -10,11 +10,37 @@ import numpy as np
 from ...errors import UserError
 
 if TYPE_CHECKING:
+    from sims.quadrotor.config import QuadrotorConfig
+
     from ...config import RunConfig
 
 
 def backend_for(device: str) -> str:
     return "cuda" if device == "cuda" else "cpu"
+
+
+def training_ranges(cfg: RunConfig) -> dict[str, tuple[float, float]]:
+    """The training ranges: the vehicle's real range if ``env.train_real_range``, then
+    ``env.ranges`` over it."""
+    out: dict[str, tuple[float, float]] = {}
+    if cfg.env.train_real_range:
+        from sims.quadrotor.params import real_world_ranges
+
+        out.update(real_world_ranges(cfg.env.sim.vehicle))
+    out.update({k: (float(v[0]), float(v[1])) for k, v in cfg.env.ranges.items()})
+    return out
+
+
+def sim_config(cfg: RunConfig, ranges: dict | None = None, **changes: Any) -> QuadrotorConfig:
+    """The simulator's ``QuadrotorConfig`` for ``cfg`` (``env.sim`` with ``changes`` over it;
+    ``ranges`` default: :func:`training_ranges`). Raises ValueError on a bad range."""
+    from sims.quadrotor.config import QuadrotorConfig
+
+    d = cfg.env.sim.model_dump()
+    d.update(changes)
+    d["home_target"] = tuple(d["home_target"])
+    d["ranges"] = dict(training_ranges(cfg) if ranges is None else ranges)
+    return QuadrotorConfig(**d)
 
 
 def make_env(cfg: RunConfig, num_envs: int | None = None, seed: int | None = None,
@@ -25,7 +51,7 @@ def make_env(cfg: RunConfig, num_envs: int | None = None, seed: int | None = Non
     from sims.quadrotor import QuadrotorVecEnv
 
     try:
-        sim_cfg = cfg.sim_config(ranges=ranges, **sim_changes)
+        sim_cfg = sim_config(cfg, ranges=ranges, **sim_changes)
     except ValueError as e:
         raise UserError(f"simulator config: {e}") from None
     return QuadrotorVecEnv(num_envs or cfg.env.num_envs, config=sim_cfg,

@@ -231,7 +231,7 @@ def polish_from_config(cfg: Any, policy: PolicySpec, pool: np.ndarray | None = N
                        on_iteration: Callable[[dict], None] | None = None) -> tuple[PolicySpec, list[dict]]:
     """:func:`polish` with the settings of ``cfg.polish`` (a RunConfig, quadrotor); ``pool``
     default: the run's hard-start pool (robolearn/tasks/quadrotor/hard_starts.py), drawn here."""
-    from .env import make_env
+    from .env import make_env, sim_config
     from .hard_starts import run_pool
 
     c = cfg.polish
@@ -243,5 +243,5 @@ def polish_from_config(cfg: Any, policy: PolicySpec, pool: np.ndarray | None = N
         steady = make_env(cfg, num_envs=ANCHOR_ENVS, seed=seed + 1, backend="cpu")
         anchor = steady_observations(policy, steady, ANCHOR_STEPS, ANCHOR_KEEP, seed + 1, ANCHOR_EVERY)
     env = make_env(cfg, num_envs=2 * c.pairs * c.starts, seed=seed, backend="cpu", episode_steps=c.horizon_steps + 1)
-    return polish(policy, env, pool, c, bound_m=cfg.sim_config().termination_m, seed=seed, anchor_obs=anchor,
+    return polish(policy, env, pool, c, bound_m=sim_config(cfg).termination_m, seed=seed, anchor_obs=anchor,
                   on_iteration=on_iteration)

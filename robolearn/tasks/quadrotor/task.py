@@ -34,7 +34,7 @@ def evaluate(actor: torch.nn.Module, cfg: RunConfig, episodes: int | None = None
 
 def write_plots(run: RunDir, cfg: RunConfig, flight: Any) -> None:
     if flight is not None:
-        from ...logging.plots import flight_plot
+        from .plots import flight_plot
 
         flight_plot(flight, run.plots / "flight.png")
 
