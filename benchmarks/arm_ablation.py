@@ -50,7 +50,7 @@ def arm_overrides(arm: str, half_env_steps: int) -> list[str]:
         items = ", ".join(f"{{param: {p}, start: [1.0, 1.0], end: [0.0, 0.0], begin_env_steps: {begin}, "
                           f"end_env_steps: {end}}}" for p in PRIVILEGES)
         return ["curriculum.teacher=linear", f"curriculum.linear=[{items}]"]
-    raise SystemExit(f"error: unknown arm {arm!r}; use some of {', '.join(ARMS)}")
+    raise ValueError(f"unknown arm {arm!r}; use some of {', '.join(ARMS)}")
 
 
 def wilson(k: float, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -101,42 +101,37 @@ def privileges_plot(runs: dict[str, list[Path]], path: Path) -> None:
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", default="configs/arm_push_lift.yaml")
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--arms", default=",".join(ARMS))
-    ap.add_argument("--env-steps", type=int, help="budget per run in env steps (train.total_env_steps)")
-    ap.add_argument("--wall-s", type=float, help="budget per run in training wall seconds (train.max_wall_time_s)")
-    ap.add_argument("--half-env-steps", type=int, help="with --wall-s: the env step where 'drop' drops")
-    ap.add_argument("--set", action="append", default=[], dest="overrides", help="override for every run")
-    ap.add_argument("--out", required=True, help="directory for the runs and the summary")
-    args = ap.parse_args(argv)
-    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
-    if args.seeds < 1:
-        raise SystemExit("error: --seeds must be >= 1")
-    if (args.env_steps is None) == (args.wall_s is None):
-        raise SystemExit("error: give exactly one budget: --env-steps N or --wall-s S")
-    if args.wall_s is not None and "drop" in arms and args.half_env_steps is None:
-        raise SystemExit("error: arm 'drop' with --wall-s needs --half-env-steps (where it drops), "
-                         "or use --env-steps")
-    half = args.half_env_steps if args.half_env_steps is not None else (args.env_steps or 0) // 2
-    budget = ([f"train.total_env_steps={args.env_steps}"] if args.env_steps is not None else
-              ["train.total_env_steps=1000000000000", f"train.max_wall_time_s={args.wall_s}"])
+def run_arm_ablation(out: str | Path, config: str = "configs/arm_push_lift.yaml", seeds: int = 3,
+                     arms: list[str] | tuple[str, ...] = ARMS, env_steps: int | None = None,
+                     wall_s: float | None = None, half_env_steps: int | None = None,
+                     overrides: list[str] | None = None) -> dict:
+    """Train every arm for ``seeds`` seeds under one budget (exactly one of ``env_steps`` or
+    ``wall_s``), evaluate each at privilege 0, write ``out``/ablation.json and
+    ``out``/plots/privileges.png; returns the summary. Raises ValueError on a bad argument."""
+    overrides = list(overrides or [])
+    if seeds < 1:
+        raise ValueError("--seeds must be >= 1")
+    if (env_steps is None) == (wall_s is None):
+        raise ValueError("give exactly one budget: --env-steps N or --wall-s S")
+    if wall_s is not None and "drop" in arms and half_env_steps is None:
+        raise ValueError("arm 'drop' with --wall-s needs --half-env-steps (where it drops), or use --env-steps")
+    half = half_env_steps if half_env_steps is not None else (env_steps or 0) // 2
+    budget = ([f"train.total_env_steps={env_steps}"] if env_steps is not None else
+              ["train.total_env_steps=1000000000000", f"train.max_wall_time_s={wall_s}"])
     for a in arms:
         arm_overrides(a, half)  # validate every arm before the first run
     from robolearn.config import load_config
     from robolearn.train import train
 
-    out = Path(args.out)
-    summary: dict = {"config": args.config, "seeds": args.seeds, "budget": budget, "drop_at_env_steps": half,
-                     "overrides": args.overrides,
+    out = Path(out)
+    summary: dict = {"config": config, "seeds": seeds, "budget": budget, "drop_at_env_steps": half,
+                     "overrides": overrides,
                      "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs", "arms": {}}
     dirs: dict[str, list[Path]] = {}
     for a in arms:
         rows = []
-        for seed in range(args.seeds):
-            cfg = load_config(args.config, args.overrides + budget + arm_overrides(a, half)
+        for seed in range(seeds):
+            cfg = load_config(config, overrides + budget + arm_overrides(a, half)
                               + [f"seed={seed}", "train.progress=false"])
             res = train(cfg, out=out / a / f"seed{seed}")
             e = res.eval or {}
@@ -161,8 +156,37 @@ def main(argv: list[str] | None = None) -> dict:
     (out / "plots").mkdir(parents=True, exist_ok=True)
     privileges_plot(dirs, out / "plots" / "privileges.png")
     (out / "ablation.json").write_text(json.dumps(summary, indent=1))
-    print(json.dumps({a: {k: v for k, v in s.items() if k != "runs"} for a, s in summary["arms"].items()}, indent=1))
     return summary
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", default="configs/arm_push_lift.yaml")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--arms", default=",".join(ARMS))
+    ap.add_argument("--env-steps", type=int, help="budget per run in env steps (train.total_env_steps)")
+    ap.add_argument("--wall-s", type=float, help="budget per run in training wall seconds (train.max_wall_time_s)")
+    ap.add_argument("--half-env-steps", type=int, help="with --wall-s: the env step where 'drop' drops")
+    ap.add_argument("--set", action="append", default=[], dest="overrides", help="override for every run")
+    ap.add_argument("--out", required=True, help="directory for the runs and the summary")
+    args = ap.parse_args(argv)
+    try:
+        summary = run_arm_ablation(args.out, args.config, args.seeds, parse_arms(args.arms), args.env_steps,
+                                   args.wall_s, args.half_env_steps, args.overrides)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
+    print_arm_ablation(summary)
+    return summary
+
+
+def parse_arms(text: str) -> list[str]:
+    """``curriculum,none,drop`` -> the list of arm names."""
+    return [a.strip() for a in text.split(",") if a.strip()]
+
+
+def print_arm_ablation(summary: dict) -> None:
+    """The per-arm aggregate (success at privilege 0, 95 % CIs, per seed) as JSON."""
+    print(json.dumps({a: {k: v for k, v in s.items() if k != "runs"} for a, s in summary["arms"].items()}, indent=1))
 
 
 if __name__ == "__main__":

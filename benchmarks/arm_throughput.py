@@ -26,6 +26,7 @@ import datetime
 import json
 import os
 import platform
+from pathlib import Path
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,7 +59,7 @@ class Variant:
 def parse_variant(s: str) -> tuple[str, str, list[str]]:
     name, eq, rest = s.partition("=")
     if not eq or not name or not rest:
-        raise SystemExit(f"error: --variant {s!r}: write NAME=CONFIG[;override;...], "
+        raise ValueError(f"--variant {s!r}: write NAME=CONFIG[;override;...], "
                          "e.g. 'fast=configs/arm_push_lift.yaml;env.arm.num_threads=1'")
     config, *ov = rest.split(";")
     return name, config, [o for o in ov if o]
@@ -132,6 +133,48 @@ def describe(v: Variant) -> dict:
             "actor_params": sum(p.numel() for p in v.algo.model.actor.parameters())}
 
 
+def run_arm_throughput(rounds: int = 5, iterations: int = 2, env_calls: int = 40, variants: list[str] | None = None,
+                       extra: list[str] | None = None, json_out: str | Path | None = None) -> dict:
+    """Measure every variant (``NAME=CONFIG[;override;...]``; default: before and after),
+    interleaved round by round; returns the result dict (also written to ``json_out``).
+    Raises ValueError on a bad argument."""
+    if rounds < 1 or iterations < 1 or env_calls < 1:
+        raise ValueError("--rounds, --iterations and --env-calls must be >= 1")
+    specs = [parse_variant(s) for s in variants] if variants else [
+        (k, c, list(o)) for k, (c, o) in DEFAULT_VARIANTS.items()]
+    vs = [Variant(name, config, ov) for name, config, ov in specs]
+    for v in vs:
+        build(v, list(extra or []))
+    rng = np.random.default_rng(0)
+    for r in range(rounds):
+        for v in vs:
+            measure_round(v, env_calls, iterations, rng)
+        print(f"round {r + 1}/{rounds}: " + "; ".join(
+            f"{v.name} train {v.rates['train'][-1]:,.0f} env {v.rates['env'][-1]:,.0f} raw {v.rates['raw'][-1]:,.0f}"
+            for v in vs), flush=True)
+    out: dict = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                 "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
+                 "rounds": rounds, "iterations": iterations, "env_calls": env_calls,
+                 "variants": {}}
+    for v in vs:
+        med = {k: float(np.median(x)) for k, x in v.rates.items()}
+        out["variants"][v.name] = describe(v) | {
+            "raw_env_steps_per_s": round(med["raw"]), "env_steps_per_s": round(med["env"]),
+            "env_over_raw": round(med["env_over_raw"], 3), "train_env_steps_per_s": round(med["train"]),
+            "raw_env_steps_per_cpu_s": round(med["raw_cpu"]), "env_steps_per_cpu_s": round(med["env_cpu"]),
+            "train_env_steps_per_cpu_s": round(med["train_cpu"]),
+            "bar_env_ge_80pct_raw": bool(med["env_over_raw"] >= 0.8)}
+    base = vs[0]
+    for v in vs[1:]:
+        ratios = np.array(v.rates["train"]) / np.array(base.rates["train"])
+        out["variants"][v.name][f"train_speedup_vs_{base.name}"] = round(float(np.median(ratios)), 2)
+        out["variants"][v.name][f"train_speedup_vs_{base.name}_per_round"] = [round(float(x), 2) for x in ratios]
+    if json_out:
+        with open(json_out, "w") as f:
+            json.dump(out, f, indent=1)
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (medians are reported)")
@@ -143,41 +186,11 @@ def main(argv: list[str] | None = None) -> dict:
                     help="override applied to every variant, e.g. env.num_envs=64")
     ap.add_argument("--json", help="also write the result to this file")
     args = ap.parse_args(argv)
-    if args.rounds < 1 or args.iterations < 1 or args.env_calls < 1:
-        raise SystemExit("error: --rounds, --iterations and --env-calls must be >= 1")
-    specs = [parse_variant(s) for s in args.variant] if args.variant else [
-        (k, c, list(o)) for k, (c, o) in DEFAULT_VARIANTS.items()]
-    variants = [Variant(name, config, ov) for name, config, ov in specs]
-    for v in variants:
-        build(v, args.extra)
-    rng = np.random.default_rng(0)
-    for r in range(args.rounds):
-        for v in variants:
-            measure_round(v, args.env_calls, args.iterations, rng)
-        print(f"round {r + 1}/{args.rounds}: " + "; ".join(
-            f"{v.name} train {v.rates['train'][-1]:,.0f} env {v.rates['env'][-1]:,.0f} raw {v.rates['raw'][-1]:,.0f}"
-            for v in variants), flush=True)
-    out: dict = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                 "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
-                 "rounds": args.rounds, "iterations": args.iterations, "env_calls": args.env_calls,
-                 "variants": {}}
-    for v in variants:
-        med = {k: float(np.median(x)) for k, x in v.rates.items()}
-        out["variants"][v.name] = describe(v) | {
-            "raw_env_steps_per_s": round(med["raw"]), "env_steps_per_s": round(med["env"]),
-            "env_over_raw": round(med["env_over_raw"], 3), "train_env_steps_per_s": round(med["train"]),
-            "raw_env_steps_per_cpu_s": round(med["raw_cpu"]), "env_steps_per_cpu_s": round(med["env_cpu"]),
-            "train_env_steps_per_cpu_s": round(med["train_cpu"]),
-            "bar_env_ge_80pct_raw": bool(med["env_over_raw"] >= 0.8)}
-    base = variants[0]
-    for v in variants[1:]:
-        ratios = np.array(v.rates["train"]) / np.array(base.rates["train"])
-        out["variants"][v.name][f"train_speedup_vs_{base.name}"] = round(float(np.median(ratios)), 2)
-        out["variants"][v.name][f"train_speedup_vs_{base.name}_per_round"] = [round(float(x), 2) for x in ratios]
+    try:
+        out = run_arm_throughput(args.rounds, args.iterations, args.env_calls, args.variant, args.extra, args.json)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
     print(json.dumps(out, indent=1))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=1)
     return out
 
 

@@ -95,25 +95,23 @@ def analytic(r: dict) -> str:
     return f"{a['instructions_estimate']}/{a['cycles_estimate']}" if a["instructions_estimate"] else "-"
 
 
-def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--policy", type=Path, help="policy.pt to measure (default: random default-shape actor)")
-    ap.add_argument("--before", help="git revision whose C generator to measure too")
-    ap.add_argument("--json", type=Path)
-    a = ap.parse_args(argv)
+def run_mcu(policy: Path | None = None, before: str | None = None, json_out: Path | None = None) -> dict:
+    """Count and estimate every kernel variant of ``policy`` (default: a random default-shape
+    actor), and of the C generator at git revision ``before`` too; prints the table as it
+    goes, returns the figures (also written to ``json_out``)."""
     from firmware_export.policy_file import load_policy
 
-    base = load_policy(a.policy) if a.policy else default_policy()
+    base = load_policy(policy) if policy else default_policy()
     rows: dict[str, dict] = {}
     variants: list[tuple[str, Any, str | None, Any]] = []
-    if a.before:
-        old = _old_codegen(a.before)
-        variants += [(f"before ({a.before}) float32", base, None, old), (f"before ({a.before}) int8", base, "int8", old)]
+    if before:
+        old = _old_codegen(before)
+        variants += [(f"before ({before}) float32", base, None, old), (f"before ({before}) int8", base, "int8", old)]
     v2 = with_integrator(base, 3) if not base.state_dim else base
     variants += [("float32", base, None, None), ("int8", base, "int8", None),
                  ("float32, integrator k=3", v2, None, None), ("int8, integrator k=3", v2, "int8", None)]
     print(f"policy: {'-'.join(map(str, base.layer_sizes))} {base.activation}, {base.macs} MACs"
-          f" ({a.policy or 'random weights, seed 0'}); STM32F405 at 168 MHz, weights in SRAM")
+          f" ({policy or 'random weights, seed 0'}); STM32F405 at 168 MHz, weights in SRAM")
     print(f"{'variant':34s} {'instructions':>12s} {'cycles est.':>11s} {'(no ld pipe)':>12s} {'us est.':>8s}"
           f" {'analytic instr/cycles':>22s} {'weights B':>9s}")
     for name, spec, qz, cg in variants:
@@ -123,10 +121,19 @@ def main(argv: list[str] | None = None) -> dict:
               f" {r['us_estimate_at_168mhz']:8.1f} {analytic(r):>22s}"
               f" {r['weight_bytes']:9d}")
     print("instructions: counted under QEMU; cycles: ESTIMATED from the counted mix with firmware_export/cost.py CHARGES")
-    out = {"policy": str(a.policy or "default shape, random weights seed 0"), "variants": rows}
-    if a.json:
-        a.json.write_text(json.dumps(out, indent=2) + "\n")
+    out = {"policy": str(policy or "default shape, random weights seed 0"), "variants": rows}
+    if json_out:
+        json_out.write_text(json.dumps(out, indent=2) + "\n")
     return out
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--policy", type=Path, help="policy.pt to measure (default: random default-shape actor)")
+    ap.add_argument("--before", help="git revision whose C generator to measure too")
+    ap.add_argument("--json", type=Path)
+    a = ap.parse_args(argv)
+    return run_mcu(a.policy, a.before, a.json)
 
 
 if __name__ == "__main__":

@@ -268,21 +268,49 @@ def bench_sim(
     return 0
 
 
-@bench_app.command("arm-throughput", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def bench_arm_throughput(ctx: typer.Context) -> int:
-    """Arm training throughput, before and after, side by side (options: python -m benchmarks.arm_throughput --help)."""
-    from benchmarks.arm_throughput import main as arm_main
+@bench_app.command("arm-throughput")
+def bench_arm_throughput(
+    rounds: int = typer.Option(5, "--rounds", min=1, help="interleaved rounds (medians are reported)"),
+    iterations: int = typer.Option(2, "--iterations", min=1, help="PPO iterations per variant and round"),
+    env_calls: int = typer.Option(40, "--env-calls", min=1, help="env (and raw) steps per window"),
+    variant: List[str] = typer.Option([], "--variant", help="NAME=CONFIG[;override;...] (repeatable; default: "
+                                      "before = configs/arm_push.yaml as it was, after = configs/arm_push_lift.yaml)"),
+    set_: List[str] = typer.Option([], "--set", help="override applied to every variant, e.g. env.num_envs=64"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="also write the result to this file"),
+) -> int:
+    """Arm training throughput (raw mujoco.batch, env, PPO iterations), variants side by side in one run."""
+    from benchmarks.arm_throughput import run_arm_throughput
 
-    arm_main(list(ctx.args))
+    try:
+        out = run_arm_throughput(rounds, iterations, env_calls, variant, set_, json_out)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    print(json.dumps(out, indent=1))
     return 0
 
 
-@bench_app.command("arm-ablation", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def bench_arm_ablation(ctx: typer.Context) -> int:
-    """Push-lift ablation: curriculum / no privileges / full then dropped at half (options: python -m benchmarks.arm_ablation --help)."""
-    from benchmarks.arm_ablation import main as abl_main
+@bench_app.command("arm-ablation")
+def bench_arm_ablation(
+    out: Path = typer.Option(..., "--out", help="directory for the runs, ablation.json and plots/"),
+    config: Path = typer.Option(Path("configs/arm_push_lift.yaml"), "--config", help="YAML config of every run"),
+    seeds: int = typer.Option(3, "--seeds", min=1, help="seeds per arm (0..N-1)"),
+    arms: str = typer.Option("curriculum,none,drop", "--arms",
+                             help="comma-separated: curriculum (annealed by success), none (no privileges), "
+                                  "drop (full strength, 0 at half the budget)"),
+    env_steps: Optional[int] = typer.Option(None, "--env-steps", min=1, help="budget per run in env steps"),
+    wall_s: Optional[float] = typer.Option(None, "--wall-s", min=1.0, help="budget per run in training wall seconds"),
+    half_env_steps: Optional[int] = typer.Option(None, "--half-env-steps", min=1,
+                                                 help="with --wall-s: the env step where 'drop' drops"),
+    set_: List[str] = typer.Option([], "--set", help="override for every run (repeatable)"),
+) -> int:
+    """Push-lift ablation at privilege 0: the curriculum / no privileges / full then dropped at half."""
+    from benchmarks.arm_ablation import parse_arms, print_arm_ablation, run_arm_ablation
 
-    abl_main(list(ctx.args))
+    try:
+        summary = run_arm_ablation(out, str(config), seeds, parse_arms(arms), env_steps, wall_s, half_env_steps, set_)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    print_arm_ablation(summary)
     return 0
 
 
@@ -380,10 +408,9 @@ def bench_mcu(
     json_out: Optional[Path] = typer.Option(None, "--json", help="write the figures here"),
 ) -> int:
     """Cortex-M4 cost of the exported actor: instructions counted under QEMU, cycles estimated (benchmarks.mcu)."""
-    from benchmarks.mcu import main as mcu_main
+    from benchmarks.mcu import run_mcu
 
-    mcu_main((["--policy", str(policy)] if policy else []) + (["--before", before] if before else [])
-             + (["--json", str(json_out)] if json_out else []))
+    run_mcu(policy, before, json_out)
     return 0
 
 
@@ -422,18 +449,17 @@ def bench_peers(
     json_out: Optional[Path] = typer.Option(None, "--json", help="write the result here"),
 ) -> int:
     """RAPTOR and our policies on the same starts: nominal, real range, corners (benchmarks.peers)."""
-    from benchmarks.peers import main as peers_main
+    from benchmarks.peers import format_tables, run_peers
 
     from .logging.run_dir import RunDir
 
     for r in runs or []:
         RunDir(r).require()
-    argv = [str(r) for r in runs or []] + ["--sim", sim] + ([] if raptor else ["--no-raptor"])
-    for flag, val in (("--episodes", episodes), ("--seed", seed), ("--config", config),
-                      ("--termination-m", termination_m), ("--json", json_out)):
-        if val is not None:
-            argv += [flag, str(val)]
-    peers_main(argv, raise_user_errors=True)
+    result = run_peers([str(r) for r in runs or []], episodes, seed, None, str(config) if config else None, sim, raptor,
+                       termination_m=termination_m)
+    if json_out is not None:
+        json_out.write_text(json.dumps(result, indent=1) + "\n")
+    print(format_tables(result))
     return 0
 
 

@@ -404,3 +404,14 @@ def test_the_parser_resolves_relative_function_level_and_type_checking_imports(t
     assert ("benchmarks.train", "function", False) in es
     assert ("sims.quadrotor.params", "function", False) in es
     assert ("robolearn.cli._default", "function", True) in es
+
+
+def test_the_cli_calls_benchmark_functions_not_their_argv_mains() -> None:
+    """``robolearn bench ...`` takes typed options and calls the benchmarks' plain functions;
+    no command hands an argv list to a benchmark's ``main``."""
+    tree = ast.parse((ROOT / "robolearn" / "cli.py").read_text())
+    mains = [f"line {n.lineno}" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+             and (n.module or "").startswith("benchmarks") and any(a.name == "main" for a in n.names)]
+    assert not mains, f"robolearn/cli.py imports a benchmark's main at {', '.join(mains)}"
+    extra = [f"line {n.lineno}" for n in ast.walk(tree) if isinstance(n, ast.keyword) and n.arg == "context_settings"]
+    assert not extra, f"a bench command passes unparsed arguments through (context_settings) at {', '.join(extra)}"
