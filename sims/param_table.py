@@ -34,7 +34,12 @@ def check_range(params: Sequence[Param], index: Mapping[str, int], name: str,
     (scalars, or per-env arrays) is not finite, ordered and inside its hard limits."""
     if name not in index:
         raise ValueError(f"unknown parameter {name!r}; known: {', '.join(index)}")
-    lim_lo, lim_hi = params[index[name]].limits
+    check_bounds(name, params[index[name]].limits, lo, hi)
+
+
+def check_bounds(name: str, limits: tuple[float, float], lo: float | np.ndarray, hi: float | np.ndarray) -> None:
+    """Raise ValueError naming ``name`` if [lo, hi] is not finite, ordered and inside ``limits``."""
+    lim_lo, lim_hi = limits
     lo_a = np.asarray(lo, dtype=np.float64)
     hi_a = np.asarray(hi, dtype=np.float64)
     if not (np.all(np.isfinite(lo_a)) and np.all(np.isfinite(hi_a))):

@@ -69,8 +69,13 @@ def learning_curves(metrics: dict[str, np.ndarray], path: str | Path) -> Path | 
     for ax in axes[n:]:
         ax.axis("off")
     fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def save_figure(fig: Any, path: str | Path, dpi: int = 110) -> Path:
+    """Write ``fig`` as a PNG at ``path`` (folders made as needed) and close it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    fig.savefig(path, dpi=dpi)
+    pyplot().close(fig)
     return path

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 import torch
 
+from ..param_table import check_bounds
 from .task import VecTaskLike
 
 if TYPE_CHECKING:
@@ -62,13 +63,8 @@ class IsaacParam:
     apply: Apply
 
     def check(self, low: np.ndarray, high: np.ndarray) -> None:
-        lo, hi = self.limits
-        if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
-            raise ValueError(f"{self.name}: range must be finite")
-        if np.any(low > high):
-            raise ValueError(f"{self.name}: low must be <= high")
-        if np.any(low < lo) or np.any(high > hi):
-            raise ValueError(f"{self.name}: range must lie within the limits [{lo}, {hi}]")
+        """Raise ValueError if [low, high] is not finite, ordered and inside ``limits``."""
+        check_bounds(self.name, self.limits, low, high)
 
 
 # ----------------------------------------------------------------- property setters

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ...logging.plots import pyplot
+from ...logging.plots import pyplot, save_figure
 
 if TYPE_CHECKING:
     from .evaluate import FlightRecord
@@ -37,8 +37,4 @@ def flight_plot(flight: FlightRecord, path: str | Path, title: str = "") -> Path
     status = "survived" if flight.survived else "terminated"
     fig.suptitle(title or f"evaluation episode (nominal, env 0): {status}", fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
