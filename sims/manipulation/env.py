@@ -99,6 +99,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from mujoco.batch import Batch
 
+from ..single_env import SingleEnv
 from . import params as P
 from .config import INTEGRATOR_NAMES, TASKS, ArmConfig  # noqa: F401 - TASKS and ArmConfig are also read from here
 
@@ -635,29 +636,8 @@ class ArmVecEnv(VectorEnv):
         return model, data
 
 
-class ArmEnv(gym.Env):
+class ArmEnv(SingleEnv):
     """Single arm with the standard gymnasium API (a 1-env ``ArmVecEnv``)."""
 
-    metadata = {"render_modes": []}
-
     def __init__(self, task: str = "push", config: ArmConfig | None = None, **config_kwargs: Any):
-        self.vec = ArmVecEnv(1, task=task, config=config, **config_kwargs)
-        self.observation_space = self.vec.single_observation_space
-        self.action_space = self.vec.single_action_space
-
-    def reset(self, *, seed: int | None = None,
-              options: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        super().reset(seed=seed)
-        obs, _ = self.vec.reset(seed=seed, options=options)
-        return {k: v[0].copy() for k, v in obs.items()}, {}
-
-    def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        act = np.asarray(action, np.float32).reshape(1, -1)
-        obs, rew, term, trunc, info = self.vec.step(act)
-        out = {"nonfinite_resets": info["nonfinite_resets"]}
-        if term[0] or trunc[0]:
-            obs = info["final_obs"]
-            out["episode"] = {k: (v[0].copy() if isinstance(v, np.ndarray) else v)
-                              for k, v in info["episode"].items()}
-        return ({k: v[0].copy() for k, v in obs.items()}, float(rew[0]), bool(term[0]),
-                bool(trunc[0]), out)
+        self._adopt(ArmVecEnv(1, task=task, config=config, **config_kwargs))

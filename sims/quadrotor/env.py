@@ -28,6 +28,7 @@ import gymnasium as gym
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 
+from ..single_env import SingleEnv
 from . import params as P
 from . import physics as K
 from .config import QuadrotorConfig, check_range
@@ -468,32 +469,11 @@ class QuadrotorVecEnv(VectorEnv):
         return self._host("vec")[:, P.E_TARGET : P.E_TARGET + 3]
 
 
-class QuadrotorEnv(gym.Env):
+class QuadrotorEnv(SingleEnv):
     """Single quadrotor with the standard gymnasium API (a 1-env ``QuadrotorVecEnv``)."""
 
-    metadata = {"render_modes": []}
-
     def __init__(self, config: QuadrotorConfig | None = None, **config_kwargs: Any):
-        self.vec = QuadrotorVecEnv(1, config=config, **config_kwargs)
-        self.observation_space = self.vec.single_observation_space
-        self.action_space = self.vec.single_action_space
-
-    def reset(self, *, seed: int | None = None,
-              options: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        super().reset(seed=seed)
-        obs, _ = self.vec.reset(seed=seed, options=options)
-        return {k: v[0].copy() for k, v in obs.items()}, {}
-
-    def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        act = np.asarray(action, np.float32).reshape(1, 4)
-        obs, rew, term, trunc, info = self.vec.step(act)
-        out = {"nonfinite_resets": info["nonfinite_resets"]}
-        if term[0] or trunc[0]:
-            obs = info["final_obs"]
-            out["episode"] = {k: (v[0].copy() if isinstance(v, np.ndarray) else v)
-                              for k, v in info["episode"].items()}
-        return ({k: v[0].copy() for k, v in obs.items()}, float(rew[0]), bool(term[0]),
-                bool(trunc[0]), out)
+        self._adopt(QuadrotorVecEnv(1, config=config, **config_kwargs))
 
     @property
     def state(self) -> np.ndarray:
