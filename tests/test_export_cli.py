@@ -13,25 +13,9 @@ import pytest
 import torch
 
 from test_export import make_run
+from cli_helpers import assert_error, cli
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def cli(*args, capsys):
-    from robolearn.cli import app
-
-    with pytest.raises(SystemExit) as e:
-        app([*map(str, args)])
-    out = capsys.readouterr()
-    return e.value.code, out.out, out.err
-
-
-def assert_error(code, err, *fragments):
-    assert code == 2
-    lines = [l for l in err.splitlines() if l.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
-    for f in fragments:
-        assert f in lines[0], (f, lines[0])
 
 
 def test_export_end_to_end_subprocess(tmp_path):

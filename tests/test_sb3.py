@@ -18,6 +18,7 @@ from robolearn.tasks.quadrotor.env import hover_action  # noqa: E402
 from robolearn.sb3 import (AsymmetricActorCriticPolicy, AsymmetricSACPolicy, AsymmetricTD3Policy,  # noqa: E402
                            SB3VecEnv, TeacherCallback, make_vec_env, policy_from_sb3)
 from teachers.base import RangeProposal, Teacher  # noqa: E402
+from cli_helpers import assert_error, cli  # noqa: E402
 
 # The easy hover variant: start 5 cm from the target, level, at rest; 2 s episodes.
 # the budgets below were measured on the l2f_paper vehicle (the configs' one; the bare
@@ -347,17 +348,3 @@ def test_sb3_export_cli_errors_are_one_line(tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
-def cli(*args, capsys):
-    from robolearn.cli import app
-
-    with pytest.raises(SystemExit) as e:
-        app([*map(str, args)])
-    out = capsys.readouterr()
-    return e.value.code, out.out, out.err
-
-
-def assert_error(code, err, *fragments):
-    lines = [l for l in err.splitlines() if l.strip()]
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (code, err)
-    for f in fragments:
-        assert f in lines[0], (f, lines[0])

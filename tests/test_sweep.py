@@ -18,6 +18,7 @@ import yaml
 
 from robolearn.errors import UserError
 from robolearn.sweep import mean_ci95, metric_value, parse_grid, plan, split_values
+from cli_helpers import assert_error, cli
 
 ROOT = Path(__file__).resolve().parent.parent
 T975 = {1: 12.706204736174707, 2: 4.302652729749464}  # Student t 0.975 quantiles, df = 1, 2
@@ -31,22 +32,6 @@ ppo: {rollout_steps: 16, epochs: 1, minibatches: 1}
 train: {total_env_steps: 512, checkpoint_every_s: 60}
 eval: {episodes: 8, episode_steps: 50, plots: false}
 """
-
-
-def cli(*args, capsys):
-    from robolearn.cli import app
-
-    with pytest.raises(SystemExit) as e:
-        app([*map(str, args)])
-    out = capsys.readouterr()
-    return e.value.code, out.out, out.err
-
-
-def assert_error(code, err, *fragments):
-    lines = [l for l in err.splitlines() if l.strip()]
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (code, err)
-    for f in fragments:
-        assert f in lines[0], (f, lines[0])
 
 
 # ----------------------------------------------------------------------------- no Ray
