@@ -354,6 +354,27 @@ def bench_failures(
     return 0
 
 
+@bench_app.command("attribution")
+def bench_attribution(
+    run: Path = typer.Argument(..., help="run directory (config.yaml, policy.pt, eval.json)"),
+    blocks: str = typer.Option("nominal,real_range,corners", "--blocks", help="comma-separated eval blocks"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="also write the full result here"),
+) -> int:
+    """Where a hover run's eval failures come from: start, vehicle, crash time, two counterfactuals (issue 23)."""
+    import json as _json
+
+    from benchmarks.hover_attribution import print_attribution, run_attribution
+
+    from .logging.run_dir import RunDir
+
+    RunDir(run).require()
+    res = run_attribution(run, [b for b in blocks.split(",") if b])
+    print_attribution(res)
+    if json_out is not None:
+        json_out.write_text(_json.dumps(res, indent=1))
+    return 0
+
+
 def _print_json_result(r: dict, json_out: Optional[Path]) -> NoReturn:
     """Print a benchmark's JSON result (and write it to ``json_out``); exit 0 if ``r["ok"]``."""
     import json as _json
