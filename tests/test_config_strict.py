@@ -1,6 +1,7 @@
 """Config strictness (issue 25): seeds in range, finite numbers, no booleans or strings for
 numbers, one line naming the key; descriptions of every key; ``import robolearn`` is light."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -67,6 +68,8 @@ def test_every_config_key_has_a_one_line_description_and_help_config_lists_it():
     assert len(fields) > 150
     for key, f in fields:
         assert f.description and "\n" not in f.description, key
+        # a simulator field without a comment is described only by where it is defined
+        assert not re.fullmatch(r"\w+Config\.\w+ \(\S+\.py\)", f.description), (key, f.description)
     lines = describe_config()
     listed = {ln.split(" ")[0].rstrip(":") for ln in lines}
     assert {k for k, _ in fields} <= listed

@@ -18,7 +18,7 @@ INTEGRATOR_NAMES = ("euler", "implicitfast")  # env.INTEGRATORS maps them to MuJ
 @dataclass
 class ArmConfig:
     task: str = "push"
-    episode_steps: int = 150
+    episode_steps: int = 150  # control steps per episode
     substeps: int = 10  # physics steps per control step: 10 x 2 ms = 50 Hz control
     # Physics step (s); None keeps arm.xml's 2 ms. See the module docstring ("Time step")
     # for why 4 ms (with 5 substeps) is still a stable integration of this scene.
@@ -26,9 +26,9 @@ class ArmConfig:
     # None keeps arm.xml's (implicitfast); "euler" or "implicitfast" overrides it (module
     # docstring, "Time step": for this model the two differ only in cost).
     integrator: str | None = None
-    ee_step_m: float = 0.02
-    yaw_step_rad: float = 0.1
-    max_virtual_force_n: float = 3.0
+    ee_step_m: float = 0.02  # m per control step of the end-effector target at action 1
+    yaw_step_rad: float = 0.1  # rad per control step of the gripper yaw at action 1
+    max_virtual_force_n: float = 3.0  # N, the privileged virtual force at action 1 and coefficient 1
     # None: the virtual force acts anywhere. r: only near the box, full while the finger-pad
     # centre is within r of the box centre, fading linearly to 0 at 2 r (see step()).
     force_radius_m: float | None = None
@@ -36,11 +36,11 @@ class ArmConfig:
     # previous step) on top of the radius gate: help only for a push in contact, the
     # behaviour that must survive when the coefficient reaches 0.
     force_needs_touch: bool = False
-    success_threshold_m: float = 0.03
-    terminate_on_success: bool = True
-    success_bonus: float = 10.0
-    fall_penalty: float = 10.0
-    action_penalty: float = 0.01
+    success_threshold_m: float = 0.03  # m, object-goal distance that counts as success
+    terminate_on_success: bool = True  # end the episode at the first success
+    success_bonus: float = 10.0  # reward added at every step within the success threshold
+    fall_penalty: float = 10.0  # reward subtracted when the object falls off the table (ends the episode)
+    action_penalty: float = 0.01  # x the sum of squared arm actions, per step
     approach_weight: float = 0.5  # push: pads to the box's back face; lift: pads to the box centre
     # push: None, the box-goal term is paid wherever the pads are; r: only while the pads are
     # within r of the push point (ManiSkill's PushCube-v1 dense reward gates its "place" term
@@ -53,7 +53,7 @@ class ArmConfig:
     # push: add the approach target minus the end effector and the push direction to both
     # views (``PUSH_PARTS``); the policy's are computed from its noisy estimates.
     push_features: bool = False
-    home_noise_m: float = 0.02
+    home_noise_m: float = 0.02  # m, uniform noise of the end effector's start around home
     # FetchPush's interface for pushing (Gymnasium-Robotics, ``block_gripper=True``): the
     # gripper stays closed and the yaw at 0, and the action space drops the yaw and grip
     # dims (6: xyz delta, virtual force): the policy moves the closed fingers as one pusher.

@@ -34,23 +34,23 @@ class QuadrotorConfig:
     """
 
     task: str = "hover"
-    vehicle: str = V.DEFAULT_VEHICLE
+    vehicle: str = V.DEFAULT_VEHICLE  # preset of vehicles.py: crazyflie_2_1, l2f_paper, ...
     dt: float = 0.01  # s, control period
     substeps: int = 1  # RK4 steps per control step
     episode_steps: int = 500  # 5 s at 100 Hz
     action_history: int = 2  # past actions in the policy view (1..8)
-    motor_dynamics: bool = True
-    rotor_drag: bool = True
-    ground_effect: bool = True
-    sensor_noise: bool = True
+    motor_dynamics: bool = True  # first-order motors (rise / fall constants); False: RPM = command
+    rotor_drag: bool = True  # rotor (blade-flapping) drag, proportional to rotor speed x body velocity
+    ground_effect: bool = True  # thrust gain near the ground (params.GROUND_EFFECT_COEFF, after Shi et al. 2019)
+    sensor_noise: bool = True  # observation noise on the policy view (the critic view stays exact)
     home_target: tuple[float, float, float] = (0.0, 0.0, 1.0)  # m, world frame
     termination_position_m: float | None = None  # None: task default (0.6 hover, 2.0 reach)
-    termination_velocity_mps: float = 10.0
-    termination_angvel_rps: float = 35.0
-    reward_scale: float = 0.1
-    reward_constant: float = 1.0
-    termination_penalty: float = 0.0
-    gravity: float = P.GRAVITY
+    termination_velocity_mps: float = 10.0  # m/s, an episode ends above this speed
+    termination_angvel_rps: float = 35.0  # rad/s, an episode ends above this body rate
+    reward_scale: float = 0.1  # reward per step = reward_constant - reward_scale x weighted cost
+    reward_constant: float = 1.0  # the per-step survival reward before the cost (see reward_scale)
+    termination_penalty: float = 0.0  # the reward of the step that terminates an episode
+    gravity: float = P.GRAVITY  # m/s^2
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
