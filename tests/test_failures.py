@@ -6,43 +6,27 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from benchmarks.failures import analyse, hard_corner, survival
-from robolearn.config import dump_config, load_config
+from robolearn.config import load_config
 from robolearn.tasks.quadrotor.env import EvalBlock
 from robolearn.tasks.quadrotor.evaluate import run_block
 from robolearn.tasks.quadrotor.hard_starts import is_hard, start_conditions
-from robolearn.networks import DeterministicActor, export_actor
 from sims.quadrotor import params as P
+
+from hover_helpers import hover_actor, write_hover_run
 
 OVERRIDES = ["eval.episodes=200", "eval.episode_steps=50"]
 
 
-def _hover_actor(obs_dim: int) -> DeterministicActor:
-    """Commands the nominal hover throttle whatever it sees: survives level starts, not tumbling ones."""
-    actor = DeterministicActor(obs_dim, 4, [8], "tanh")
-    a_h = P.hover_action("l2f_paper")
-    with torch.no_grad():
-        out = actor.net[-1]
-        out.weight.zero_()
-        out.bias.fill_(a_h)
-    return actor.eval()
-
-
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cfg = load_config("configs/quadrotor_hover_l2f.yaml", OVERRIDES)
-    d = tmp_path_factory.mktemp("run")
-    (d / "config.yaml").write_text(dump_config(cfg))
-    actor = _hover_actor(50)
-    torch.save(export_actor(actor.norm, actor.net, "tanh"), d / "policy.pt")
-    return d
+    return write_hover_run(tmp_path_factory.mktemp("run"), OVERRIDES)
 
 
 def test_survival_replays_the_evaluation_block(run_dir: Path) -> None:
     cfg = load_config(run_dir / "config.yaml")
-    actor = _hover_actor(50)
+    actor = hover_actor(50)
     surv, rel0 = survival(actor, cfg, cfg.eval.episodes, cfg.eval.seed)
     ref, _ = run_block(actor, cfg, EvalBlock({}), cfg.eval.episodes, cfg.eval.seed)
     assert surv.mean() == pytest.approx(ref["survival_rate"])
@@ -59,7 +43,7 @@ def test_hard_corner_is_a_subset_of_the_start_distribution(run_dir: Path) -> Non
     assert c["tilt_deg"].max() <= 90.0 + 1e-3 and c["tilt_deg"].min() > 40.0
     assert np.all(np.abs(pool[:, :3]) <= 0.2 + 1e-6) and np.all(np.abs(pool[:, 7:10]) <= 1.0 + 1e-6)
     # a constant hover command loses more of these tilted, falling starts than of the whole distribution
-    actor = _hover_actor(50)
+    actor = hover_actor(50)
     hard_surv, rel0 = survival(actor, cfg, 0, 7, starts=pool)
     np.testing.assert_allclose(rel0, pool, atol=1e-6)  # the episodes start where they were told
     all_surv, _ = survival(actor, cfg, 300, 7)

@@ -7,41 +7,27 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from benchmarks.hover_attribution import factors, replay, run_attribution
-from robolearn.config import dump_config, load_config
+from robolearn.config import load_config
 from robolearn.errors import UserError
-from robolearn.networks import DeterministicActor, export_actor
 from robolearn.tasks.quadrotor.env import eval_blocks
 from robolearn.tasks.quadrotor.evaluate import run_block
 from sims.quadrotor import params as P
 
+from hover_helpers import hover_actor, write_hover_run
+
 OVERRIDES = ["eval.episodes=160", "eval.episode_steps=60", "eval.vehicles=[]"]
-
-
-def _hover_actor(obs_dim: int) -> DeterministicActor:
-    """Commands the nominal hover throttle whatever it sees: survives level starts, not tumbling ones."""
-    actor = DeterministicActor(obs_dim, 4, [8], "tanh")
-    with torch.no_grad():
-        actor.net[-1].weight.zero_()
-        actor.net[-1].bias.fill_(P.hover_action("l2f_paper"))
-    return actor.eval()
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cfg = load_config("configs/quadrotor_hover_l2f.yaml", OVERRIDES)
-    d = tmp_path_factory.mktemp("run")
-    (d / "config.yaml").write_text(dump_config(cfg))
-    actor = _hover_actor(50)
-    torch.save(export_actor(actor.norm, actor.net, "tanh"), d / "policy.pt")
-    return d
+    return write_hover_run(tmp_path_factory.mktemp("run"), OVERRIDES)
 
 
 def test_replay_matches_the_evaluation_and_pinned_draws_reproduce_it(run_dir: Path) -> None:
     cfg = load_config(run_dir / "config.yaml")
-    actor = _hover_actor(50)
+    actor = hover_actor(50)
     block = eval_blocks(cfg)["real_range"]
     n, seed = cfg.eval.episodes, cfg.eval.seed
     r = replay(actor, cfg, block, n, seed)
