@@ -72,13 +72,10 @@ def replay(policy: torch.nn.Module, cfg: Any, block: Any, episodes: int, seed: i
     episode's parameters (N, NUM_PARAMS), disturbance force (N, 3) N world, start (N, 17) relative,
     and the state (N, 17) one step before the end. ``pin`` fixes the randomized parameters per env,
     ``starts`` the start states (both keep every other draw)."""
-    from robolearn.tasks.quadrotor.env import make_env
+    from robolearn.tasks.quadrotor.evaluate import block_env
 
     steps = cfg.eval.episode_steps
-    env = make_env(cfg, num_envs=episodes, seed=seed, ranges=block.ranges, backend="cpu",
-                   episode_steps=steps, **block.sim_changes)
-    for name, (lo, hi) in block.per_env_ranges(episodes).items():
-        env.set_range(name, lo, hi)
+    env = block_env(cfg, block, episodes, seed)
     if pin is not None:
         _pin(env, pin)
     if starts is not None:
@@ -88,7 +85,7 @@ def replay(policy: torch.nn.Module, cfg: Any, block: Any, episodes: int, seed: i
     if reset_state is not None:
         reset_state()
     params = env.episode_params.copy()
-    dist = env._host("vec")[:, P.E_DIST_F:P.E_DIST_F + 3].copy()
+    dist = env.disturbance_forces.copy()
     rel0 = env.relative_state
     target = env.targets.copy()
     n = episodes

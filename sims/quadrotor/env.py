@@ -468,6 +468,11 @@ class QuadrotorVecEnv(VectorEnv):
         """Current target positions (N, 3), world frame."""
         return self._host("vec")[:, P.E_TARGET : P.E_TARGET + 3]
 
+    @property
+    def disturbance_forces(self) -> np.ndarray:
+        """Constant disturbance forces (N, 3) of the episodes now running, N, world frame."""
+        return self._host("vec")[:, P.E_DIST_F : P.E_DIST_F + 3]
+
 
 class QuadrotorEnv(SingleEnv):
     """Single quadrotor with the standard gymnasium API (a 1-env ``QuadrotorVecEnv``)."""

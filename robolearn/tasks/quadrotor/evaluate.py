@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -58,15 +58,22 @@ def quat_to_euler_deg(q: np.ndarray) -> np.ndarray:
     return deg
 
 
+def block_env(cfg: RunConfig, block: EvalBlock, episodes: int, seed: int) -> Any:
+    """The CPU vector env of one evaluation block (``episodes`` envs, ``eval.episode_steps`` long,
+    corner envs pinned), not yet reset: ``env.reset(seed=seed)`` gives the block's starts."""
+    env = make_env(cfg, num_envs=episodes, seed=seed, ranges=block.ranges, backend="cpu",
+                   episode_steps=cfg.eval.episode_steps, **block.sim_changes)
+    for name, (lo, hi) in block.per_env_ranges(episodes).items():
+        env.set_range(name, lo, hi)
+    return env
+
+
 @torch.inference_mode()
 def run_block(policy: torch.nn.Module, cfg: RunConfig, block: EvalBlock, episodes: int, seed: int,
               record: bool = False) -> tuple[dict, FlightRecord | None]:
     """Fly ``episodes`` episodes of one block; returns its metrics (and env 0's flight if ``record``)."""
     steps = cfg.eval.episode_steps
-    env = make_env(cfg, num_envs=episodes, seed=seed, ranges=block.ranges, backend="cpu",
-                   episode_steps=steps, **block.sim_changes)
-    for name, (lo, hi) in block.per_env_ranges(episodes).items():
-        env.set_range(name, lo, hi)
+    env = block_env(cfg, block, episodes, seed)
     obs, _ = env.reset(seed=seed)
     reset_state = getattr(policy, "reset_state", None)
     if reset_state is not None:
