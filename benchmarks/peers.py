@@ -271,8 +271,8 @@ def format_tables(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None, raise_user_errors: bool = False) -> dict:
-    """Command line; ``raise_user_errors``: let ``UserError`` through (the robolearn CLI prints it, exit 2)."""
+def main(argv: list[str] | None = None) -> dict:
+    """Command line (``python -m benchmarks.peers``); a UserError becomes ``error: ...`` and exit 2."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run_dirs", nargs="*", help="run directories (policy.pt) to fly next to RAPTOR")
     ap.add_argument("--episodes", type=int, default=None, help="episodes per block (default: eval.episodes)")
@@ -297,8 +297,6 @@ def main(argv: list[str] | None = None, raise_user_errors: bool = False) -> dict
         r = run_peers(a.run_dirs, a.episodes, a.seed, a.steps, a.config, a.sim, not a.no_raptor,
                       termination_m=a.termination_m)
     except UserError as e:
-        if raise_user_errors:
-            raise
         raise SystemExit(f"error: {' '.join(str(e).split())}") from None
     if a.json:
         Path(a.json).write_text(json.dumps(r, indent=1) + "\n")

@@ -361,8 +361,6 @@ def bench_attribution(
     json_out: Optional[Path] = typer.Option(None, "--json", help="also write the full result here"),
 ) -> int:
     """Where a hover run's eval failures come from: start, vehicle, crash time, two counterfactuals (issue 23)."""
-    import json as _json
-
     from benchmarks.hover_attribution import print_attribution, run_attribution
 
     from .logging.run_dir import RunDir
@@ -371,7 +369,7 @@ def bench_attribution(
     res = run_attribution(run, [b for b in blocks.split(",") if b])
     print_attribution(res)
     if json_out is not None:
-        json_out.write_text(_json.dumps(res, indent=1))
+        json_out.write_text(json.dumps(res, indent=1))
     return 0
 
 
