@@ -31,26 +31,30 @@ def _sim_model() -> type[BaseModel]:
         Literal["hover", "reach"], Field(QuadrotorConfig.task, description="the task: hover at, or reach, a target")))
 
 
+def _sim_field_error(e: ValueError) -> KeyedError | ValueError:
+    """The simulator's ``QuadrotorConfig.<field>: why`` as an error on the sub-key ``<field>``
+    (any other message as it is)."""
+    import re
+
+    m = re.match(r"QuadrotorConfig\.([\w/]+): (.*)", str(e))
+    return KeyedError(m.group(1), m.group(2)) if m else ValueError(str(e))
+
+
 def check_section(v: SimConfig) -> SimConfig:
     """``env.sim`` as the simulator checks it (``QuadrotorConfig.__post_init__``); its error
     names the sub-key (``env.sim.<field>``)."""
-    import re
-
     from sims.quadrotor.config import QuadrotorConfig
 
     try:
         QuadrotorConfig(**v.model_dump())
     except ValueError as e:
-        m = re.match(r"QuadrotorConfig\.([\w/]+): (.*)", str(e))
-        raise (KeyedError(m.group(1), m.group(2)) if m else ValueError(str(e))) from None
+        raise _sim_field_error(e) from None
     return v
 
 
 def migrate_section(sim: dict) -> dict:
     """``env.sim`` of a run directory from before the vehicle presets (its model was
     l2f_paper) in today's keys; a one-line ConfigError naming the key if it cannot be."""
-    import re
-
     from sims.quadrotor.config import migrate_sim_settings
 
     from ...errors import ConfigError
@@ -58,8 +62,8 @@ def migrate_section(sim: dict) -> dict:
     try:
         return migrate_sim_settings(sim)
     except ValueError as e:
-        m = re.match(r"QuadrotorConfig\.([\w/]+): (.*)", str(e))
-        raise ConfigError(f"config: 'env.sim.{m.group(1)}': {m.group(2)}" if m else str(e)) from None
+        k = _sim_field_error(e)
+        raise ConfigError(f"config: 'env.sim.{k.key}': {k.msg}" if isinstance(k, KeyedError) else str(e)) from None
 
 
 if TYPE_CHECKING:
